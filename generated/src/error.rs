@@ -1,0 +1,294 @@
+//! API errors: the `{message, code, status}` shape every error path answers with,
+//! and the RFC 6749 §5.2 variant the token endpoint uses.
+//!
+//! A handler returns an [`ApiError`]; the router renders it in the style of the
+//! operation it came from. The message is what the client reads: it never carries
+//! internals or secrets (log those before building the error).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::decode::{Problem, ValidationError};
+
+/// What went wrong, for a program. Rendered as the snake_case `code` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request broke a rule of the spec (400).
+    InvalidRequest,
+    /// No valid bearer token (401).
+    Unauthorized,
+    /// The caller's role forbids this (403).
+    Forbidden,
+    /// No such resource in the caller's organization, or no such route (404).
+    NotFound,
+    /// The path exists but not with this method (405).
+    MethodNotAllowed,
+    /// A uniqueness rule was broken (409).
+    Conflict,
+    /// The request body is over the limit (413).
+    PayloadTooLarge,
+    /// The request body has the wrong media type (415).
+    UnsupportedMediaType,
+    /// Something failed inside the server (500).
+    InternalError,
+    /// The server cannot take the request right now (503).
+    ServiceUnavailable,
+    /// Token endpoint: client authentication failed (401).
+    InvalidClient,
+    /// Token endpoint: the grant type is not `client_credentials` (400).
+    UnsupportedGrantType,
+}
+
+impl ErrorCode {
+    /// The snake_case name clients see in `code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InternalError => "internal_error",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest | ErrorCode::UnsupportedGrantType => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized | ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6749 §5.2 `error` the token endpoint reports for this code.
+    fn oauth_error(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidClient | ErrorCode::Unauthorized => "invalid_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InternalError | ErrorCode::ServiceUnavailable => "server_error",
+            _ => "invalid_request",
+        }
+    }
+}
+
+/// How an operation's errors are shaped: the spec's `Error`, or the token endpoint's `TokenError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyle {
+    /// `{message, code, status}`; a 401 challenges with `WWW-Authenticate: Bearer`.
+    Api,
+    /// RFC 6749 §5.2 `{error, error_description}` plus `{message, code, status}`;
+    /// a 401 challenges with `WWW-Authenticate: Basic`.
+    OAuth,
+}
+
+/// An error answer: a code, the message the client reads, and optional extra headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// What went wrong, for a program.
+    pub code: ErrorCode,
+    /// What went wrong, for a human. Never internals, never secrets.
+    pub message: String,
+    /// The `Allow` header of a 405.
+    pub allow: Option<&'static str>,
+}
+
+impl ApiError {
+    /// An error with the given code and client-facing message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    /// 400: the request broke a rule.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// 401: no valid bearer token.
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "a valid bearer token is required")
+    }
+
+    /// 403: the caller may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// 404: no such resource (or one the caller may not know exists).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// 500: the message is fixed so nothing internal can leak; log the cause first.
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::InternalError, "internal error")
+    }
+
+    /// 503: the server cannot take the request right now.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ServiceUnavailable, message)
+    }
+
+    /// 405 with the methods the path does allow.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        ApiError {
+            code: ErrorCode::MethodNotAllowed,
+            message: format!("method not allowed; this path allows {allow}"),
+            allow: Some(allow),
+        }
+    }
+
+    /// Renders the error in the given style.
+    pub fn into_response_with(self, style: ErrorStyle) -> Response {
+        let status = self.code.status();
+        let response = match style {
+            ErrorStyle::Api => (status, axum::Json(self.api_body())).into_response(),
+            ErrorStyle::OAuth => (status, axum::Json(self.oauth_body())).into_response(),
+        };
+        finish_error_response(response, style, self.allow)
+    }
+
+    fn api_body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            message: &self.message,
+            code: self.code.as_str(),
+            status: self.code.status().as_u16(),
+        }
+    }
+
+    fn oauth_body(&self) -> TokenErrorBody<'_> {
+        TokenErrorBody {
+            error: self.code.oauth_error(),
+            error_description: &self.message,
+            message: &self.message,
+            code: self.code.as_str(),
+            status: self.code.status().as_u16(),
+        }
+    }
+}
+
+/// Renders an error model an operation returned itself (a `Status4xx(…)` variant).
+pub fn error_model_response<B: Serialize>(status: StatusCode, style: ErrorStyle, body: B) -> Response {
+    finish_error_response((status, axum::Json(body)).into_response(), style, None)
+}
+
+/// Adds the headers every error of a style carries: the 401 challenge, `Allow` on a
+/// 405, and `Cache-Control: no-store` on the token endpoint's answers.
+fn finish_error_response(mut response: Response, style: ErrorStyle, allow: Option<&'static str>) -> Response {
+    let status = response.status();
+    let headers = response.headers_mut();
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = match style {
+            ErrorStyle::Api => "Bearer",
+            ErrorStyle::OAuth => "Basic realm=\"keycred\"",
+        };
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    if let Some(allow) = allow {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if style == ErrorStyle::OAuth {
+        // RFC 6749 §5.1/§5.2: token responses must not be cached.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// RFC 6749 §5.2: an unknown `grant_type` is `unsupported_grant_type`, any other
+/// malformed token request is `invalid_request`.
+pub fn oauth_body_error(error: ValidationError) -> ApiError {
+    if error.field == "grant_type" && matches!(error.problem, Problem::NotOneOf(_)) {
+        ApiError::new(ErrorCode::UnsupportedGrantType, error.to_string())
+    } else {
+        error.into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_with(ErrorStyle::Api)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        ApiError::invalid_request(error.to_string())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code.status().as_u16(),
+            self.code.as_str(),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: &'a str,
+    code: &'static str,
+    status: u16,
+}
+
+#[derive(Serialize)]
+struct TokenErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+    message: &'a str,
+    code: &'static str,
+    status: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_401_in_api_style_challenges_with_bearer() {
+        let response = ApiError::unauthorized().into_response_with(ErrorStyle::Api);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[test]
+    fn a_401_in_oauth_style_challenges_with_basic_and_is_not_cached() {
+        let error = ApiError::new(ErrorCode::InvalidClient, "client authentication failed");
+        let response = error.into_response_with(ErrorStyle::OAuth);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Basic realm=\"keycred\"");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn oauth_errors_map_to_rfc_6749_codes() {
+        assert_eq!(ErrorCode::InvalidRequest.oauth_error(), "invalid_request");
+        assert_eq!(ErrorCode::PayloadTooLarge.oauth_error(), "invalid_request");
+        assert_eq!(ErrorCode::InvalidClient.oauth_error(), "invalid_client");
+        assert_eq!(ErrorCode::UnsupportedGrantType.oauth_error(), "unsupported_grant_type");
+        assert_eq!(ErrorCode::InternalError.oauth_error(), "server_error");
+    }
+}

@@ -1,0 +1,210 @@
+//! Authentication and authorisation: secret hashing, bearer tokens, callers, and the
+//! role × operation table that both enforces access and answers `expand=permissions`.
+//!
+//! Secrets (client secrets, token secrets) are high-entropy random strings, so a single
+//! SHA-256 is the right hash: there is nothing for a slow password hash to protect
+//! against. Only hashes are stored, and hashes are compared in constant time.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::ids;
+use crate::storage::{Millis, Role, TokenRecord};
+
+/// How long a bearer token lives, in seconds.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 3600;
+
+/// SHA-256 of a secret, as stored.
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Whether `secret` hashes to `stored_hash`, compared in constant time.
+pub fn secret_matches(secret: &str, stored_hash: &[u8; 32]) -> bool {
+    hash_secret(secret).ct_eq(stored_hash).into()
+}
+
+/// A freshly minted bearer token: what the client gets, and what the store keeps.
+pub struct MintedToken {
+    /// The token the client sends: `<id>.<secret>`. Shown once, never stored.
+    pub access_token: String,
+    /// The public lookup half.
+    pub id: String,
+    /// SHA-256 of the secret half.
+    pub secret_hash: [u8; 32],
+}
+
+/// Mints a new opaque bearer token. Its ID finds it in the store; its secret proves it.
+pub fn mint_token() -> MintedToken {
+    let id = ids::resource_id();
+    let secret = ids::token_secret();
+    MintedToken {
+        access_token: format!("{id}.{secret}"),
+        secret_hash: hash_secret(&secret),
+        id,
+    }
+}
+
+/// Splits a bearer token into its ID and secret halves, if it has the right shape.
+pub fn split_token(token: &str) -> Option<(&str, &str)> {
+    let (id, secret) = token.split_once('.')?;
+    let well_formed = id.len() == 26
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit())
+        && !secret.is_empty()
+        && secret.len() <= 128;
+    well_formed.then_some((id, secret))
+}
+
+/// Who is calling: the service account a valid token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The organization the caller is confined to.
+    pub organization_id: String,
+    /// The service account the token acts as.
+    pub service_account_id: String,
+    /// The credential that minted the token.
+    pub credential_id: String,
+    /// The service account's role.
+    pub role: Role,
+}
+
+/// Checks a presented token secret against its stored record; the caller if it is valid now.
+pub fn verify_token(record: TokenRecord, secret: &str, now: Millis) -> Option<Caller> {
+    let valid = secret_matches(secret, &record.secret_hash) && now < record.expires_at;
+    valid.then(|| Caller {
+        organization_id: record.organization_id,
+        service_account_id: record.service_account_id,
+        credential_id: record.credential_id,
+        role: record.role,
+    })
+}
+
+/// A kind of resource, as named in `permissions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// `service_account_credentials`
+    ServiceAccountCredentials,
+}
+
+impl Resource {
+    /// The key under which `permissions` reports this resource type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::ServiceAccountCredentials => "service_account_credentials",
+        }
+    }
+
+    /// The actions the API offers on one resource of this type.
+    fn actions(self) -> &'static [Action] {
+        match self {
+            Resource::ServiceAccountCredentials => &[Action::Read, Action::Update],
+        }
+    }
+}
+
+/// Something a caller may try to do to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Get or list.
+    Read,
+    /// Change fields.
+    Update,
+}
+
+impl Action {
+    /// The name under which `permissions` reports this action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Update => "update",
+        }
+    }
+}
+
+/// The one table of who may do what. Every role reads; admins and members change
+/// credentials; viewers change nothing.
+pub fn allows(role: Role, resource: Resource, action: Action) -> bool {
+    match (resource, action) {
+        (_, Action::Read) => true,
+        (Resource::ServiceAccountCredentials, Action::Update) => matches!(role, Role::OrgAdmin | Role::OrgMember),
+    }
+}
+
+/// The caller's permissions on one resource, for `expand=permissions`: every action the
+/// API offers on it, denied ones as `false`. Read from [`allows`], so it cannot disagree.
+pub fn permissions_on(role: Role, resource: Resource) -> BTreeMap<String, BTreeMap<String, bool>> {
+    let actions = resource
+        .actions()
+        .iter()
+        .map(|action| (action.as_str().to_owned(), allows(role, resource, *action)))
+        .collect();
+    BTreeMap::from([(resource.as_str().to_owned(), actions)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_for(token: &MintedToken, expires_at: Millis) -> TokenRecord {
+        TokenRecord {
+            id: token.id.clone(),
+            secret_hash: token.secret_hash,
+            expires_at,
+            credential_id: "c".repeat(26),
+            service_account_id: "s".repeat(26),
+            organization_id: "o".repeat(26),
+            role: Role::OrgMember,
+        }
+    }
+
+    #[test]
+    fn a_minted_token_verifies_until_it_expires() {
+        let token = mint_token();
+        let (id, secret) = split_token(&token.access_token).unwrap();
+        assert_eq!(id, token.id);
+        assert!(verify_token(record_for(&token, 1_000), secret, 999).is_some());
+        assert!(verify_token(record_for(&token, 1_000), secret, 1_000).is_none());
+    }
+
+    #[test]
+    fn a_token_with_the_wrong_secret_does_not_verify() {
+        let token = mint_token();
+        assert!(verify_token(record_for(&token, i64::MAX), "not-the-secret", 0).is_none());
+    }
+
+    #[test]
+    fn malformed_tokens_do_not_split() {
+        assert!(split_token("no-dot").is_none());
+        assert!(split_token("SHORT.secret").is_none());
+        assert!(split_token(&format!("{}.", "a".repeat(26))).is_none());
+    }
+
+    #[test]
+    fn only_hashes_are_kept_of_a_token() {
+        let token = mint_token();
+        let (_, secret) = split_token(&token.access_token).unwrap();
+        assert_eq!(token.secret_hash, hash_secret(secret));
+        assert_ne!(token.secret_hash.as_slice(), secret.as_bytes());
+    }
+
+    #[test]
+    fn viewers_read_but_do_not_update() {
+        let credentials = Resource::ServiceAccountCredentials;
+        assert!(allows(Role::OrgViewer, credentials, Action::Read));
+        assert!(!allows(Role::OrgViewer, credentials, Action::Update));
+        assert!(allows(Role::OrgMember, credentials, Action::Update));
+        assert!(allows(Role::OrgAdmin, credentials, Action::Update));
+    }
+
+    #[test]
+    fn permissions_list_denied_actions_as_false() {
+        let permissions = permissions_on(Role::OrgViewer, Resource::ServiceAccountCredentials);
+        let credentials = &permissions["service_account_credentials"];
+        assert_eq!(credentials["read"], true);
+        assert_eq!(credentials["update"], false);
+    }
+}

@@ -1,0 +1,10 @@
+//! keycred's hand-written side: the [`keycred_api::Api`] implementation, auth, storage,
+//! configuration and startup.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod handlers;
+pub mod ids;
+pub mod startup;
+pub mod storage;

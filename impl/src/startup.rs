@@ -1,0 +1,169 @@
+//! Startup: open the store, bind the listener, wrap the generated router in the
+//! request envelope (request IDs, logging, no caching), and serve until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use keycred_api::RequestId;
+use tokio::net::TcpListener;
+
+use crate::config::{BootstrapConfig, ServeConfig};
+use crate::handlers::KeycredApi;
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::StorageError;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
+
+/// Why keycred could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database: {0}")]
+    Storage(#[from] StorageError),
+    /// The address could not be bound, or serving failed.
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound, ready-to-run keycred.
+pub struct Application {
+    /// The bound socket; accepting starts in [`Application::run_until_stopped`].
+    listener: TcpListener,
+    /// The full HTTP stack: generated router plus the request envelope.
+    router: axum::Router,
+}
+
+impl Application {
+    /// Opens the database (applying migrations) and binds the listen address.
+    pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
+        let store = open_store(config.database.clone()).await?;
+        let api = Arc::new(KeycredApi::new(store));
+        let router = keycred_api::router(api).layer(axum::middleware::from_fn(request_envelope));
+        let listener = TcpListener::bind(&config.listen).await?;
+        Ok(Application { listener, router })
+    }
+
+    /// The address actually bound (the real port when the configured one was 0).
+    pub fn address(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Opens the SQLite store off the async runtime (opening may migrate and fsync).
+async fn open_store(path: std::path::PathBuf) -> Result<SqliteStore, StorageError> {
+    tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+        .await
+        .map_err(|error| StorageError::Internal(format!("opening the database panicked: {error}")))?
+}
+
+/// Gives every request an `X-Request-ID`, echoes a valid `X-Client-Request-ID`, marks
+/// every answer uncacheable (they carry credentials and tokens), and logs one line.
+async fn request_envelope(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = crate::ids::request_id();
+    let client_request_id = request
+        .headers()
+        .get(&X_CLIENT_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| uuid::Uuid::parse_str(value).ok());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+
+    let mut response = next.run(request).await;
+
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(X_REQUEST_ID, value);
+    }
+    if let Some(client_request_id) = client_request_id {
+        if let Ok(value) = HeaderValue::from_str(&client_request_id.to_string()) {
+            headers.insert(X_CLIENT_REQUEST_ID, value);
+        }
+    }
+    headers.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    tracing::info!(
+        request_id = %request_id,
+        client_request_id = %client_request_id.map(|id| id.to_string()).unwrap_or_default(),
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// `keycred serve`: prints `listening on http://ADDR` once bound, then serves until a signal.
+pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
+    let application = Application::build(&config).await?;
+    let address = application.address()?;
+    tracing::info!(%address, database = %config.database.display(), "keycred started");
+    println!("listening on http://{address}");
+    application.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `keycred bootstrap`: prints what it made, as `name: value` lines or one JSON object.
+pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config.database.clone()).await?;
+    let made = crate::bootstrap::bootstrap(&store, &config).await?;
+    if config.json {
+        println!("{}", serde_json::to_string(&made)?);
+    } else {
+        print!("{}", made.to_lines());
+    }
+    Ok(())
+}
+
+/// Sends logs to stderr at the level `KEYCRED_LOG` names (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCRED_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,230 @@
+//! The storage trait: what keycred persists, in domain terms, with no HTTP or SQL in sight.
+//!
+//! Handlers talk to a [`Store`]; the embedded default is [`sqlite::SqliteStore`].
+//! The trait is async and free of SQLite-only assumptions so that a PostgreSQL
+//! implementation can sit beside it. Timestamps are Unix epoch milliseconds (UTC).
+
+pub mod sqlite;
+
+use std::future::Future;
+
+/// Unix epoch milliseconds, UTC. The API renders them as RFC 3339 with milliseconds.
+pub type Millis = i64;
+
+/// A tenant: every service account and credential belongs to exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// 26-character nanoid of `0-9a-z`.
+    pub id: String,
+    /// Unique DNS label (`^[a-z0-9]+(-[a-z0-9]+)*$`, at most 63); usable wherever an ID is.
+    pub label: String,
+    /// Display name.
+    pub name: String,
+    /// When the organization was created.
+    pub created_at: Millis,
+    /// When the organization was last changed.
+    pub updated_at: Millis,
+}
+
+/// A service account's role in its organization; decides what its tokens may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// May read and change everything in the organization.
+    OrgAdmin,
+    /// May read everything and change credentials.
+    OrgMember,
+    /// May only read.
+    OrgViewer,
+}
+
+impl Role {
+    /// Every role, in order of decreasing power.
+    pub const ALL: [Role; 3] = [Role::OrgAdmin, Role::OrgMember, Role::OrgViewer];
+
+    /// The role's name as stored and as shown: `org_admin`, `org_member`, `org_viewer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::OrgAdmin => "org_admin",
+            Role::OrgMember => "org_member",
+            Role::OrgViewer => "org_viewer",
+        }
+    }
+
+    /// Parses a role name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == name)
+    }
+}
+
+/// A machine identity inside an organization; it owns credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    /// 26-character nanoid of `0-9a-z`.
+    pub id: String,
+    /// The owning organization's ID.
+    pub organization_id: String,
+    /// Display name.
+    pub name: String,
+    /// Optional free text, at most 500 characters.
+    pub description: Option<String>,
+    /// What the service account's tokens may do.
+    pub role: Role,
+    /// When the service account was created.
+    pub created_at: Millis,
+    /// When the service account was last changed.
+    pub updated_at: Millis,
+}
+
+/// A client_id/client_secret pair belonging to a service account. Never carries the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// 26-character nanoid of `0-9a-z`.
+    pub id: String,
+    /// The owning organization's ID (denormalised so tenancy checks need no join).
+    pub organization_id: String,
+    /// The owning service account's ID.
+    pub service_account_id: String,
+    /// 21-character nanoid of `0-9A-Za-z`, unique across all organizations.
+    pub client_id: String,
+    /// Display name.
+    pub name: String,
+    /// Optional free text, at most 500 characters.
+    pub description: Option<String>,
+    /// When the credential was created.
+    pub created_at: Millis,
+    /// When the credential was last changed.
+    pub updated_at: Millis,
+    /// When the credential last minted a token; `None` until it first does.
+    pub last_used_at: Option<Millis>,
+}
+
+/// A new credential as the store receives it: the secret is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    /// The credential as it will be stored (`last_used_at` is `None`).
+    pub credential: Credential,
+    /// SHA-256 of the client secret.
+    pub secret_hash: [u8; 32],
+}
+
+/// What the token endpoint needs to check a client_id/client_secret pair.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    /// The credential the client_id belongs to.
+    pub credential: Credential,
+    /// SHA-256 of the client secret, to be compared in constant time.
+    pub secret_hash: [u8; 32],
+}
+
+/// Changes to a credential; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+/// Where to find one credential: all three IDs must agree, so no caller can reach
+/// a credential through another organization or service account.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialKey<'a> {
+    /// The organization's ID (already resolved from a label by the caller).
+    pub organization_id: &'a str,
+    /// The service account's ID.
+    pub service_account_id: &'a str,
+    /// The credential's ID.
+    pub credential_id: &'a str,
+}
+
+/// A bearer token as stored: the token's secret part only as a hash.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Public lookup part of the token (26-character nanoid).
+    pub id: String,
+    /// SHA-256 of the token's secret part.
+    pub secret_hash: [u8; 32],
+    /// The credential that minted it; the token dies with it.
+    pub credential_id: String,
+    /// When it was minted.
+    pub created_at: Millis,
+    /// When it stops working.
+    pub expires_at: Millis,
+}
+
+/// A stored token joined with the identity it speaks for.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Public lookup part of the token.
+    pub id: String,
+    /// SHA-256 of the token's secret part, to be compared in constant time.
+    pub secret_hash: [u8; 32],
+    /// When it stops working.
+    pub expires_at: Millis,
+    /// The credential that minted it.
+    pub credential_id: String,
+    /// The service account the token acts as.
+    pub service_account_id: String,
+    /// The organization the token is confined to.
+    pub organization_id: String,
+    /// The service account's role at lookup time.
+    pub role: Role,
+}
+
+/// Why a storage call failed. Handlers turn these into API errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A uniqueness rule was broken (e.g. an organization label taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot take work right now (queue full, locked, read-only, disk full).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; the message is for the log, never for the client.
+    #[error("storage failure: {0}")]
+    Internal(String),
+}
+
+/// Result of a storage call.
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Everything keycred persists. Every write is durable once its future resolves `Ok`.
+pub trait Store: Send + Sync + 'static {
+    /// Finds an organization by its ID or, failing that, by its label.
+    fn find_organization(&self, id_or_label: &str) -> impl Future<Output = StorageResult<Option<Organization>>> + Send;
+
+    /// Creates an organization; `Conflict` if the label is taken.
+    fn create_organization(&self, organization: Organization) -> impl Future<Output = StorageResult<()>> + Send;
+
+    /// Creates a service account in an existing organization.
+    fn create_service_account(&self, service_account: ServiceAccount)
+        -> impl Future<Output = StorageResult<()>> + Send;
+
+    /// Creates a credential for an existing service account; `Conflict` if the client_id is taken.
+    fn create_credential(&self, credential: NewCredential) -> impl Future<Output = StorageResult<()>> + Send;
+
+    /// Reads one credential; `None` if it does not exist under exactly these IDs.
+    fn find_credential(&self, key: CredentialKey<'_>)
+        -> impl Future<Output = StorageResult<Option<Credential>>> + Send;
+
+    /// Applies a patch and returns the credential as stored afterwards; `None` if it
+    /// does not exist under exactly these IDs. `updated_at` becomes `now` only when a
+    /// field actually changed.
+    fn update_credential(
+        &self,
+        key: CredentialKey<'_>,
+        patch: CredentialPatch,
+        now: Millis,
+    ) -> impl Future<Output = StorageResult<Option<Credential>>> + Send;
+
+    /// Looks up a credential by client_id, with its secret hash, for the token endpoint.
+    fn find_client(&self, client_id: &str) -> impl Future<Output = StorageResult<Option<ClientRecord>>> + Send;
+
+    /// Stores a freshly minted token and sets its credential's `last_used_at` to
+    /// `token.created_at`, in one transaction. Also removes that credential's expired tokens.
+    fn insert_token(&self, token: NewToken) -> impl Future<Output = StorageResult<()>> + Send;
+
+    /// Finds a token by its public ID, joined with its credential, service account and
+    /// role; `None` if the token, its credential or its service account is gone.
+    fn find_token(&self, token_id: &str) -> impl Future<Output = StorageResult<Option<TokenRecord>>> + Send;
+}
