@@ -78,7 +78,7 @@ pub fn generate(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
             Shape::Enum(string) => enum_item(name, string, &docs, &location)?,
             Shape::Alias => {
                 let ident = type_ident(name);
-                let target = rust_type(spec, SchemaRef::Inline(schema), name, &location)?;
+                let target = rust_type(SchemaRef::Inline(schema), name, &location)?;
                 quote! { #( #[doc = #docs] )* pub type #ident = #target; }
             }
         };
@@ -118,7 +118,7 @@ fn struct_item(
         }
         let field = field_ident(property);
         let docs_field = doc_lines(property_description(spec, property_ref)?, property);
-        let value_type = rust_type(spec, property_ref, &context, &location)?;
+        let value_type = rust_type(property_ref, &context, &location)?;
         let decode = decode_expr(spec, property_ref, &context, quote!(value), quote!(&field), &location)?;
         let required = object.required.iter().any(|required| required == property);
         let rename =
@@ -162,6 +162,8 @@ fn struct_item(
             #( #fields )*
         }
 
+        // Nested maps and arrays decode through closures that are sometimes plain calls.
+        #[allow(clippy::redundant_closure)]
         impl crate::decode::Decode for #ident {
             fn decode(value: serde_json::Value, parent: &str) -> Result<Self, crate::decode::ValidationError> {
                 let #fields_binding = crate::decode::decode_object(value, parent)?;
@@ -228,12 +230,7 @@ fn enum_item(name: &str, string: &StringType, docs: &[String], location: &str) -
 }
 
 /// The Rust type of a schema. `context` names an inline enum's generated type.
-pub fn rust_type(
-    spec: &OpenAPI,
-    schema_ref: SchemaRef<'_>,
-    context: &str,
-    location: &str,
-) -> Result<TokenStream, CodegenError> {
+pub fn rust_type(schema_ref: SchemaRef<'_>, context: &str, location: &str) -> Result<TokenStream, CodegenError> {
     let schema = match schema_ref {
         SchemaRef::Named(name) => {
             let ident = type_ident(name);
@@ -254,12 +251,12 @@ pub fn rust_type(
         SchemaKind::Type(Type::Boolean(_)) => Ok(quote!(bool)),
         SchemaKind::Type(Type::Array(array)) => {
             let items = array.items.as_ref().ok_or_else(|| CodegenError::unsupported(location, "arrays need items"))?;
-            let item_type = rust_type(spec, SchemaRef::of(items)?, context, location)?;
+            let item_type = rust_type(SchemaRef::of(items)?, context, location)?;
             Ok(quote!(Vec<#item_type>))
         }
         SchemaKind::Type(Type::Object(object)) if object.properties.is_empty() => match &object.additional_properties {
             Some(AdditionalProperties::Schema(values)) => {
-                let value_type = rust_type(spec, SchemaRef::of(values)?, context, location)?;
+                let value_type = rust_type(SchemaRef::of(values)?, context, location)?;
                 Ok(quote!(std::collections::BTreeMap<String, #value_type>))
             }
             _ => Err(CodegenError::unsupported(location, "a map needs an additionalProperties schema")),

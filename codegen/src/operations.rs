@@ -8,7 +8,7 @@ use openapiv3::{
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::models::{length_tokens, rust_type, SchemaRef};
+use crate::models::{length_tokens, SchemaRef};
 use crate::names::{doc_lines, field_ident, type_ident};
 use crate::spec::{self, ref_name};
 use crate::CodegenError;
@@ -55,7 +55,7 @@ pub fn generate(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
     let ops = collect(spec)?;
     let mut items = Vec::new();
     for op in &ops {
-        items.push(params_struct(spec, op)?);
+        items.push(params_struct(op)?);
         items.push(response_enum(op)?);
         items.push(handler(op));
     }
@@ -322,7 +322,7 @@ fn style(operation: &Operation, location: &str) -> Result<Style, CodegenError> {
     }
 }
 
-fn params_struct(spec: &OpenAPI, op: &Op<'_>) -> Result<TokenStream, CodegenError> {
+fn params_struct(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
     let ident = format_ident!("{}Params", type_ident(op.id));
     let doc = format!(" The parameters of `{}`.", op.id);
     let mut fields = Vec::new();
@@ -403,7 +403,6 @@ fn params_struct(spec: &OpenAPI, op: &Op<'_>) -> Result<TokenStream, CodegenErro
                 ))
             }
         };
-        let _ = rust_type(spec, schema_ref, name, &location)?;
         if matches!(&inline, SchemaKind::Type(Type::String(string)) if matches!(string.format, VariantOrUnknownOrEmpty::Item(StringFormat::DateTime)))
         {
             return Err(CodegenError::unsupported(

@@ -75,7 +75,7 @@ pub struct Caller {
 /// Checks a presented token secret against its stored record; the caller if it is valid now.
 pub fn verify_token(record: TokenRecord, secret: &str, now: Millis) -> Option<Caller> {
     let valid = secret_matches(secret, &record.secret_hash) && now < record.expires_at;
-    valid.then(|| Caller {
+    valid.then_some(Caller {
         organization_id: record.organization_id,
         service_account_id: record.service_account_id,
         credential_id: record.credential_id,
@@ -204,7 +204,7 @@ mod tests {
     fn permissions_list_denied_actions_as_false() {
         let permissions = permissions_on(Role::OrgViewer, Resource::ServiceAccountCredentials);
         let credentials = &permissions["service_account_credentials"];
-        assert_eq!(credentials["read"], true);
-        assert_eq!(credentials["update"], false);
+        assert!(credentials["read"]);
+        assert!(!credentials["update"]);
     }
 }

@@ -45,7 +45,9 @@ impl Application {
     pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
         let store = open_store(config.database.clone()).await?;
         let api = Arc::new(KeycredApi::new(store));
-        let router = keycred_api::router(api).layer(axum::middleware::from_fn(request_envelope));
+        let router = keycred_api::router(api)
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
+            .layer(axum::middleware::from_fn(request_envelope));
         let listener = TcpListener::bind(&config.listen).await?;
         Ok(Application { listener, router })
     }
@@ -106,6 +108,18 @@ async fn request_envelope(mut request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// A handler that panicked still answers: a 500 in the spec's error shape, the panic
+/// message in the log only.
+fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = %message, "a request handler panicked");
+    axum::response::IntoResponse::into_response(keycred_api::ApiError::internal())
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -1,0 +1,104 @@
+//! Opening SQLite connections with the pragmas every keycred connection must have.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::error::from_sqlite;
+use crate::storage::{StorageError, StorageResult};
+
+/// How long a connection waits for another connection's lock (in this process or
+/// another, e.g. the CLI's `bootstrap` beside the server) before giving up with
+/// SQLITE_BUSY, which callers see as `Unavailable`.
+const BUSY_TIMEOUT_MS: u64 = 5000;
+
+/// Pause between attempts to switch to WAL mode while another connection holds a lock.
+const WAL_RETRY_PAUSE_MS: u64 = 10;
+
+/// Opens (creating if needed) the read-write connection that the writer thread owns.
+pub(super) fn open_writer(path: &Path) -> StorageResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|err| from_sqlite("open database for writing", err))?;
+    apply_pragmas(&conn).map_err(|err| from_sqlite("configure writer connection", err))?;
+    check_pragmas(&conn)?;
+    Ok(conn)
+}
+
+/// Opens one connection of the reader pool. The database must already exist (the
+/// writer created and migrated it). It is opened read-write, as WAL readers may
+/// need to write the shared-memory index, and made read-only with `query_only`.
+pub(super) fn open_reader(path: &Path) -> StorageResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|err| from_sqlite("open database for reading", err))?;
+    apply_pragmas(&conn).map_err(|err| from_sqlite("configure reader connection", err))?;
+    check_pragmas(&conn)?;
+    conn.pragma_update(None, "query_only", "ON")
+        .map_err(|err| from_sqlite("configure reader connection", err))?;
+    Ok(conn)
+}
+
+/// The pragmas every connection gets. They are per connection (only journal_mode
+/// is stored in the file), so each connection must set them itself.
+fn apply_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)?;
+    set_wal_mode(conn)?;
+    // FULL: in WAL mode every commit syncs the log, so an acknowledged write
+    // survives power loss and not only a process crash. Do not weaken.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Puts the database in WAL mode, which lets readers run beside the one writer and
+/// across processes; on a database already in WAL mode this changes nothing.
+///
+/// Switching a new database to WAL needs an exclusive lock. When two processes
+/// create the same file together, SQLite may answer SQLITE_BUSY at once instead of
+/// waiting in the busy handler (seen in testing), so this retries for up to the
+/// busy timeout itself.
+fn set_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS);
+    loop {
+        // The pragma answers with a row (the new mode), hence `_and_check`;
+        // `check_pragmas` verifies the mode afterwards.
+        let result = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0));
+        match result {
+            Err(err) if is_busy(&err) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(WAL_RETRY_PAUSE_MS));
+            }
+            Err(err) => return Err(err),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+/// True for SQLITE_BUSY (another connection holds a conflicting lock).
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == ErrorCode::DatabaseBusy
+    )
+}
+
+/// Fails if a pragma that silently may not take hold did not: WAL is refused by
+/// some file systems, and foreign_keys is ignored inside a transaction.
+fn check_pragmas(conn: &Connection) -> StorageResult<()> {
+    let journal_mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .map_err(|err| from_sqlite("read journal_mode", err))?;
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::Internal(format!(
+            "database is in journal mode {journal_mode:?}, expected WAL"
+        )));
+    }
+    let foreign_keys: i64 = conn
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .map_err(|err| from_sqlite("read foreign_keys", err))?;
+    if foreign_keys != 1 {
+        return Err(StorageError::Internal(
+            "foreign key enforcement could not be turned on".to_owned(),
+        ));
+    }
+    Ok(())
+}

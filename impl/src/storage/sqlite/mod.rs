@@ -1,0 +1,171 @@
+//! The embedded SQLite [`Store`]: one writer thread with group commit, a small
+//! pool of read-only connections, and the schema migrations. All of keycred's SQL
+//! lives in this module and in `impl/migrations/`.
+//!
+//! Layout: `connection` opens connections with their pragmas, `migrations` brings
+//! the schema up to date, `writer` runs writes, `readers` runs reads, `queries`
+//! holds the SQL of each operation and `error` maps SQLite errors.
+
+mod connection;
+mod error;
+mod migrations;
+mod queries;
+mod readers;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use self::error::{from_sqlite, is_foreign_key_violation};
+use self::queries::OwnedCredentialKey;
+use self::readers::ReaderPool;
+use self::writer::Writer;
+use super::{
+    ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization,
+    ServiceAccount, StorageError, StorageResult, Store, TokenRecord,
+};
+
+/// Read-only connections in the pool: enough for reads to overlap one another and
+/// the writer, few enough to stay cheap.
+const READER_COUNT: usize = 4;
+
+/// A [`Store`] on one SQLite database file, shared safely with other processes
+/// (such as the CLI) that open the same file. Dropping it waits for the writes
+/// already queued to commit and then closes the database.
+pub struct SqliteStore {
+    /// The writer thread and its queue; every write goes through it.
+    writer: Writer,
+    /// The read-only connections; every read goes through them.
+    readers: ReaderPool,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it if needed, applies the pragmas
+    /// and any pending migrations, and starts the writer thread and reader pool.
+    /// Blocking (it may wait up to the busy timeout for another process's lock):
+    /// call it at startup or from a blocking thread, not from async code.
+    pub fn open(path: &Path) -> StorageResult<SqliteStore> {
+        Self::open_with_queue_capacity(path, writer::QUEUE_CAPACITY)
+    }
+
+    /// [`SqliteStore::open`] with a chosen write-queue capacity (tests use a tiny one).
+    fn open_with_queue_capacity(path: &Path, queue_capacity: usize) -> StorageResult<SqliteStore> {
+        let mut writer_conn = connection::open_writer(path)?;
+        migrations::migrate(&mut writer_conn)?;
+        // Readers open after migrating, so they never see a half-made schema.
+        let readers = ReaderPool::open(path, READER_COUNT)?;
+        let writer = Writer::start(writer_conn, queue_capacity)?;
+        Ok(SqliteStore { writer, readers })
+    }
+}
+
+/// Maps an error from a write whose parent row may be missing: a foreign key
+/// violation gets `missing_parent` as its message, anything else the usual mapping.
+fn write_error(op: &str, missing_parent: &str, err: rusqlite::Error) -> StorageError {
+    if is_foreign_key_violation(&err) {
+        StorageError::Internal(format!("{op}: {missing_parent}"))
+    } else {
+        from_sqlite(op, err)
+    }
+}
+
+impl Store for SqliteStore {
+    async fn find_organization(&self, id_or_label: &str) -> StorageResult<Option<Organization>> {
+        let id_or_label = id_or_label.to_owned();
+        self.readers
+            .read("find organization", move |conn| {
+                queries::find_organization(conn, &id_or_label)
+            })
+            .await
+    }
+
+    async fn create_organization(&self, organization: Organization) -> StorageResult<()> {
+        self.writer
+            .write(move |conn| {
+                queries::insert_organization(conn, &organization).map_err(|err| from_sqlite("create organization", err))
+            })
+            .await
+    }
+
+    async fn create_service_account(&self, service_account: ServiceAccount) -> StorageResult<()> {
+        self.writer
+            .write(move |conn| {
+                queries::insert_service_account(conn, &service_account).map_err(|err| {
+                    let missing = format!("organization {} does not exist", service_account.organization_id);
+                    write_error("create service account", &missing, err)
+                })
+            })
+            .await
+    }
+
+    async fn create_credential(&self, credential: NewCredential) -> StorageResult<()> {
+        self.writer
+            .write(move |conn| {
+                queries::insert_credential(conn, &credential).map_err(|err| {
+                    let missing = format!(
+                        "service account {} does not exist in organization {}",
+                        credential.credential.service_account_id, credential.credential.organization_id
+                    );
+                    write_error("create credential", &missing, err)
+                })
+            })
+            .await
+    }
+
+    async fn find_credential(&self, key: CredentialKey<'_>) -> StorageResult<Option<Credential>> {
+        let key = owned_key(key);
+        self.readers
+            .read("find credential", move |conn| queries::find_credential(conn, &key))
+            .await
+    }
+
+    async fn update_credential(
+        &self,
+        key: CredentialKey<'_>,
+        patch: CredentialPatch,
+        now: Millis,
+    ) -> StorageResult<Option<Credential>> {
+        let key = owned_key(key);
+        self.writer
+            .write(move |conn| {
+                queries::update_credential(conn, &key, &patch, now).map_err(|err| from_sqlite("update credential", err))
+            })
+            .await
+    }
+
+    async fn find_client(&self, client_id: &str) -> StorageResult<Option<ClientRecord>> {
+        let client_id = client_id.to_owned();
+        self.readers
+            .read("find client", move |conn| queries::find_client(conn, &client_id))
+            .await
+    }
+
+    async fn insert_token(&self, token: NewToken) -> StorageResult<()> {
+        self.writer
+            .write(move |conn| {
+                queries::insert_token(conn, &token).map_err(|err| {
+                    let missing = format!("credential {} does not exist", token.credential_id);
+                    write_error("insert token", &missing, err)
+                })
+            })
+            .await
+    }
+
+    async fn find_token(&self, token_id: &str) -> StorageResult<Option<TokenRecord>> {
+        let token_id = token_id.to_owned();
+        self.readers
+            .read("find token", move |conn| queries::find_token(conn, &token_id))
+            .await
+    }
+}
+
+/// Copies a borrowed key so it can move to the writer thread or a blocking thread.
+fn owned_key(key: CredentialKey<'_>) -> OwnedCredentialKey {
+    OwnedCredentialKey {
+        organization_id: key.organization_id.to_owned(),
+        service_account_id: key.service_account_id.to_owned(),
+        credential_id: key.credential_id.to_owned(),
+    }
+}

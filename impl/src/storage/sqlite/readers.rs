@@ -1,0 +1,69 @@
+//! The reader pool: a few read-only connections, used on tokio's blocking threads.
+//!
+//! WAL mode lets these read beside the writer without waiting for it. A semaphore
+//! with one permit per connection is awaited first, so callers queue in async code
+//! and at most one blocking thread per connection is ever busy with reads.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, TryLockError};
+
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
+
+use super::connection::open_reader;
+use super::error::from_sqlite;
+use crate::storage::{StorageError, StorageResult};
+
+/// A fixed set of read-only connections.
+pub(super) struct ReaderPool {
+    /// The connections; a locked mutex is a connection in use.
+    connections: Arc<Vec<Mutex<Connection>>>,
+    /// One permit per connection: holding one guarantees a free connection.
+    permits: Arc<Semaphore>,
+}
+
+impl ReaderPool {
+    /// Opens `size` reader connections on the (already migrated) database at `path`.
+    pub(super) fn open(path: &Path, size: usize) -> StorageResult<ReaderPool> {
+        let mut connections = Vec::with_capacity(size);
+        for _ in 0..size {
+            connections.push(Mutex::new(open_reader(path)?));
+        }
+        Ok(ReaderPool {
+            connections: Arc::new(connections),
+            permits: Arc::new(Semaphore::new(size)),
+        })
+    }
+
+    /// Runs `work` on a free connection on a blocking thread. `op` names the
+    /// operation in error messages.
+    pub(super) async fn read<T, F>(&self, op: &'static str, work: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StorageError::Internal(format!("{op}: the reader pool is closed")))?;
+        let connections = Arc::clone(&self.connections);
+        let task = tokio::task::spawn_blocking(move || {
+            // Holding a permit means fewer than `size` other readers hold a
+            // connection, so one of the mutexes is free.
+            let _permit = permit;
+            for slot in connections.iter() {
+                let conn = match slot.try_lock() {
+                    Ok(conn) => conn,
+                    // A panic during an earlier read poisoned the mutex; the
+                    // connection itself is still fine to use.
+                    Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                return work(&conn).map_err(|err| from_sqlite(op, err));
+            }
+            Err(StorageError::Internal(format!("{op}: no free reader connection")))
+        });
+        task.await
+            .map_err(|err| StorageError::Internal(format!("{op}: reader task failed: {err}")))?
+    }
+}

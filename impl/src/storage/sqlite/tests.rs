@@ -1,0 +1,748 @@
+//! Tests of the SQLite store against real database files in temporary directories.
+
+use std::future::{poll_fn, Future};
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::migrations::MIGRATIONS;
+use super::SqliteStore;
+use crate::storage::{
+    Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
+    StorageError, StorageResult, Store,
+};
+
+/// A temporary directory and the database path inside it.
+fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let path = dir.path().join("keycred.db");
+    (dir, path)
+}
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).expect("open store")
+}
+
+/// A plain connection to the same file, as another process would have.
+fn raw(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("open raw connection");
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .expect("enable foreign keys");
+    conn
+}
+
+/// Takes the database's write lock from another connection, so the writer thread
+/// blocks on its next `BEGIN IMMEDIATE` until the returned connection is dropped.
+fn hold_write_lock(path: &Path) -> Connection {
+    let conn = raw(path);
+    conn.execute_batch("BEGIN IMMEDIATE").expect("take write lock");
+    conn
+}
+
+fn organization(id: &str, label: &str) -> Organization {
+    Organization {
+        id: id.to_owned(),
+        label: label.to_owned(),
+        name: format!("Organization {label}"),
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+fn service_account(id: &str, organization_id: &str, role: Role) -> ServiceAccount {
+    ServiceAccount {
+        id: id.to_owned(),
+        organization_id: organization_id.to_owned(),
+        name: format!("Service account {id}"),
+        description: Some("robot".to_owned()),
+        role,
+        created_at: 2_000,
+        updated_at: 2_000,
+    }
+}
+
+fn credential(id: &str, organization_id: &str, service_account_id: &str) -> NewCredential {
+    NewCredential {
+        credential: Credential {
+            id: id.to_owned(),
+            organization_id: organization_id.to_owned(),
+            service_account_id: service_account_id.to_owned(),
+            client_id: format!("client-{id}"),
+            name: format!("Credential {id}"),
+            description: Some("original description".to_owned()),
+            created_at: 3_000,
+            updated_at: 3_000,
+            last_used_at: None,
+        },
+        secret_hash: [7; 32],
+    }
+}
+
+fn token(id: &str, credential_id: &str, created_at: Millis, expires_at: Millis) -> NewToken {
+    NewToken {
+        id: id.to_owned(),
+        secret_hash: [9; 32],
+        credential_id: credential_id.to_owned(),
+        created_at,
+        expires_at,
+    }
+}
+
+fn key<'a>(organization_id: &'a str, service_account_id: &'a str, id: &'a str) -> CredentialKey<'a> {
+    CredentialKey {
+        organization_id,
+        service_account_id,
+        credential_id: id,
+    }
+}
+
+/// Creates organization `org`, its service account `sa` (admin) and credential `cred`.
+async fn seed(store: &SqliteStore) {
+    store
+        .create_organization(organization("org", "acme"))
+        .await
+        .expect("create organization");
+    store
+        .create_service_account(service_account("sa", "org", Role::OrgAdmin))
+        .await
+        .expect("create service account");
+    store
+        .create_credential(credential("cred", "org", "sa"))
+        .await
+        .expect("create credential");
+}
+
+/// Creates an organization whose ID and label are both `id`; a future that owns
+/// what it needs, so it can be spawned.
+fn create_organization(store: &Arc<SqliteStore>, id: &str) -> impl Future<Output = StorageResult<()>> + Send + 'static {
+    let store = Arc::clone(store);
+    let organization = organization(id, id);
+    async move { store.create_organization(organization).await }
+}
+
+/// Spawns `write` and returns once it has been polled once, which is when its job
+/// is queued for the writer (or refused): no sleeping and hoping.
+async fn queue<T: Send + 'static>(write: impl Future<Output = T> + Send + 'static) -> JoinHandle<T> {
+    let (polled, was_polled) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut write = pin!(write);
+        let first = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        let _ = polled.send(());
+        match first {
+            Poll::Ready(output) => output,
+            Poll::Pending => write.await,
+        }
+    });
+    was_polled.await.expect("write task polled");
+    task
+}
+
+/// A job that holds the writer thread inside its batch until released.
+struct Blocker {
+    release: std::sync::mpsc::Sender<()>,
+    task: JoinHandle<StorageResult<()>>,
+}
+
+impl Blocker {
+    /// Lets the blocking job finish; its batch commits and the writer moves on.
+    async fn release(self) {
+        self.release.send(()).expect("blocking job waits");
+        self.task.await.unwrap().expect("blocking job");
+    }
+}
+
+/// Occupies the writer with a job that waits inside its own batch, and returns
+/// once that job runs. Everything queued from then on forms the next batch.
+async fn block_writer(store: &Arc<SqliteStore>) -> Blocker {
+    let (running, is_running) = oneshot::channel();
+    let (release, wait_for_release) = std::sync::mpsc::channel::<()>();
+    let store = Arc::clone(store);
+    let task = tokio::spawn(async move {
+        store
+            .writer
+            .write(move |_conn| {
+                let _ = running.send(());
+                let _ = wait_for_release.recv();
+                Ok(())
+            })
+            .await
+    });
+    is_running.await.expect("blocking job runs");
+    Blocker { release, task }
+}
+
+fn applied_migrations(path: &Path) -> Vec<(i64, i64)> {
+    let conn = raw(path);
+    let mut statement = conn
+        .prepare("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+        .expect("prepare");
+    let rows = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query");
+    rows.collect::<Result<_, _>>().expect("read rows")
+}
+
+#[test]
+fn migrations_are_numbered_from_one_without_gaps() {
+    for (index, migration) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(migration.version, index as i64 + 1);
+    }
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_reopening_applies_nothing() {
+    let (_dir, path) = temp_db();
+    drop(open(&path));
+    let first = applied_migrations(&path);
+    assert_eq!(first.len(), MIGRATIONS.len());
+    assert_eq!(first[0].0, 1);
+
+    drop(open(&path));
+    assert_eq!(applied_migrations(&path), first);
+}
+
+#[test]
+fn several_stores_can_create_the_same_new_database_at_once() {
+    for _ in 0..10 {
+        let (_dir, path) = temp_db();
+        let start = Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                let start = Arc::clone(&start);
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path).map(drop)
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().expect("open a new database concurrently");
+        }
+        assert_eq!(applied_migrations(&path).len(), MIGRATIONS.len());
+    }
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_build_is_refused() {
+    let (_dir, path) = temp_db();
+    drop(open(&path));
+    raw(&path)
+        .execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)",
+            [],
+        )
+        .expect("insert future migration");
+    assert!(matches!(SqliteStore::open(&path), Err(StorageError::Internal(_))));
+}
+
+#[tokio::test]
+async fn connections_have_the_required_pragmas() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    let read_pragmas = |conn: &Connection| -> rusqlite::Result<(String, i64, i64, i64, i64)> {
+        Ok((
+            conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?,
+            conn.pragma_query_value(None, "synchronous", |row| row.get(0))?,
+            conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?,
+            conn.pragma_query_value(None, "busy_timeout", |row| row.get(0))?,
+            conn.pragma_query_value(None, "query_only", |row| row.get(0))?,
+        ))
+    };
+    let writer = store
+        .writer
+        .write(move |conn| read_pragmas(conn).map_err(|err| StorageError::Internal(err.to_string())))
+        .await
+        .expect("writer pragmas");
+    assert_eq!(writer, ("wal".to_owned(), 2, 1, 5000, 0));
+    let reader = store
+        .readers
+        .read("pragmas", read_pragmas)
+        .await
+        .expect("reader pragmas");
+    assert_eq!(reader, ("wal".to_owned(), 2, 1, 5000, 1));
+
+    let write_on_reader = store
+        .readers
+        .read("write on reader", |conn| conn.execute("DELETE FROM organizations", []))
+        .await;
+    assert!(write_on_reader.is_err());
+}
+
+#[tokio::test]
+async fn organizations_are_found_by_id_and_by_label() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    let acme = organization("org", "acme");
+    store.create_organization(acme.clone()).await.unwrap();
+
+    assert_eq!(store.find_organization("org").await.unwrap(), Some(acme.clone()));
+    assert_eq!(store.find_organization("acme").await.unwrap(), Some(acme));
+    assert_eq!(store.find_organization("nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_id_match_wins_over_a_label_match() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    // The second organization's label is the first one's ID.
+    store.create_organization(organization("first", "one")).await.unwrap();
+    store
+        .create_organization(organization("second", "first"))
+        .await
+        .unwrap();
+
+    let found = store.find_organization("first").await.unwrap().unwrap();
+    assert_eq!(found.id, "first");
+}
+
+#[tokio::test]
+async fn a_taken_label_is_a_conflict() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.create_organization(organization("org1", "acme")).await.unwrap();
+
+    match store.create_organization(organization("org2", "acme")).await {
+        Err(StorageError::Conflict(message)) => {
+            assert_eq!(message, "organization label already exists");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_reached_only_through_their_own_ids() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.create_organization(organization("other", "other")).await.unwrap();
+    store
+        .create_service_account(service_account("sa2", "org", Role::OrgViewer))
+        .await
+        .unwrap();
+
+    let found = store.find_credential(key("org", "sa", "cred")).await.unwrap();
+    assert_eq!(found, Some(credential("cred", "org", "sa").credential));
+    assert_eq!(store.find_credential(key("other", "sa", "cred")).await.unwrap(), None);
+    assert_eq!(store.find_credential(key("org", "sa2", "cred")).await.unwrap(), None);
+    assert_eq!(store.find_credential(key("org", "sa", "nope")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn creating_under_a_missing_parent_fails_with_a_clear_message() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.create_organization(organization("other", "other")).await.unwrap();
+
+    match store
+        .create_service_account(service_account("sa9", "nope", Role::OrgMember))
+        .await
+    {
+        Err(StorageError::Internal(message)) => assert!(message.contains("organization nope")),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    match store.create_credential(credential("c9", "org", "nope")).await {
+        Err(StorageError::Internal(message)) => assert!(message.contains("service account nope")),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    // The service account exists, but in another organization.
+    assert!(matches!(
+        store.create_credential(credential("c9", "other", "sa")).await,
+        Err(StorageError::Internal(_))
+    ));
+    match store.insert_token(token("t9", "nope", 10, 20)).await {
+        Err(StorageError::Internal(message)) => assert!(message.contains("credential nope")),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_taken_client_id_is_a_conflict() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    let mut duplicate = credential("cred2", "org", "sa");
+    duplicate.credential.client_id = "client-cred".to_owned();
+
+    match store.create_credential(duplicate).await {
+        Err(StorageError::Conflict(message)) => assert_eq!(message, "client_id already exists"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn updating_a_credential_changes_only_what_the_patch_changes() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    let original = credential("cred", "org", "sa").credential;
+    let cred_key = key("org", "sa", "cred");
+
+    // An empty patch changes nothing, not even updated_at.
+    let unchanged = store
+        .update_credential(cred_key, CredentialPatch::default(), 5_000)
+        .await
+        .unwrap();
+    assert_eq!(unchanged, Some(original.clone()));
+
+    // Setting the values already stored is no change either.
+    let same = CredentialPatch {
+        name: Some(original.name.clone()),
+        description: original.description.clone(),
+    };
+    let unchanged = store.update_credential(cred_key, same, 5_000).await.unwrap();
+    assert_eq!(unchanged, Some(original.clone()));
+
+    // A new name keeps the description and moves updated_at.
+    let rename = CredentialPatch {
+        name: Some("renamed".to_owned()),
+        description: None,
+    };
+    let renamed = store.update_credential(cred_key, rename, 6_000).await.unwrap().unwrap();
+    assert_eq!(renamed.name, "renamed");
+    assert_eq!(renamed.description, original.description);
+    assert_eq!(renamed.updated_at, 6_000);
+    assert_eq!(renamed.created_at, original.created_at);
+
+    // A new description keeps the name.
+    let describe = CredentialPatch {
+        name: None,
+        description: Some("new description".to_owned()),
+    };
+    let described = store
+        .update_credential(cred_key, describe, 7_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(described.name, "renamed");
+    assert_eq!(described.description.as_deref(), Some("new description"));
+    assert_eq!(described.updated_at, 7_000);
+
+    // What was returned is what is stored.
+    assert_eq!(store.find_credential(cred_key).await.unwrap(), Some(described));
+}
+
+#[tokio::test]
+async fn updating_a_credential_through_wrong_ids_finds_nothing() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    let patch = CredentialPatch {
+        name: Some("hijacked".to_owned()),
+        description: None,
+    };
+
+    for wrong in [
+        key("other", "sa", "cred"),
+        key("org", "sa2", "cred"),
+        key("org", "sa", "nope"),
+    ] {
+        assert_eq!(
+            store.update_credential(wrong, patch.clone(), 9_000).await.unwrap(),
+            None
+        );
+    }
+    let stored = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
+    assert_eq!(stored.name, "Credential cred");
+}
+
+#[tokio::test]
+async fn clients_are_found_by_client_id_with_their_secret_hash() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+
+    let client = store.find_client("client-cred").await.unwrap().unwrap();
+    assert_eq!(client.credential, credential("cred", "org", "sa").credential);
+    assert_eq!(client.secret_hash, [7; 32]);
+    assert!(store.find_client("client-nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn inserting_a_token_marks_the_credential_used_and_finds_its_role() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+
+    let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(10_000));
+    assert_eq!(used.updated_at, 3_000, "minting a token is not an edit");
+
+    let found = store.find_token("tok").await.unwrap().unwrap();
+    assert_eq!(found.id, "tok");
+    assert_eq!(found.secret_hash, [9; 32]);
+    assert_eq!(found.expires_at, 13_600);
+    assert_eq!(found.credential_id, "cred");
+    assert_eq!(found.service_account_id, "sa");
+    assert_eq!(found.organization_id, "org");
+    assert_eq!(found.role, Role::OrgAdmin);
+    assert!(store.find_token("nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn inserting_a_token_removes_the_credentials_expired_tokens() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+
+    store.insert_token(token("old", "cred", 10_000, 11_000)).await.unwrap();
+    store.insert_token(token("live", "cred", 10_500, 20_000)).await.unwrap();
+    store.insert_token(token("new", "cred", 11_000, 21_000)).await.unwrap();
+
+    assert!(store.find_token("old").await.unwrap().is_none());
+    assert!(store.find_token("live").await.unwrap().is_some());
+    assert!(store.find_token("new").await.unwrap().is_some());
+    let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(11_000));
+}
+
+#[tokio::test]
+async fn a_deleted_credential_takes_its_tokens_with_it() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+
+    let conn = raw(&path);
+    conn.execute("DELETE FROM credentials WHERE id = 'cred'", [])
+        .expect("delete credential");
+
+    assert!(store.find_token("tok").await.unwrap().is_none());
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM tokens", [], |row| row.get(0))
+        .expect("count tokens");
+    assert_eq!(left, 0, "the cascade removed the token row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_all_commit_and_survive_reopening() {
+    const COUNT: usize = 200;
+    let (_dir, path) = temp_db();
+    let store = Arc::new(open(&path));
+    seed(&store).await;
+
+    let mut creates = Vec::new();
+    for index in 0..COUNT {
+        let store = Arc::clone(&store);
+        creates.push(tokio::spawn(async move {
+            store
+                .create_credential(credential(&format!("c{index}"), "org", "sa"))
+                .await
+        }));
+    }
+    for create in creates {
+        create.await.unwrap().expect("create credential");
+    }
+
+    let mut updates = Vec::new();
+    for index in 0..COUNT {
+        let store = Arc::clone(&store);
+        updates.push(tokio::spawn(async move {
+            let id = format!("c{index}");
+            let patch = CredentialPatch {
+                name: Some(format!("name {index}")),
+                description: None,
+            };
+            store
+                .update_credential(key("org", "sa", &id), patch, 10_000 + index as Millis)
+                .await
+        }));
+    }
+    for update in updates {
+        let updated = update.await.unwrap().expect("update credential");
+        assert!(updated.is_some());
+    }
+    drop(store);
+
+    let store = open(&path);
+    for index in 0..COUNT {
+        let id = format!("c{index}");
+        let stored = store.find_credential(key("org", "sa", &id)).await.unwrap().unwrap();
+        assert_eq!(stored.name, format!("name {index}"));
+        assert_eq!(stored.updated_at, 10_000 + index as Millis);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_fails_alone_within_its_batch() {
+    let (_dir, path) = temp_db();
+    let store = Arc::new(open(&path));
+    seed(&store).await;
+
+    let before = store.writer.batches_committed();
+    let blocker = block_writer(&store).await;
+    let mut good = Vec::new();
+    for index in 0..5 {
+        good.push(queue(create_organization(&store, &format!("o{index}"))).await);
+    }
+    let bad = {
+        let store = Arc::clone(&store);
+        let mut duplicate = credential("dup", "org", "sa");
+        duplicate.credential.client_id = "client-cred".to_owned();
+        queue(async move { store.create_credential(duplicate).await }).await
+    };
+    for index in 5..10 {
+        good.push(queue(create_organization(&store, &format!("o{index}"))).await);
+    }
+    blocker.release().await;
+
+    for write in good {
+        write.await.unwrap().expect("good write");
+    }
+    assert!(matches!(bad.await.unwrap(), Err(StorageError::Conflict(_))));
+    assert_eq!(
+        store.writer.batches_committed() - before,
+        2,
+        "the blocking job alone, then everything queued behind it together"
+    );
+    for index in 0..10 {
+        let id = format!("o{index}");
+        assert!(store.find_organization(&id).await.unwrap().is_some());
+    }
+    assert!(store.find_credential(key("org", "sa", "dup")).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_cannot_commit_fails_every_job_in_it() {
+    let (_dir, path) = temp_db();
+    let store = Arc::new(open(&path));
+
+    // One batch: a good write, a job that ends the transaction (as SQLite itself
+    // does after a disk-full or I/O error), and another good write.
+    let blocker = block_writer(&store).await;
+    let before = queue(create_organization(&store, "o-before")).await;
+    let saboteur = {
+        let store = Arc::clone(&store);
+        queue(async move {
+            store
+                .writer
+                .write(|conn| {
+                    conn.execute_batch("ROLLBACK")
+                        .map_err(|err| StorageError::Internal(err.to_string()))
+                })
+                .await
+        })
+        .await
+    };
+    let after = queue(create_organization(&store, "o-after")).await;
+    blocker.release().await;
+
+    assert!(matches!(before.await.unwrap(), Err(StorageError::Unavailable(_))));
+    assert!(matches!(saboteur.await.unwrap(), Err(StorageError::Unavailable(_))));
+    assert!(matches!(after.await.unwrap(), Err(StorageError::Unavailable(_))));
+    assert!(store.find_organization("o-before").await.unwrap().is_none());
+    assert!(store.find_organization("o-after").await.unwrap().is_none());
+
+    // The writer goes on with the next batch.
+    create_organization(&store, "o-later").await.unwrap();
+    assert!(store.find_organization("o-later").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.create_organization(organization("org", "acme")).await.unwrap();
+
+    let panicked = store
+        .writer
+        .write(|conn| -> Result<(), StorageError> {
+            conn.execute("DELETE FROM organizations", []).ok();
+            panic!("a bug in a write job");
+        })
+        .await;
+    assert!(matches!(panicked, Err(StorageError::Internal(_))));
+
+    // The panicking job's delete was rolled back with its savepoint.
+    assert!(store.find_organization("acme").await.unwrap().is_some());
+    store.create_organization(organization("org2", "other")).await.unwrap();
+    assert!(store.find_organization("other").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_unavailable_at_once() {
+    let (_dir, path) = temp_db();
+    let store = Arc::new(SqliteStore::open_with_queue_capacity(&path, 2).expect("open store"));
+
+    let blocker = block_writer(&store).await;
+    let first = queue(create_organization(&store, "o1")).await;
+    let second = queue(create_organization(&store, "o2")).await;
+
+    let refused = create_organization(&store, "o3").await;
+    assert!(matches!(refused, Err(StorageError::Unavailable(_))), "{refused:?}");
+
+    blocker.release().await;
+    first.await.unwrap().expect("queued write");
+    second.await.unwrap().expect("queued write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_store_finishes_the_queued_writes() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+
+    let lock = hold_write_lock(&path);
+    for index in 0..3 {
+        let id = format!("o{index}");
+        // Queue the write, then stop waiting for it: it still has to happen.
+        let write = store.create_organization(organization(&id, &id));
+        let waited = tokio::time::timeout(Duration::from_millis(50), write).await;
+        assert!(waited.is_err(), "the write cannot finish while the lock is held");
+    }
+    // Dropping joins the writer thread, which is still waiting for the lock.
+    let dropping = tokio::task::spawn_blocking(move || drop(store));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(lock);
+    dropping.await.unwrap();
+
+    let store = open(&path);
+    for index in 0..3 {
+        let id = format!("o{index}");
+        assert!(store.find_organization(&id).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_file_see_each_others_writes() {
+    let (_dir, path) = temp_db();
+    let first = Arc::new(open(&path));
+    seed(&first).await;
+    // As the CLI would, beside a running server.
+    let second = Arc::new(open(&path));
+    assert_eq!(applied_migrations(&path).len(), MIGRATIONS.len());
+
+    second
+        .create_organization(organization("from-second", "second"))
+        .await
+        .unwrap();
+    assert!(first.find_organization("second").await.unwrap().is_some());
+    first.insert_token(token("tok", "cred", 10_000, 20_000)).await.unwrap();
+    assert!(second.find_token("tok").await.unwrap().is_some());
+
+    // Both writing at once: the busy timeout lets each wait for the other.
+    let mut writes = Vec::new();
+    for index in 0..20 {
+        let store = Arc::clone(if index % 2 == 0 { &first } else { &second });
+        writes.push(tokio::spawn(async move {
+            let id = format!("o{index}");
+            store.create_organization(organization(&id, &id)).await
+        }));
+    }
+    for write in writes {
+        write.await.unwrap().expect("write from either store");
+    }
+    for index in 0..20 {
+        let id = format!("o{index}");
+        assert!(first.find_organization(&id).await.unwrap().is_some());
+        assert!(second.find_organization(&id).await.unwrap().is_some());
+    }
+}

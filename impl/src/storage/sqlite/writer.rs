@@ -1,0 +1,233 @@
+//! The writer thread: owns the one read-write connection and applies writes with
+//! group commit.
+//!
+//! Callers queue a job (a closure over the connection) on a bounded channel and
+//! await a oneshot reply. The thread blocks for the first job, takes whatever else
+//! is already queued (up to [`MAX_BATCH`]), and runs them all in one
+//! `BEGIN IMMEDIATE … COMMIT`, so one fsync covers the whole batch. Each job runs
+//! inside its own SAVEPOINT: a failing job is rolled back alone and fails only its
+//! own request. Replies go out only after COMMIT succeeded, because a write is
+//! promised durable once its future resolves `Ok`; if the batch cannot commit,
+//! every job in it gets the error.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+#[cfg(test)]
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+#[cfg(test)]
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::error::{duplicate, from_sqlite};
+use crate::storage::{StorageError, StorageResult};
+
+/// How many writes may wait for the writer. Past this the store answers
+/// `Unavailable` at once rather than letting latency and memory grow without bound.
+pub(super) const QUEUE_CAPACITY: usize = 1024;
+
+/// The most jobs committed together; bounds how long one transaction holds the
+/// write lock, which other processes (the CLI) also need.
+const MAX_BATCH: usize = 256;
+
+/// A write as the writer thread sees it.
+trait WriteJob: Send {
+    /// Runs the work against `conn` and keeps its outcome; true if it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+
+    /// Answers the caller once the batch's fate is known: the job's own error if
+    /// it failed, else `batch_error` if the batch did not commit, else its result.
+    fn answer(self: Box<Self>, batch_error: Option<&StorageError>);
+}
+
+/// A queued job: the work to do, its outcome once done, and where to answer.
+struct PendingWrite<T, F> {
+    /// Taken when the job runs.
+    work: Option<F>,
+    /// The work's result, held back until the batch has committed.
+    outcome: Option<StorageResult<T>>,
+    /// The waiting caller.
+    reply: oneshot::Sender<StorageResult<T>>,
+}
+
+impl<T, F> WriteJob for PendingWrite<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> StorageResult<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        // A panic in one job must not take the writer thread, and with it every
+        // later write, down; the job fails and its savepoint is rolled back.
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(StorageError::Internal("write job panicked".to_owned())));
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        succeeded
+    }
+
+    fn answer(self: Box<Self>, batch_error: Option<&StorageError>) {
+        let result = match (self.outcome, batch_error) {
+            (Some(Err(own_error)), _) => Err(own_error),
+            (_, Some(batch_error)) => Err(duplicate(batch_error)),
+            (Some(Ok(value)), None) => Ok(value),
+            (None, None) => Err(StorageError::Internal("write job was never run".to_owned())),
+        };
+        // The caller may have stopped waiting (its future was dropped); the write
+        // stands all the same, so there is nothing to do about a closed channel.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The handle to the writer thread. Dropping it lets the thread finish the jobs
+/// already queued, and waits for it to close the connection.
+pub(super) struct Writer {
+    /// The job queue; `None` only while dropping, to disconnect the thread.
+    jobs: Option<SyncSender<Box<dyn WriteJob>>>,
+    /// The thread, joined on drop.
+    thread: Option<JoinHandle<()>>,
+    /// Committed batches, so tests can see that jobs were grouped.
+    #[cfg(test)]
+    batches: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn` with a queue of `queue_capacity` jobs.
+    pub(super) fn start(conn: Connection, queue_capacity: usize) -> StorageResult<Writer> {
+        let (jobs, queue) = sync_channel(queue_capacity);
+        #[cfg(test)]
+        let batches = Arc::new(AtomicU64::new(0));
+        #[cfg(test)]
+        let thread_batches = Arc::clone(&batches);
+        let thread = std::thread::Builder::new()
+            .name("keycred-sqlite-writer".to_owned())
+            .spawn(move || {
+                writer_loop(&conn, &queue, || {
+                    #[cfg(test)]
+                    thread_batches.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .map_err(|err| StorageError::Internal(format!("start the database writer thread: {err}")))?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            #[cfg(test)]
+            batches,
+        })
+    }
+
+    /// Queues `work` and waits until it has run and its batch has committed.
+    /// Never blocks the calling thread: a full queue fails at once with
+    /// `Unavailable`.
+    pub(super) async fn write<T, F>(&self, work: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
+    {
+        let Some(jobs) = &self.jobs else {
+            return Err(StorageError::Unavailable(
+                "the database writer has shut down".to_owned(),
+            ));
+        };
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(PendingWrite {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        match jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(StorageError::Unavailable("the database write queue is full".to_owned()));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(StorageError::Unavailable("the database writer has stopped".to_owned()));
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StorageError::Internal(
+                "the database writer stopped before answering".to_owned(),
+            ))
+        })
+    }
+
+    /// How many batches the writer has committed so far.
+    #[cfg(test)]
+    pub(super) fn batches_committed(&self) -> u64 {
+        self.batches.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Disconnecting the queue ends the thread's loop once it has drained the
+        // queue; joining means the connection is closed when the store is gone,
+        // so the same file can be reopened at once.
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the database writer thread panicked");
+            }
+        }
+    }
+}
+
+/// The thread's body: one batch per turn until the queue is disconnected and empty.
+/// `on_commit` is called after each committed batch (tests count them).
+fn writer_loop(conn: &Connection, queue: &Receiver<Box<dyn WriteJob>>, on_commit: impl Fn()) {
+    // `recv` fails only once every sender is gone and nothing is left queued.
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let batch_error = run_batch(conn, &mut batch).err();
+        if batch_error.is_none() {
+            on_commit();
+        } else if !conn.is_autocommit() {
+            // Leave no transaction open, or every later batch would fail to BEGIN.
+            if let Err(err) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %err, "rolling back a failed write batch failed");
+            }
+        }
+        for job in batch {
+            job.answer(batch_error.as_ref());
+        }
+    }
+}
+
+/// Runs every job of `batch` in one transaction, each in its own savepoint, and
+/// commits. On `Err` nothing of the batch is committed.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StorageResult<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|err| from_sqlite("begin write batch", err))?;
+    for job in batch.iter_mut() {
+        conn.execute_batch("SAVEPOINT job")
+            .map_err(|err| from_sqlite("begin write job", err))?;
+        let succeeded = job.run(conn);
+        // Some errors (disk full, I/O error) make SQLite roll back the whole
+        // transaction by itself. Going on would run the remaining jobs outside
+        // any transaction, so stop and fail the whole batch instead.
+        if conn.is_autocommit() {
+            return Err(StorageError::Unavailable(
+                "the write batch was rolled back after an error".to_owned(),
+            ));
+        }
+        if succeeded {
+            conn.execute_batch("RELEASE job")
+                .map_err(|err| from_sqlite("finish write job", err))?;
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(|err| from_sqlite("undo failed write job", err))?;
+        }
+    }
+    conn.execute_batch("COMMIT")
+        .map_err(|err| from_sqlite("commit write batch", err))
+}
