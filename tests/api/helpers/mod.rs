@@ -1,0 +1,206 @@
+//! Shared machinery: a real `keycred serve` per test (this file), the `keycred
+//! bootstrap` command line, a tiny HTTP/1.1 client over `TcpStream`, and checks of
+//! the error shape.
+
+mod bootstrap;
+mod checks;
+mod http;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
+pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
+pub use http::{read_response, TestResponse};
+
+/// How long `keycred serve` may take to say where it listens.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server may take to exit after SIGTERM.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a log line may take to show up after the response it belongs to.
+const LOG_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The keycred binary cargo built for these tests.
+pub fn keycred_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_keycred")
+}
+
+/// A running `keycred serve` with its own temporary database. Dropping it kills the server.
+pub struct TestApp {
+    /// Where the server listens, e.g. `127.0.0.1:41234`.
+    pub address: String,
+    /// The SQLite file the server uses.
+    pub database: PathBuf,
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    dir: Option<TempDir>,
+}
+
+/// Starts a server on 127.0.0.1 port 0 with a fresh database in a new temp dir.
+pub fn spawn_app() -> TestApp {
+    start(tempfile::tempdir().expect("create a temp dir"))
+}
+
+fn start(dir: TempDir) -> TestApp {
+    let database = dir.path().join("keycred.db");
+    let mut child = Command::new(keycred_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(&database)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn keycred serve");
+
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    let out_pipe = child.stdout.take().expect("piped stdout");
+    let out_buffer = Arc::clone(&stdout);
+    thread::spawn(move || {
+        let mut reader = BufReader::new(out_pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    out_buffer.lock().unwrap().extend_from_slice(&line);
+                    let _ = lines_tx.send(String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+        }
+    });
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let err_buffer = Arc::clone(&stderr);
+    thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(read @ 1..) = err_pipe.read(&mut chunk) {
+            err_buffer.lock().unwrap().extend_from_slice(&chunk[..read]);
+        }
+    });
+
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let address = loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match lines_rx.recv_timeout(remaining) {
+            Ok(line) => {
+                if let Some(address) = listening_address(&line) {
+                    break address;
+                }
+            }
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "keycred serve never printed 'listening on http://…' ({error:?}).\n\
+                     --- stdout ---\n{}\n--- stderr ---\n{}",
+                    String::from_utf8_lossy(&stdout.lock().unwrap()),
+                    String::from_utf8_lossy(&stderr.lock().unwrap()),
+                );
+            }
+        }
+    };
+    TestApp {
+        address,
+        database,
+        child,
+        stdout,
+        stderr,
+        dir: Some(dir),
+    }
+}
+
+/// The `ADDR` of a `listening on http://ADDR` line, if the line is one.
+pub fn listening_address(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("listening on http://")?;
+    let address = rest.split_whitespace().next()?.trim_end_matches('/');
+    (!address.is_empty()).then(|| address.to_owned())
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+impl TestApp {
+    /// Everything the server wrote to stderr (its log) so far.
+    pub fn logs(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Everything the server wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    /// The log, once it contains `needle` (or after a few seconds, whatever it holds).
+    pub fn logs_once_they_contain(&self, needle: &str) -> String {
+        let deadline = Instant::now() + LOG_TIMEOUT;
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || Instant::now() >= deadline {
+                return logs;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The directory holding the database (and its `-wal`/`-shm` files).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.as_ref().expect("the temp dir lives as long as the app").path()
+    }
+
+    /// Sends SIGTERM with the `kill` command.
+    pub fn send_sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits for the server to exit, panicking (with its log) if it takes longer than `timeout`.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the server") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "keycred serve did not exit within {timeout:?}.\n--- log ---\n{}",
+                    self.logs()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status (the server must exit within 10 s).
+    pub fn stop_with_sigterm(&mut self) -> ExitStatus {
+        self.send_sigterm();
+        self.wait_for_exit(SHUTDOWN_TIMEOUT)
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up) and starts a new one on
+    /// the same database.
+    pub fn kill_and_restart(mut self) -> TestApp {
+        self.child.kill().expect("kill -9 the server");
+        self.child.wait().expect("reap the server");
+        let dir = self.dir.take().expect("the temp dir");
+        drop(self);
+        start(dir)
+    }
+}
