@@ -86,6 +86,10 @@ pub fn verify_token(record: TokenRecord, secret: &str, now: Millis) -> Option<Ca
 /// A kind of resource, as named in `permissions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
+    /// `organizations`
+    Organizations,
+    /// `service_accounts`
+    ServiceAccounts,
     /// `service_account_credentials`
     ServiceAccountCredentials,
 }
@@ -94,14 +98,19 @@ impl Resource {
     /// The key under which `permissions` reports this resource type.
     pub fn as_str(self) -> &'static str {
         match self {
+            Resource::Organizations => "organizations",
+            Resource::ServiceAccounts => "service_accounts",
             Resource::ServiceAccountCredentials => "service_account_credentials",
         }
     }
 
-    /// The actions the API offers on one resource of this type.
-    fn actions(self) -> &'static [Action] {
+    /// The actions the API offers on resources of this type.
+    pub fn actions(self) -> &'static [Action] {
         match self {
-            Resource::ServiceAccountCredentials => &[Action::Read, Action::Update],
+            Resource::Organizations => &[Action::Read],
+            Resource::ServiceAccounts | Resource::ServiceAccountCredentials => {
+                &[Action::Read, Action::Create, Action::Update, Action::Delete]
+            }
         }
     }
 }
@@ -111,8 +120,12 @@ impl Resource {
 pub enum Action {
     /// Get or list.
     Read,
+    /// Create.
+    Create,
     /// Change fields.
     Update,
+    /// Delete.
+    Delete,
 }
 
 impl Action {
@@ -120,22 +133,50 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Read => "read",
+            Action::Create => "create",
             Action::Update => "update",
+            Action::Delete => "delete",
         }
     }
 }
 
-/// The one table of who may do what. Every role reads; admins and members change
-/// credentials; viewers change nothing.
+/// The one table of who may do what in their own organization:
+///
+/// | resource                    | read | create | update         | delete |
+/// |-----------------------------|------|--------|----------------|--------|
+/// | organizations               | all  | -      | -              | -      |
+/// | service_accounts            | all  | admin  | admin          | admin  |
+/// | service_account_credentials | all  | admin  | admin, member  | admin  |
+///
+/// Only admins mint or revoke access (creating a credential is minting access to its
+/// service account, whatever that account's role), so a member cannot raise itself.
 pub fn allows(role: Role, resource: Resource, action: Action) -> bool {
+    if !resource.actions().contains(&action) {
+        return false;
+    }
     match (resource, action) {
         (_, Action::Read) => true,
         (Resource::ServiceAccountCredentials, Action::Update) => matches!(role, Role::OrgAdmin | Role::OrgMember),
+        _ => role == Role::OrgAdmin,
     }
 }
 
-/// The caller's permissions on one resource, for `expand=permissions`: every action the
-/// API offers on it, denied ones as `false`. Read from [`allows`], so it cannot disagree.
+/// `Ok` if the role allows the action, else the 403 that says which rule refused it.
+pub fn require(role: Role, resource: Resource, action: Action) -> Result<(), keycred_api::ApiError> {
+    if allows(role, resource, action) {
+        Ok(())
+    } else {
+        Err(keycred_api::ApiError::forbidden(format!(
+            "the {} role may not {} {}",
+            role.as_str(),
+            action.as_str(),
+            resource.as_str()
+        )))
+    }
+}
+
+/// The caller's permissions on a resource type, for `expand=permissions`: every action
+/// the API offers on it, denied ones as `false`. Read from [`allows`], so it cannot disagree.
 pub fn permissions_on(role: Role, resource: Resource) -> BTreeMap<String, BTreeMap<String, bool>> {
     let actions = resource
         .actions()
@@ -198,6 +239,23 @@ mod tests {
         assert!(!allows(Role::OrgViewer, credentials, Action::Update));
         assert!(allows(Role::OrgMember, credentials, Action::Update));
         assert!(allows(Role::OrgAdmin, credentials, Action::Update));
+    }
+
+    #[test]
+    fn only_admins_create_or_delete_anything() {
+        for resource in [Resource::ServiceAccounts, Resource::ServiceAccountCredentials] {
+            for action in [Action::Create, Action::Delete] {
+                assert!(allows(Role::OrgAdmin, resource, action));
+                assert!(!allows(Role::OrgMember, resource, action));
+                assert!(!allows(Role::OrgViewer, resource, action));
+            }
+        }
+        assert!(!allows(Role::OrgMember, Resource::ServiceAccounts, Action::Update));
+    }
+
+    #[test]
+    fn actions_the_api_does_not_offer_are_never_allowed() {
+        assert!(!allows(Role::OrgAdmin, Resource::Organizations, Action::Update));
     }
 
     #[test]

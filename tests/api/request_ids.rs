@@ -38,7 +38,7 @@ fn every_response_carries_a_non_empty_x_request_id() {
             &credential_path_of(&admin.organization_id, &admin.service_account_id, "missing"),
             &token,
         ),
-        app.request("DELETE", &path, &[("Authorization", &format!("Bearer {token}"))], None),
+        app.request("PUT", &path, &[("Authorization", &format!("Bearer {token}"))], None),
         app.patch_json(&path, &token, r#"{"name":null}"#),
         app.patch_json(&path, &token, std::str::from_utf8(&too_large).unwrap()),
         app.post_token("grant_type=client_credentials", None),

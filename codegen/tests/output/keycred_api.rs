@@ -191,6 +191,844 @@ impl crate::decode::Decode for ServiceAccountCredential {
         })
     }
 }
+/// An organization. keycred has one zone per organization, so `zone_id` is
+/// the organization's own ID, and no SSO, so `sso_enabled` is false.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Organization {
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub id: String,
+    /// A domain name segment for the entity, often derived from the name.
+    pub label: String,
+    /// A name for the entity to be displayed in UI
+    pub name: String,
+    /// The time the entity was created in utc
+    pub created_at: crate::decode::Timestamp,
+    /// The time the entity was mostly recently updated in utc
+    pub updated_at: crate::decode::Timestamp,
+    /// Whether SSO is enabled for this organization
+    pub sso_enabled: bool,
+    /// Identifier of the zone containing this organization's users and
+    /// their permissions and roles in the organization.
+    pub zone_id: String,
+    /// Permissions granted to the authenticated principal for this resource.
+    /// Only populated when the 'expand[]=permissions' query parameter is
+    /// provided. Keys are resource types (e.g., "organizations"), values are
+    /// objects mapping permission names to boolean values indicating if the
+    /// permission is granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for Organization {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            id: {
+                let field = crate::decode::field_path(parent, "id");
+                let value = crate::decode::required(&mut fields, parent, "id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            label: {
+                let field = crate::decode::field_path(parent, "label");
+                let value = crate::decode::required(&mut fields, parent, "label")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            name: {
+                let field = crate::decode::field_path(parent, "name");
+                let value = crate::decode::required(&mut fields, parent, "name")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            created_at: {
+                let field = crate::decode::field_path(parent, "created_at");
+                let value = crate::decode::required(&mut fields, parent, "created_at")?;
+                <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                    value,
+                    &field,
+                )?
+            },
+            updated_at: {
+                let field = crate::decode::field_path(parent, "updated_at");
+                let value = crate::decode::required(&mut fields, parent, "updated_at")?;
+                <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                    value,
+                    &field,
+                )?
+            },
+            sso_enabled: {
+                let field = crate::decode::field_path(parent, "sso_enabled");
+                let value = crate::decode::required(&mut fields, parent, "sso_enabled")?;
+                crate::decode::decode_bool(value, &field)?
+            },
+            zone_id: {
+                let field = crate::decode::field_path(parent, "zone_id");
+                let value = crate::decode::required(&mut fields, parent, "zone_id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            permissions: match fields.remove("permissions") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "permissions");
+                    Some(
+                        crate::decode::decode_map(
+                            value,
+                            &field,
+                            |item, item_field| crate::decode::decode_map(
+                                item,
+                                item_field,
+                                |item, item_field| crate::decode::decode_bool(
+                                    item,
+                                    item_field,
+                                ),
+                            ),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A page of organizations.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OrganizationListResponse {
+    /// The organizations on this page.
+    pub items: Vec<Organization>,
+    /// Pagination information using cursor-based pagination
+    pub page_info: PageInfoCursor,
+    /// Permissions granted to the authenticated principal for this resource.
+    /// Only populated when the 'expand[]=permissions' query parameter is
+    /// provided. Keys are resource types (e.g., "organizations"), values are
+    /// objects mapping permission names to boolean values indicating if the
+    /// permission is granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for OrganizationListResponse {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            items: {
+                let field = crate::decode::field_path(parent, "items");
+                let value = crate::decode::required(&mut fields, parent, "items")?;
+                crate::decode::decode_array(
+                    value,
+                    &field,
+                    |item, item_field| <Organization as crate::decode::Decode>::decode(
+                        item,
+                        item_field,
+                    ),
+                )?
+            },
+            page_info: {
+                let field = crate::decode::field_path(parent, "page_info");
+                let value = crate::decode::required(&mut fields, parent, "page_info")?;
+                <PageInfoCursor as crate::decode::Decode>::decode(value, &field)?
+            },
+            permissions: match fields.remove("permissions") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "permissions");
+                    Some(
+                        crate::decode::decode_map(
+                            value,
+                            &field,
+                            |item, item_field| crate::decode::decode_map(
+                                item,
+                                item_field,
+                                |item, item_field| crate::decode::decode_bool(
+                                    item,
+                                    item_field,
+                                ),
+                            ),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// What a service account's tokens may do in its organization (a keycred
+/// addition to the Keycard model): `org_admin` everything, `org_member`
+/// read everything and update credentials, `org_viewer` only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ServiceAccountRole {
+    #[doc = concat!(" `", "org_admin", "`")]
+    #[serde(rename = "org_admin")]
+    OrgAdmin,
+    #[doc = concat!(" `", "org_member", "`")]
+    #[serde(rename = "org_member")]
+    OrgMember,
+    #[doc = concat!(" `", "org_viewer", "`")]
+    #[serde(rename = "org_viewer")]
+    OrgViewer,
+}
+impl crate::decode::WireEnum for ServiceAccountRole {
+    const ALLOWED: &'static str = "org_admin, org_member, org_viewer";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "org_admin" => Some(Self::OrgAdmin),
+            "org_member" => Some(Self::OrgMember),
+            "org_viewer" => Some(Self::OrgViewer),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::OrgAdmin => "org_admin",
+            Self::OrgMember => "org_member",
+            Self::OrgViewer => "org_viewer",
+        }
+    }
+}
+impl crate::decode::Decode for ServiceAccountRole {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
+/// A machine identity in an organization.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServiceAccount {
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub id: String,
+    /// The time the entity was created in utc
+    pub created_at: crate::decode::Timestamp,
+    /// The time the entity was mostly recently updated in utc
+    pub updated_at: crate::decode::Timestamp,
+    /// A name for the entity to be displayed in UI
+    pub name: String,
+    /// Optional description of the service account
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What a service account's tokens may do in its organization (a keycred
+    /// addition to the Keycard model): `org_admin` everything, `org_member`
+    /// read everything and update credentials, `org_viewer` only read.
+    pub role: ServiceAccountRole,
+    /// Permissions granted to the authenticated principal for this resource.
+    /// Only populated when the 'expand[]=permissions' query parameter is
+    /// provided. Keys are resource types (e.g., "organizations"), values are
+    /// objects mapping permission names to boolean values indicating if the
+    /// permission is granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for ServiceAccount {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            id: {
+                let field = crate::decode::field_path(parent, "id");
+                let value = crate::decode::required(&mut fields, parent, "id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            created_at: {
+                let field = crate::decode::field_path(parent, "created_at");
+                let value = crate::decode::required(&mut fields, parent, "created_at")?;
+                <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                    value,
+                    &field,
+                )?
+            },
+            updated_at: {
+                let field = crate::decode::field_path(parent, "updated_at");
+                let value = crate::decode::required(&mut fields, parent, "updated_at")?;
+                <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                    value,
+                    &field,
+                )?
+            },
+            name: {
+                let field = crate::decode::field_path(parent, "name");
+                let value = crate::decode::required(&mut fields, parent, "name")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            description: match fields.remove("description") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            role: {
+                let field = crate::decode::field_path(parent, "role");
+                let value = crate::decode::required(&mut fields, parent, "role")?;
+                <ServiceAccountRole as crate::decode::Decode>::decode(value, &field)?
+            },
+            permissions: match fields.remove("permissions") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "permissions");
+                    Some(
+                        crate::decode::decode_map(
+                            value,
+                            &field,
+                            |item, item_field| crate::decode::decode_map(
+                                item,
+                                item_field,
+                                |item, item_field| crate::decode::decode_bool(
+                                    item,
+                                    item_field,
+                                ),
+                            ),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A page of service accounts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServiceAccountListResponse {
+    /// The service accounts on this page.
+    pub items: Vec<ServiceAccount>,
+    /// Pagination information using cursor-based pagination
+    pub page_info: PageInfoCursor,
+    /// Permissions granted to the authenticated principal for this resource.
+    /// Only populated when the 'expand[]=permissions' query parameter is
+    /// provided. Keys are resource types (e.g., "organizations"), values are
+    /// objects mapping permission names to boolean values indicating if the
+    /// permission is granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for ServiceAccountListResponse {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            items: {
+                let field = crate::decode::field_path(parent, "items");
+                let value = crate::decode::required(&mut fields, parent, "items")?;
+                crate::decode::decode_array(
+                    value,
+                    &field,
+                    |item, item_field| <ServiceAccount as crate::decode::Decode>::decode(
+                        item,
+                        item_field,
+                    ),
+                )?
+            },
+            page_info: {
+                let field = crate::decode::field_path(parent, "page_info");
+                let value = crate::decode::required(&mut fields, parent, "page_info")?;
+                <PageInfoCursor as crate::decode::Decode>::decode(value, &field)?
+            },
+            permissions: match fields.remove("permissions") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "permissions");
+                    Some(
+                        crate::decode::decode_map(
+                            value,
+                            &field,
+                            |item, item_field| crate::decode::decode_map(
+                                item,
+                                item_field,
+                                |item, item_field| crate::decode::decode_bool(
+                                    item,
+                                    item_field,
+                                ),
+                            ),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A new service account. Fields not described here are ignored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CreateServiceAccountRequest {
+    /// Service account name
+    pub name: String,
+    /// Optional description of the service account
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What a service account's tokens may do in its organization (a keycred
+    /// addition to the Keycard model): `org_admin` everything, `org_member`
+    /// read everything and update credentials, `org_viewer` only read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<ServiceAccountRole>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for CreateServiceAccountRequest {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            name: {
+                let field = crate::decode::field_path(parent, "name");
+                let value = crate::decode::required(&mut fields, parent, "name")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            description: match fields.remove("description") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: Some(500u64),
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            role: match fields.remove("role") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "role");
+                    Some(
+                        <ServiceAccountRole as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// The fields to change. A field left out is unchanged; `{}` changes
+/// nothing. Fields not described here are ignored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UpdateServiceAccountRequest {
+    /// Service account name
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Optional description of the service account
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What a service account's tokens may do in its organization (a keycred
+    /// addition to the Keycard model): `org_admin` everything, `org_member`
+    /// read everything and update credentials, `org_viewer` only read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<ServiceAccountRole>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for UpdateServiceAccountRequest {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            name: match fields.remove("name") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "name");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            description: match fields.remove("description") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: Some(500u64),
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            role: match fields.remove("role") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "role");
+                    Some(
+                        <ServiceAccountRole as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A new credential. Fields not described here are ignored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CreateServiceAccountCredentialRequest {
+    /// Credential name
+    pub name: String,
+    /// Optional description of the credential
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for CreateServiceAccountCredentialRequest {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            name: {
+                let field = crate::decode::field_path(parent, "name");
+                let value = crate::decode::required(&mut fields, parent, "name")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            description: match fields.remove("description") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: Some(500u64),
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// Service account credential with plaintext secret (only returned on creation)
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CredentialCreateResponse {
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub id: String,
+    /// The client ID for authentication
+    pub client_id: String,
+    /// The client secret
+    pub client_secret: String,
+    /// The time the entity was created in utc
+    pub created_at: crate::decode::Timestamp,
+    /// A name for the entity to be displayed in UI
+    pub name: String,
+    /// Optional description of the credential
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for CredentialCreateResponse {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            id: {
+                let field = crate::decode::field_path(parent, "id");
+                let value = crate::decode::required(&mut fields, parent, "id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            client_id: {
+                let field = crate::decode::field_path(parent, "client_id");
+                let value = crate::decode::required(&mut fields, parent, "client_id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            client_secret: {
+                let field = crate::decode::field_path(parent, "client_secret");
+                let value = crate::decode::required(
+                    &mut fields,
+                    parent,
+                    "client_secret",
+                )?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            created_at: {
+                let field = crate::decode::field_path(parent, "created_at");
+                let value = crate::decode::required(&mut fields, parent, "created_at")?;
+                <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                    value,
+                    &field,
+                )?
+            },
+            name: {
+                let field = crate::decode::field_path(parent, "name");
+                let value = crate::decode::required(&mut fields, parent, "name")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            description: match fields.remove("description") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A page of credentials.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CredentialListResponse {
+    /// The credentials on this page.
+    pub items: Vec<ServiceAccountCredential>,
+    /// Pagination information using cursor-based pagination
+    pub page_info: PageInfoCursor,
+    /// Permissions granted to the authenticated principal for this resource.
+    /// Only populated when the 'expand[]=permissions' query parameter is
+    /// provided. Keys are resource types (e.g., "organizations"), values are
+    /// objects mapping permission names to boolean values indicating if the
+    /// permission is granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for CredentialListResponse {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            items: {
+                let field = crate::decode::field_path(parent, "items");
+                let value = crate::decode::required(&mut fields, parent, "items")?;
+                crate::decode::decode_array(
+                    value,
+                    &field,
+                    |item, item_field| <ServiceAccountCredential as crate::decode::Decode>::decode(
+                        item,
+                        item_field,
+                    ),
+                )?
+            },
+            page_info: {
+                let field = crate::decode::field_path(parent, "page_info");
+                let value = crate::decode::required(&mut fields, parent, "page_info")?;
+                <PageInfoCursor as crate::decode::Decode>::decode(value, &field)?
+            },
+            permissions: match fields.remove("permissions") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "permissions");
+                    Some(
+                        crate::decode::decode_map(
+                            value,
+                            &field,
+                            |item, item_field| crate::decode::decode_map(
+                                item,
+                                item_field,
+                                |item, item_field| crate::decode::decode_bool(
+                                    item,
+                                    item_field,
+                                ),
+                            ),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// Pagination information using cursor-based pagination
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PageInfoCursor {
+    /// Whether there are more items after the current page
+    pub has_next_page: bool,
+    /// Whether there are more items before the current page
+    pub has_prev_page: bool,
+    /// Cursor pointing to the first item in the current page
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_cursor: Option<String>,
+    /// Cursor pointing to the last item in the current page
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_cursor: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for PageInfoCursor {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            has_next_page: {
+                let field = crate::decode::field_path(parent, "has_next_page");
+                let value = crate::decode::required(
+                    &mut fields,
+                    parent,
+                    "has_next_page",
+                )?;
+                crate::decode::decode_bool(value, &field)?
+            },
+            has_prev_page: {
+                let field = crate::decode::field_path(parent, "has_prev_page");
+                let value = crate::decode::required(
+                    &mut fields,
+                    parent,
+                    "has_prev_page",
+                )?;
+                crate::decode::decode_bool(value, &field)?
+            },
+            start_cursor: match fields.remove("start_cursor") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "start_cursor");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            end_cursor: match fields.remove("end_cursor") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "end_cursor");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
 /// The fields to change. A field left out is unchanged; `{}` changes
 /// nothing. Fields not described here are ignored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -631,6 +1469,99 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl std::future::Future<
         Output = Result<CreateServiceAccountTokenResponse, crate::error::ApiError>,
     > + Send;
+    /// listOrganizations - GET /organizations
+    ///
+    /// List organizations for the current user.
+    fn list_organizations(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: ListOrganizationsParams,
+    ) -> impl std::future::Future<
+        Output = Result<ListOrganizationsResponse, crate::error::ApiError>,
+    > + Send;
+    /// getOrganization - GET /organizations/{organization_id}
+    ///
+    /// Get organization by ID or label.
+    fn get_organization(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: GetOrganizationParams,
+    ) -> impl std::future::Future<
+        Output = Result<GetOrganizationResponse, crate::error::ApiError>,
+    > + Send;
+    /// listServiceAccounts - GET /organizations/{organization_id}/service-accounts
+    ///
+    /// List service accounts for an organization.
+    fn list_service_accounts(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: ListServiceAccountsParams,
+    ) -> impl std::future::Future<
+        Output = Result<ListServiceAccountsResponse, crate::error::ApiError>,
+    > + Send;
+    /// createServiceAccount - POST /organizations/{organization_id}/service-accounts
+    ///
+    /// Create a new service account for an organization.
+    fn create_service_account(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: CreateServiceAccountParams,
+        body: CreateServiceAccountRequest,
+    ) -> impl std::future::Future<
+        Output = Result<CreateServiceAccountResponse, crate::error::ApiError>,
+    > + Send;
+    /// getServiceAccount - GET /organizations/{organization_id}/service-accounts/{service_account_id}
+    ///
+    /// Get a specific service account.
+    fn get_service_account(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: GetServiceAccountParams,
+    ) -> impl std::future::Future<
+        Output = Result<GetServiceAccountResponse, crate::error::ApiError>,
+    > + Send;
+    /// updateServiceAccount - PATCH /organizations/{organization_id}/service-accounts/{service_account_id}
+    ///
+    /// Update a service account.
+    fn update_service_account(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: UpdateServiceAccountParams,
+        body: UpdateServiceAccountRequest,
+    ) -> impl std::future::Future<
+        Output = Result<UpdateServiceAccountResponse, crate::error::ApiError>,
+    > + Send;
+    /// deleteServiceAccount - DELETE /organizations/{organization_id}/service-accounts/{service_account_id}
+    ///
+    /// Delete a service account.
+    fn delete_service_account(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: DeleteServiceAccountParams,
+    ) -> impl std::future::Future<
+        Output = Result<DeleteServiceAccountResponse, crate::error::ApiError>,
+    > + Send;
+    /// listServiceAccountCredentials - GET /organizations/{organization_id}/service-accounts/{service_account_id}/credentials
+    ///
+    /// List credentials for a service account.
+    fn list_service_account_credentials(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: ListServiceAccountCredentialsParams,
+    ) -> impl std::future::Future<
+        Output = Result<ListServiceAccountCredentialsResponse, crate::error::ApiError>,
+    > + Send;
+    /// createServiceAccountCredential - POST /organizations/{organization_id}/service-accounts/{service_account_id}/credentials
+    ///
+    /// Create a new credential for a service account.
+    fn create_service_account_credential(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: CreateServiceAccountCredentialParams,
+        body: CreateServiceAccountCredentialRequest,
+    ) -> impl std::future::Future<
+        Output = Result<CreateServiceAccountCredentialResponse, crate::error::ApiError>,
+    > + Send;
     /// getServiceAccountCredential - GET /organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}
     ///
     /// Get a specific service account credential.
@@ -652,11 +1583,54 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl std::future::Future<
         Output = Result<UpdateServiceAccountCredentialResponse, crate::error::ApiError>,
     > + Send;
+    /// deleteServiceAccountCredential - DELETE /organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}
+    ///
+    /// Delete a service account credential.
+    fn delete_service_account_credential(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: DeleteServiceAccountCredentialParams,
+    ) -> impl std::future::Future<
+        Output = Result<DeleteServiceAccountCredentialResponse, crate::error::ApiError>,
+    > + Send;
 }
 /// Every operation as (operationId, method, path), in spec order.
 pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("getHealthz", "GET", "/healthz"),
     ("createServiceAccountToken", "POST", "/service-account-token"),
+    ("listOrganizations", "GET", "/organizations"),
+    ("getOrganization", "GET", "/organizations/{organization_id}"),
+    ("listServiceAccounts", "GET", "/organizations/{organization_id}/service-accounts"),
+    (
+        "createServiceAccount",
+        "POST",
+        "/organizations/{organization_id}/service-accounts",
+    ),
+    (
+        "getServiceAccount",
+        "GET",
+        "/organizations/{organization_id}/service-accounts/{service_account_id}",
+    ),
+    (
+        "updateServiceAccount",
+        "PATCH",
+        "/organizations/{organization_id}/service-accounts/{service_account_id}",
+    ),
+    (
+        "deleteServiceAccount",
+        "DELETE",
+        "/organizations/{organization_id}/service-accounts/{service_account_id}",
+    ),
+    (
+        "listServiceAccountCredentials",
+        "GET",
+        "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials",
+    ),
+    (
+        "createServiceAccountCredential",
+        "POST",
+        "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials",
+    ),
     (
         "getServiceAccountCredential",
         "GET",
@@ -665,6 +1639,11 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     (
         "updateServiceAccountCredential",
         "PATCH",
+        "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}",
+    ),
+    (
+        "deleteServiceAccountCredential",
+        "DELETE",
         "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}",
     ),
 ];
@@ -884,6 +1863,1472 @@ async fn handle_create_service_account_token<A: Api>(
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => error.into_response_with(crate::error::ErrorStyle::OAuth),
+    }
+}
+/// The parameters of `listOrganizations`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListOrganizationsParams {
+    /// Maximum number of items to return (default 50).
+    pub limit: Option<i64>,
+    /// Cursor for forward pagination: the `end_cursor` of the previous page.
+    /// Returns the items after it. Cursors are opaque and belong to one list.
+    pub after: Option<String>,
+    /// Cursor for backward pagination: the `start_cursor` of the next page.
+    /// Returns the items before it. Not together with `after`.
+    pub before: Option<String>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. For
+    /// list organization identities only, "total_count" populates
+    /// pagination.total_count with the number of identities matching the same
+    /// filters as the list (excluding cursor and limit). Other operations
+    /// ignore expand values they do not use. Send it as `expand=permissions`
+    /// or `expand[]=permissions`; either may be repeated. Unknown values are
+    /// ignored.
+    pub expand: Vec<ExpandValue>,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+}
+impl ListOrganizationsParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            limit: raw.query_integer("limit", Some(1i64), Some(100i64))?,
+            after: raw
+                .query_string(
+                    "after",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            before: raw
+                .query_string(
+                    "before",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+        })
+    }
+}
+/// The documented answers of `listOrganizations`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListOrganizationsResponse {
+    /// 200
+    Status200(OrganizationListResponse),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for ListOrganizationsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `listOrganizations` (GET /organizations).
+async fn handle_list_organizations<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<ListOrganizationsResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = ListOrganizationsParams::from_raw(&raw)?;
+        drop(body);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.list_organizations(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `getOrganization`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetOrganizationParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. For
+    /// list organization identities only, "total_count" populates
+    /// pagination.total_count with the number of identities matching the same
+    /// filters as the list (excluding cursor and limit). Other operations
+    /// ignore expand values they do not use. Send it as `expand=permissions`
+    /// or `expand[]=permissions`; either may be repeated. Unknown values are
+    /// ignored.
+    pub expand: Vec<ExpandValue>,
+}
+impl GetOrganizationParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+        })
+    }
+}
+/// The documented answers of `getOrganization`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetOrganizationResponse {
+    /// 200
+    Status200(Organization),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for GetOrganizationResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `getOrganization` (GET /organizations/{organization_id}).
+async fn handle_get_organization<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<GetOrganizationResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = GetOrganizationParams::from_raw(&raw)?;
+        drop(body);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.get_organization(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `listServiceAccounts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListServiceAccountsParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Maximum number of items to return (default 50).
+    pub limit: Option<i64>,
+    /// Cursor for forward pagination: the `end_cursor` of the previous page.
+    /// Returns the items after it. Cursors are opaque and belong to one list.
+    pub after: Option<String>,
+    /// Cursor for backward pagination: the `start_cursor` of the next page.
+    /// Returns the items before it. Not together with `after`.
+    pub before: Option<String>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. For
+    /// list organization identities only, "total_count" populates
+    /// pagination.total_count with the number of identities matching the same
+    /// filters as the list (excluding cursor and limit). Other operations
+    /// ignore expand values they do not use. Send it as `expand=permissions`
+    /// or `expand[]=permissions`; either may be repeated. Unknown values are
+    /// ignored.
+    pub expand: Vec<ExpandValue>,
+}
+impl ListServiceAccountsParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            limit: raw.query_integer("limit", Some(1i64), Some(100i64))?,
+            after: raw
+                .query_string(
+                    "after",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            before: raw
+                .query_string(
+                    "before",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+        })
+    }
+}
+/// The documented answers of `listServiceAccounts`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListServiceAccountsResponse {
+    /// 200
+    Status200(ServiceAccountListResponse),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for ListServiceAccountsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `listServiceAccounts` (GET /organizations/{organization_id}/service-accounts).
+async fn handle_list_service_accounts<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<ListServiceAccountsResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = ListServiceAccountsParams::from_raw(&raw)?;
+        drop(body);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.list_service_accounts(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `createServiceAccount`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateServiceAccountParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+}
+impl CreateServiceAccountParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+        })
+    }
+}
+/// The documented answers of `createServiceAccount`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateServiceAccountResponse {
+    /// 200
+    Status200(ServiceAccount),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 413
+    Status413(Error),
+    /// 415
+    Status415(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for CreateServiceAccountResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status413(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(413u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status415(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(415u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `createServiceAccount` (POST /organizations/{organization_id}/service-accounts).
+async fn handle_create_service_account<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<CreateServiceAccountResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = CreateServiceAccountParams::from_raw(&raw)?;
+        let body = crate::request::read_body(
+                &parts.headers,
+                body,
+                crate::request::BodyKind::Json,
+            )
+            .await?;
+        let body = <CreateServiceAccountRequest as crate::decode::Decode>::decode(
+                body,
+                crate::decode::BODY,
+            )
+            .map_err(crate::error::ApiError::from)?;
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.create_service_account(context, params, body).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `getServiceAccount`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetServiceAccountParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub service_account_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. For
+    /// list organization identities only, "total_count" populates
+    /// pagination.total_count with the number of identities matching the same
+    /// filters as the list (excluding cursor and limit). Other operations
+    /// ignore expand values they do not use. Send it as `expand=permissions`
+    /// or `expand[]=permissions`; either may be repeated. Unknown values are
+    /// ignored.
+    pub expand: Vec<ExpandValue>,
+}
+impl GetServiceAccountParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            service_account_id: raw
+                .path_string(
+                    "service_account_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+        })
+    }
+}
+/// The documented answers of `getServiceAccount`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetServiceAccountResponse {
+    /// 200
+    Status200(ServiceAccount),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for GetServiceAccountResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `getServiceAccount` (GET /organizations/{organization_id}/service-accounts/{service_account_id}).
+async fn handle_get_service_account<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<GetServiceAccountResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = GetServiceAccountParams::from_raw(&raw)?;
+        drop(body);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.get_service_account(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `updateServiceAccount`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateServiceAccountParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub service_account_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. For
+    /// list organization identities only, "total_count" populates
+    /// pagination.total_count with the number of identities matching the same
+    /// filters as the list (excluding cursor and limit). Other operations
+    /// ignore expand values they do not use. Send it as `expand=permissions`
+    /// or `expand[]=permissions`; either may be repeated. Unknown values are
+    /// ignored.
+    pub expand: Vec<ExpandValue>,
+}
+impl UpdateServiceAccountParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            service_account_id: raw
+                .path_string(
+                    "service_account_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+        })
+    }
+}
+/// The documented answers of `updateServiceAccount`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateServiceAccountResponse {
+    /// 200
+    Status200(ServiceAccount),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 413
+    Status413(Error),
+    /// 415
+    Status415(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for UpdateServiceAccountResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status413(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(413u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status415(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(415u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `updateServiceAccount` (PATCH /organizations/{organization_id}/service-accounts/{service_account_id}).
+async fn handle_update_service_account<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<UpdateServiceAccountResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = UpdateServiceAccountParams::from_raw(&raw)?;
+        let body = crate::request::read_body(
+                &parts.headers,
+                body,
+                crate::request::BodyKind::Json,
+            )
+            .await?;
+        let body = <UpdateServiceAccountRequest as crate::decode::Decode>::decode(
+                body,
+                crate::decode::BODY,
+            )
+            .map_err(crate::error::ApiError::from)?;
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.update_service_account(context, params, body).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `deleteServiceAccount`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteServiceAccountParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub service_account_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+}
+impl DeleteServiceAccountParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            service_account_id: raw
+                .path_string(
+                    "service_account_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+        })
+    }
+}
+/// The documented answers of `deleteServiceAccount`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteServiceAccountResponse {
+    /// 204
+    Status204,
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for DeleteServiceAccountResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status204 => {
+                axum::http::StatusCode::from_u16(204u16)
+                    .expect("the generator checked this status")
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `deleteServiceAccount` (DELETE /organizations/{organization_id}/service-accounts/{service_account_id}).
+async fn handle_delete_service_account<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<DeleteServiceAccountResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = DeleteServiceAccountParams::from_raw(&raw)?;
+        drop(body);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.delete_service_account(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `listServiceAccountCredentials`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListServiceAccountCredentialsParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub service_account_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Maximum number of items to return (default 50).
+    pub limit: Option<i64>,
+    /// Cursor for forward pagination: the `end_cursor` of the previous page.
+    /// Returns the items after it. Cursors are opaque and belong to one list.
+    pub after: Option<String>,
+    /// Cursor for backward pagination: the `start_cursor` of the next page.
+    /// Returns the items before it. Not together with `after`.
+    pub before: Option<String>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. For
+    /// list organization identities only, "total_count" populates
+    /// pagination.total_count with the number of identities matching the same
+    /// filters as the list (excluding cursor and limit). Other operations
+    /// ignore expand values they do not use. Send it as `expand=permissions`
+    /// or `expand[]=permissions`; either may be repeated. Unknown values are
+    /// ignored.
+    pub expand: Vec<ExpandValue>,
+}
+impl ListServiceAccountCredentialsParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            service_account_id: raw
+                .path_string(
+                    "service_account_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            limit: raw.query_integer("limit", Some(1i64), Some(100i64))?,
+            after: raw
+                .query_string(
+                    "after",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            before: raw
+                .query_string(
+                    "before",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+        })
+    }
+}
+/// The documented answers of `listServiceAccountCredentials`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListServiceAccountCredentialsResponse {
+    /// 200
+    Status200(CredentialListResponse),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for ListServiceAccountCredentialsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `listServiceAccountCredentials` (GET /organizations/{organization_id}/service-accounts/{service_account_id}/credentials).
+async fn handle_list_service_account_credentials<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<ListServiceAccountCredentialsResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = ListServiceAccountCredentialsParams::from_raw(&raw)?;
+        drop(body);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.list_service_account_credentials(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
+/// The parameters of `createServiceAccountCredential`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateServiceAccountCredentialParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub service_account_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+}
+impl CreateServiceAccountCredentialParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            service_account_id: raw
+                .path_string(
+                    "service_account_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+        })
+    }
+}
+/// The documented answers of `createServiceAccountCredential`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateServiceAccountCredentialResponse {
+    /// 200
+    Status200(CredentialCreateResponse),
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 413
+    Status413(Error),
+    /// 415
+    Status415(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for CreateServiceAccountCredentialResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status413(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(413u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status415(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(415u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `createServiceAccountCredential` (POST /organizations/{organization_id}/service-accounts/{service_account_id}/credentials).
+async fn handle_create_service_account_credential<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<CreateServiceAccountCredentialResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = CreateServiceAccountCredentialParams::from_raw(&raw)?;
+        let body = crate::request::read_body(
+                &parts.headers,
+                body,
+                crate::request::BodyKind::Json,
+            )
+            .await?;
+        let body = <CreateServiceAccountCredentialRequest as crate::decode::Decode>::decode(
+                body,
+                crate::decode::BODY,
+            )
+            .map_err(crate::error::ApiError::from)?;
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.create_service_account_credential(context, params, body).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
     }
 }
 /// The parameters of `getServiceAccountCredential`.
@@ -1248,6 +3693,159 @@ async fn handle_update_service_account_credential<A: Api>(
         Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
     }
 }
+/// The parameters of `deleteServiceAccountCredential`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteServiceAccountCredentialParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub service_account_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub credential_id: String,
+    /// Optional client-generated request ID (a UUID). When given, it is echoed
+    /// in the response header of the same name and written to the server's
+    /// log line for the request, so a client can correlate the two.
+    pub x_client_request_id: Option<uuid::Uuid>,
+}
+impl DeleteServiceAccountCredentialParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            service_account_id: raw
+                .path_string(
+                    "service_account_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            credential_id: raw
+                .path_string(
+                    "credential_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+        })
+    }
+}
+/// The documented answers of `deleteServiceAccountCredential`, one variant per status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteServiceAccountCredentialResponse {
+    /// 204
+    Status204,
+    /// 400
+    Status400(Error),
+    /// 401
+    Status401(Error),
+    /// 403
+    Status403(Error),
+    /// 404
+    Status404(Error),
+    /// 500
+    Status500(Error),
+    /// 503
+    Status503(Error),
+}
+impl axum::response::IntoResponse for DeleteServiceAccountCredentialResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status204 => {
+                axum::http::StatusCode::from_u16(204u16)
+                    .expect("the generator checked this status")
+                    .into_response()
+            }
+            Self::Status400(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(400u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status401(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(401u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status403(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(403u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status404(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status500(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(500u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status503(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(503u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+        }
+    }
+}
+/// Serves `deleteServiceAccountCredential` (DELETE /organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}).
+async fn handle_delete_service_account_credential<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<DeleteServiceAccountCredentialResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = DeleteServiceAccountCredentialParams::from_raw(&raw)?;
+        drop(body);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.delete_service_account_credential(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+    }
+}
 /// The axum router serving every operation of the spec with `api`. Unknown paths
 /// answer 404 and known paths with another method 405, both in the spec's error shape.
 pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
@@ -1265,12 +3863,53 @@ pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
                 .fallback(|| async { crate::request::method_not_allowed("POST") }),
         )
         .route(
+            "/organizations",
+            axum::routing::MethodRouter::new()
+                .get(handle_list_organizations::<A>)
+                .fallback(|| async { crate::request::method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/organizations/{organization_id}",
+            axum::routing::MethodRouter::new()
+                .get(handle_get_organization::<A>)
+                .fallback(|| async { crate::request::method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/organizations/{organization_id}/service-accounts",
+            axum::routing::MethodRouter::new()
+                .get(handle_list_service_accounts::<A>)
+                .post(handle_create_service_account::<A>)
+                .fallback(|| async {
+                    crate::request::method_not_allowed("GET, HEAD, POST")
+                }),
+        )
+        .route(
+            "/organizations/{organization_id}/service-accounts/{service_account_id}",
+            axum::routing::MethodRouter::new()
+                .get(handle_get_service_account::<A>)
+                .patch(handle_update_service_account::<A>)
+                .delete(handle_delete_service_account::<A>)
+                .fallback(|| async {
+                    crate::request::method_not_allowed("GET, HEAD, PATCH, DELETE")
+                }),
+        )
+        .route(
+            "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials",
+            axum::routing::MethodRouter::new()
+                .get(handle_list_service_account_credentials::<A>)
+                .post(handle_create_service_account_credential::<A>)
+                .fallback(|| async {
+                    crate::request::method_not_allowed("GET, HEAD, POST")
+                }),
+        )
+        .route(
             "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}",
             axum::routing::MethodRouter::new()
                 .get(handle_get_service_account_credential::<A>)
                 .patch(handle_update_service_account_credential::<A>)
+                .delete(handle_delete_service_account_credential::<A>)
                 .fallback(|| async {
-                    crate::request::method_not_allowed("GET, HEAD, PATCH")
+                    crate::request::method_not_allowed("GET, HEAD, PATCH, DELETE")
                 }),
         )
         .fallback(crate::request::not_found)

@@ -1,23 +1,26 @@
-//! Service account credentials: get and update.
+//! Service account credentials: create, list, get, update, delete.
 
 use keycred_api::decode::Timestamp;
 use keycred_api::{
-    ApiError, ExpandValue, GetServiceAccountCredentialParams, GetServiceAccountCredentialResponse,
-    ServiceAccountCredential, UpdateServiceAccountCredentialParams, UpdateServiceAccountCredentialRequest,
-    UpdateServiceAccountCredentialResponse,
+    ApiError, CreateServiceAccountCredentialParams, CreateServiceAccountCredentialRequest,
+    CreateServiceAccountCredentialResponse, CredentialCreateResponse, CredentialListResponse,
+    DeleteServiceAccountCredentialParams, DeleteServiceAccountCredentialResponse, ExpandValue,
+    GetServiceAccountCredentialParams, GetServiceAccountCredentialResponse, ListServiceAccountCredentialsParams,
+    ListServiceAccountCredentialsResponse, ServiceAccountCredential, UpdateServiceAccountCredentialParams,
+    UpdateServiceAccountCredentialRequest, UpdateServiceAccountCredentialResponse,
 };
 
-use super::{now, storage_error, KeycredApi};
+use super::pages::ListScope;
+use super::{expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
-use crate::storage::{Credential, CredentialKey, CredentialPatch, Store};
+use crate::ids;
+use crate::storage::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
 
 const NOT_FOUND: &str = "credential not found";
+const SERVICE_ACCOUNT_NOT_FOUND: &str = "service account not found";
 
 /// The credential as the API shows it: never a secret; `permissions` only when expanded.
 fn credential_model(credential: Credential, caller: &Caller, expand: &[ExpandValue]) -> ServiceAccountCredential {
-    let permissions = expand
-        .contains(&ExpandValue::Permissions)
-        .then(|| auth::permissions_on(caller.role, Resource::ServiceAccountCredentials));
     ServiceAccountCredential {
         id: credential.id,
         client_id: credential.client_id,
@@ -25,8 +28,73 @@ fn credential_model(credential: Credential, caller: &Caller, expand: &[ExpandVal
         name: credential.name,
         description: credential.description,
         last_used_at: credential.last_used_at.map(Timestamp),
-        permissions,
+        permissions: expanded_permissions(caller, expand, Resource::ServiceAccountCredentials),
     }
+}
+
+fn position(credential: &Credential) -> Position {
+    Position { created_at: credential.created_at, id: credential.id.clone() }
+}
+
+/// `GET …/service-accounts/{service_account_id}/credentials`
+pub async fn list<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: ListServiceAccountCredentialsParams,
+) -> Result<ListServiceAccountCredentialsResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Read)?;
+    let scope = ListScope { list: "c", parent: &params.service_account_id };
+    let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
+    let service_account = api.store.find_service_account(&organization_id, &params.service_account_id).await;
+    if service_account.map_err(storage_error)?.is_none() {
+        return Err(ApiError::not_found(SERVICE_ACCOUNT_NOT_FOUND));
+    }
+    let page = api.store.list_credentials(&organization_id, &params.service_account_id, request).await;
+    let page = page.map_err(storage_error)?;
+    let page_info = scope.page_info(&page, position);
+    Ok(ListServiceAccountCredentialsResponse::Status200(CredentialListResponse {
+        items: page.items.into_iter().map(|item| credential_model(item, &caller, &[])).collect(),
+        page_info,
+        permissions: expanded_permissions(&caller, &params.expand, Resource::ServiceAccountCredentials),
+    }))
+}
+
+/// `POST …/service-accounts/{service_account_id}/credentials`: the only answer that
+/// ever carries the client_secret; the store keeps only its hash.
+pub async fn create<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: CreateServiceAccountCredentialParams,
+    body: CreateServiceAccountCredentialRequest,
+) -> Result<CreateServiceAccountCredentialResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Create)?;
+    let client_secret = ids::client_secret();
+    let created_at = now();
+    let credential = Credential {
+        id: ids::resource_id(),
+        organization_id,
+        service_account_id: params.service_account_id,
+        client_id: ids::client_id(),
+        name: body.name,
+        description: body.description,
+        created_at,
+        updated_at: created_at,
+        last_used_at: None,
+    };
+    let new_credential = NewCredential { credential: credential.clone(), secret_hash: auth::hash_secret(&client_secret) };
+    if !api.store.create_credential(new_credential).await.map_err(storage_error)? {
+        return Err(ApiError::not_found(SERVICE_ACCOUNT_NOT_FOUND));
+    }
+    Ok(CreateServiceAccountCredentialResponse::Status200(CredentialCreateResponse {
+        id: credential.id,
+        client_id: credential.client_id,
+        client_secret,
+        created_at: Timestamp(credential.created_at),
+        name: credential.name,
+        description: credential.description,
+    }))
 }
 
 /// `GET …/credentials/{credential_id}`
@@ -35,9 +103,8 @@ pub async fn get<S: Store>(
     caller: Caller,
     params: GetServiceAccountCredentialParams,
 ) -> Result<GetServiceAccountCredentialResponse, ApiError> {
-    let organization_id = api
-        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
-        .await?;
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Read)?;
     let key = CredentialKey {
         organization_id: &organization_id,
         service_account_id: &params.service_account_id,
@@ -45,11 +112,7 @@ pub async fn get<S: Store>(
     };
     let credential = api.store.find_credential(key).await.map_err(storage_error)?;
     let credential = credential.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(GetServiceAccountCredentialResponse::Status200(credential_model(
-        credential,
-        &caller,
-        &params.expand,
-    )))
+    Ok(GetServiceAccountCredentialResponse::Status200(credential_model(credential, &caller, &params.expand)))
 }
 
 /// `PATCH …/credentials/{credential_id}`: absent fields are unchanged, `{}` changes nothing.
@@ -59,33 +122,34 @@ pub async fn update<S: Store>(
     params: UpdateServiceAccountCredentialParams,
     body: UpdateServiceAccountCredentialRequest,
 ) -> Result<UpdateServiceAccountCredentialResponse, ApiError> {
-    let organization_id = api
-        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
-        .await?;
-    if !auth::allows(caller.role, Resource::ServiceAccountCredentials, Action::Update) {
-        return Err(ApiError::forbidden(format!(
-            "the {} role may not update credentials",
-            caller.role.as_str()
-        )));
-    }
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Update)?;
     let key = CredentialKey {
         organization_id: &organization_id,
         service_account_id: &params.service_account_id,
         credential_id: &params.credential_id,
     };
-    let patch = CredentialPatch {
-        name: body.name,
-        description: body.description,
-    };
-    let credential = api
-        .store
-        .update_credential(key, patch, now())
-        .await
-        .map_err(storage_error)?;
+    let patch = CredentialPatch { name: body.name, description: body.description };
+    let credential = api.store.update_credential(key, patch, now()).await.map_err(storage_error)?;
     let credential = credential.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(UpdateServiceAccountCredentialResponse::Status200(credential_model(
-        credential,
-        &caller,
-        &params.expand,
-    )))
+    Ok(UpdateServiceAccountCredentialResponse::Status200(credential_model(credential, &caller, &params.expand)))
+}
+
+/// `DELETE …/credentials/{credential_id}`: the credential's tokens go with it, at once.
+pub async fn delete<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: DeleteServiceAccountCredentialParams,
+) -> Result<DeleteServiceAccountCredentialResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Delete)?;
+    let key = CredentialKey {
+        organization_id: &organization_id,
+        service_account_id: &params.service_account_id,
+        credential_id: &params.credential_id,
+    };
+    if !api.store.delete_credential(key).await.map_err(storage_error)? {
+        return Err(ApiError::not_found(NOT_FOUND));
+    }
+    Ok(DeleteServiceAccountCredentialResponse::Status204)
 }

@@ -3,17 +3,16 @@
 
 mod credentials;
 mod health;
+mod organizations;
+mod pages;
+mod service_accounts;
 mod token;
 
+use keycred_api as api;
 use keycred_api::request::{BasicCredentials, RequestContext};
-use keycred_api::{
-    Api, ApiError, CreateServiceAccountTokenParams, CreateServiceAccountTokenResponse, GetHealthzParams,
-    GetHealthzResponse, GetServiceAccountCredentialParams, GetServiceAccountCredentialResponse, TokenRequest,
-    UpdateServiceAccountCredentialParams, UpdateServiceAccountCredentialRequest,
-    UpdateServiceAccountCredentialResponse,
-};
+use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, Resource};
 use crate::storage::{Millis, StorageError, Store};
 
 /// keycred's implementation of the generated [`Api`] trait over a [`Store`].
@@ -36,7 +35,12 @@ fn now() -> Millis {
 /// Turns a storage failure into an API error, logging what the client must not see.
 fn storage_error(error: StorageError) -> ApiError {
     match error {
-        StorageError::Conflict(message) => ApiError::new(keycred_api::ErrorCode::Conflict, message),
+        // The API creates nothing with a caller-chosen unique key, so a conflict means a
+        // freshly generated ID collided: a server fault, not the caller's.
+        StorageError::Conflict(reason) => {
+            tracing::error!(%reason, "generated identifier collided");
+            ApiError::internal()
+        }
         StorageError::Unavailable(reason) => {
             tracing::warn!(%reason, "storage unavailable");
             ApiError::unavailable("the database is unavailable; try again shortly")
@@ -48,15 +52,15 @@ fn storage_error(error: StorageError) -> ApiError {
     }
 }
 
+/// The caller's permissions on a resource type, when `expand` asks for them.
+fn expanded_permissions(caller: &Caller, expand: &[ExpandValue], resource: Resource) -> Option<Permissions> {
+    expand.contains(&ExpandValue::Permissions).then(|| auth::permissions_on(caller.role, resource))
+}
+
 impl<S: Store> KeycredApi<S> {
     /// The ID of the organization a path names (by ID or label), if it is the caller's.
     /// Any other organization is reported exactly like a missing resource.
-    async fn caller_organization(
-        &self,
-        caller: &Caller,
-        id_or_label: &str,
-        not_found: &str,
-    ) -> Result<String, ApiError> {
+    async fn caller_organization(&self, caller: &Caller, id_or_label: &str, not_found: &str) -> Result<String, ApiError> {
         if id_or_label == caller.organization_id {
             return Ok(caller.organization_id.clone());
         }
@@ -75,42 +79,123 @@ impl<S: Store> Api for KeycredApi<S> {
             return Err(ApiError::unauthorized());
         };
         let record = self.store.find_token(token_id).await.map_err(storage_error)?;
-        record
-            .and_then(|record| auth::verify_token(record, secret, now()))
-            .ok_or_else(ApiError::unauthorized)
+        record.and_then(|record| auth::verify_token(record, secret, now())).ok_or_else(ApiError::unauthorized)
     }
 
     async fn get_healthz(
         &self,
         _context: RequestContext<()>,
-        _params: GetHealthzParams,
-    ) -> Result<GetHealthzResponse, ApiError> {
+        _params: api::GetHealthzParams,
+    ) -> Result<api::GetHealthzResponse, ApiError> {
         Ok(health::healthz())
     }
 
     async fn create_service_account_token(
         &self,
         context: RequestContext<Option<BasicCredentials>>,
-        _params: CreateServiceAccountTokenParams,
-        body: TokenRequest,
-    ) -> Result<CreateServiceAccountTokenResponse, ApiError> {
+        _params: api::CreateServiceAccountTokenParams,
+        body: api::TokenRequest,
+    ) -> Result<api::CreateServiceAccountTokenResponse, ApiError> {
         token::create(&self.store, context.caller, body).await
+    }
+
+    async fn list_organizations(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::ListOrganizationsParams,
+    ) -> Result<api::ListOrganizationsResponse, ApiError> {
+        organizations::list(self, context.caller, params).await
+    }
+
+    async fn get_organization(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::GetOrganizationParams,
+    ) -> Result<api::GetOrganizationResponse, ApiError> {
+        organizations::get(self, context.caller, params).await
+    }
+
+    async fn list_service_accounts(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::ListServiceAccountsParams,
+    ) -> Result<api::ListServiceAccountsResponse, ApiError> {
+        service_accounts::list(self, context.caller, params).await
+    }
+
+    async fn create_service_account(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::CreateServiceAccountParams,
+        body: api::CreateServiceAccountRequest,
+    ) -> Result<api::CreateServiceAccountResponse, ApiError> {
+        service_accounts::create(self, context.caller, params, body).await
+    }
+
+    async fn get_service_account(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::GetServiceAccountParams,
+    ) -> Result<api::GetServiceAccountResponse, ApiError> {
+        service_accounts::get(self, context.caller, params).await
+    }
+
+    async fn update_service_account(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::UpdateServiceAccountParams,
+        body: api::UpdateServiceAccountRequest,
+    ) -> Result<api::UpdateServiceAccountResponse, ApiError> {
+        service_accounts::update(self, context.caller, params, body).await
+    }
+
+    async fn delete_service_account(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::DeleteServiceAccountParams,
+    ) -> Result<api::DeleteServiceAccountResponse, ApiError> {
+        service_accounts::delete(self, context.caller, params).await
+    }
+
+    async fn list_service_account_credentials(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::ListServiceAccountCredentialsParams,
+    ) -> Result<api::ListServiceAccountCredentialsResponse, ApiError> {
+        credentials::list(self, context.caller, params).await
+    }
+
+    async fn create_service_account_credential(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::CreateServiceAccountCredentialParams,
+        body: api::CreateServiceAccountCredentialRequest,
+    ) -> Result<api::CreateServiceAccountCredentialResponse, ApiError> {
+        credentials::create(self, context.caller, params, body).await
     }
 
     async fn get_service_account_credential(
         &self,
         context: RequestContext<Caller>,
-        params: GetServiceAccountCredentialParams,
-    ) -> Result<GetServiceAccountCredentialResponse, ApiError> {
+        params: api::GetServiceAccountCredentialParams,
+    ) -> Result<api::GetServiceAccountCredentialResponse, ApiError> {
         credentials::get(self, context.caller, params).await
     }
 
     async fn update_service_account_credential(
         &self,
         context: RequestContext<Caller>,
-        params: UpdateServiceAccountCredentialParams,
-        body: UpdateServiceAccountCredentialRequest,
-    ) -> Result<UpdateServiceAccountCredentialResponse, ApiError> {
+        params: api::UpdateServiceAccountCredentialParams,
+        body: api::UpdateServiceAccountCredentialRequest,
+    ) -> Result<api::UpdateServiceAccountCredentialResponse, ApiError> {
         credentials::update(self, context.caller, params, body).await
+    }
+
+    async fn delete_service_account_credential(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::DeleteServiceAccountCredentialParams,
+    ) -> Result<api::DeleteServiceAccountCredentialResponse, ApiError> {
+        credentials::delete(self, context.caller, params).await
     }
 }

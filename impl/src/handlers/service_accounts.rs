@@ -1,0 +1,144 @@
+//! Service accounts: machine identities in an organization, each with a role.
+
+use keycred_api::decode::Timestamp;
+use keycred_api::{
+    ApiError, CreateServiceAccountParams, CreateServiceAccountRequest, CreateServiceAccountResponse,
+    DeleteServiceAccountParams, DeleteServiceAccountResponse, GetServiceAccountParams, GetServiceAccountResponse,
+    ListServiceAccountsParams, ListServiceAccountsResponse, ServiceAccountListResponse, ServiceAccountRole,
+    UpdateServiceAccountParams, UpdateServiceAccountRequest, UpdateServiceAccountResponse,
+};
+
+use super::pages::ListScope;
+use super::{expanded_permissions, now, storage_error, KeycredApi};
+use crate::auth::{self, Action, Caller, Resource};
+use crate::ids;
+use crate::storage::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
+
+const NOT_FOUND: &str = "service account not found";
+
+/// The role a service account gets when its creator names none: the least.
+const DEFAULT_ROLE: Role = Role::OrgViewer;
+
+fn role_model(role: Role) -> ServiceAccountRole {
+    match role {
+        Role::OrgAdmin => ServiceAccountRole::OrgAdmin,
+        Role::OrgMember => ServiceAccountRole::OrgMember,
+        Role::OrgViewer => ServiceAccountRole::OrgViewer,
+    }
+}
+
+fn role_from_model(role: ServiceAccountRole) -> Role {
+    match role {
+        ServiceAccountRole::OrgAdmin => Role::OrgAdmin,
+        ServiceAccountRole::OrgMember => Role::OrgMember,
+        ServiceAccountRole::OrgViewer => Role::OrgViewer,
+    }
+}
+
+/// The service account as the API shows it; `permissions` only when expanded.
+fn service_account_model(
+    service_account: ServiceAccount,
+    caller: &Caller,
+    expand: &[keycred_api::ExpandValue],
+) -> keycred_api::ServiceAccount {
+    keycred_api::ServiceAccount {
+        id: service_account.id,
+        created_at: Timestamp(service_account.created_at),
+        updated_at: Timestamp(service_account.updated_at),
+        name: service_account.name,
+        description: service_account.description,
+        role: role_model(service_account.role),
+        permissions: expanded_permissions(caller, expand, Resource::ServiceAccounts),
+    }
+}
+
+fn position(service_account: &ServiceAccount) -> Position {
+    Position { created_at: service_account.created_at, id: service_account.id.clone() }
+}
+
+/// `GET /organizations/{organization_id}/service-accounts`
+pub async fn list<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: ListServiceAccountsParams,
+) -> Result<ListServiceAccountsResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccounts, Action::Read)?;
+    let scope = ListScope { list: "s", parent: &organization_id };
+    let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
+    let page = api.store.list_service_accounts(&organization_id, request).await.map_err(storage_error)?;
+    let page_info = scope.page_info(&page, position);
+    Ok(ListServiceAccountsResponse::Status200(ServiceAccountListResponse {
+        items: page.items.into_iter().map(|item| service_account_model(item, &caller, &[])).collect(),
+        page_info,
+        permissions: expanded_permissions(&caller, &params.expand, Resource::ServiceAccounts),
+    }))
+}
+
+/// `POST /organizations/{organization_id}/service-accounts`
+pub async fn create<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: CreateServiceAccountParams,
+    body: CreateServiceAccountRequest,
+) -> Result<CreateServiceAccountResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccounts, Action::Create)?;
+    let created_at = now();
+    let service_account = ServiceAccount {
+        id: ids::resource_id(),
+        organization_id,
+        name: body.name,
+        description: body.description,
+        role: body.role.map_or(DEFAULT_ROLE, role_from_model),
+        created_at,
+        updated_at: created_at,
+    };
+    api.store.create_service_account(service_account.clone()).await.map_err(storage_error)?;
+    Ok(CreateServiceAccountResponse::Status200(service_account_model(service_account, &caller, &[])))
+}
+
+/// `GET /organizations/{organization_id}/service-accounts/{service_account_id}`
+pub async fn get<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: GetServiceAccountParams,
+) -> Result<GetServiceAccountResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccounts, Action::Read)?;
+    let found = api.store.find_service_account(&organization_id, &params.service_account_id).await;
+    let service_account = found.map_err(storage_error)?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(GetServiceAccountResponse::Status200(service_account_model(service_account, &caller, &params.expand)))
+}
+
+/// `PATCH /organizations/{organization_id}/service-accounts/{service_account_id}`
+pub async fn update<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: UpdateServiceAccountParams,
+    body: UpdateServiceAccountRequest,
+) -> Result<UpdateServiceAccountResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccounts, Action::Update)?;
+    let patch =
+        ServiceAccountPatch { name: body.name, description: body.description, role: body.role.map(role_from_model) };
+    let updated = api.store.update_service_account(&organization_id, &params.service_account_id, patch, now()).await;
+    let service_account = updated.map_err(storage_error)?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(UpdateServiceAccountResponse::Status200(service_account_model(service_account, &caller, &params.expand)))
+}
+
+/// `DELETE /organizations/{organization_id}/service-accounts/{service_account_id}`: its
+/// credentials go with it, and their tokens stop working at once.
+pub async fn delete<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: DeleteServiceAccountParams,
+) -> Result<DeleteServiceAccountResponse, ApiError> {
+    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    auth::require(caller.role, Resource::ServiceAccounts, Action::Delete)?;
+    let deleted = api.store.delete_service_account(&organization_id, &params.service_account_id).await;
+    if !deleted.map_err(storage_error)? {
+        return Err(ApiError::not_found(NOT_FOUND));
+    }
+    Ok(DeleteServiceAccountResponse::Status204)
+}
