@@ -91,7 +91,12 @@ pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<
         credential: credential.clone(),
         secret_hash: auth::hash_secret(&client_secret),
     };
-    store.create_credential(new_credential).await?;
+    if !store.create_credential(new_credential).await? {
+        return Err(BootstrapError::Invalid(format!(
+            "the service account {} vanished before its credential could be created (deleted meanwhile?)",
+            service_account.id
+        )));
+    }
 
     Ok(Bootstrapped {
         organization_id: organization.id,

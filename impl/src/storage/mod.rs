@@ -137,6 +137,61 @@ pub struct CredentialKey<'a> {
     pub credential_id: &'a str,
 }
 
+/// Changes to a service account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceAccountPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+}
+
+/// Where an item sits in a list. Lists are ordered by `created_at`, then `id`, both
+/// ascending; the pair is unique and never changes, so a position stays meaningful
+/// even after its item is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// The item's creation time.
+    pub created_at: Millis,
+    /// The item's ID (breaks ties between items created in the same millisecond).
+    pub id: String,
+}
+
+/// Which page of a list to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart {
+    /// The first `limit` items.
+    First,
+    /// The first `limit` items strictly after this position.
+    After(Position),
+    /// The last `limit` items strictly before this position (returned in list order).
+    Before(Position),
+}
+
+/// A request for one page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Where the page starts.
+    pub start: PageStart,
+    /// At most this many items (at least 1).
+    pub limit: usize,
+}
+
+/// One page of a list, in list order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Whether any item of the list comes after this page's last item (after the
+    /// `Before` position, for an empty page read with `Before`).
+    pub has_next_page: bool,
+    /// Whether any item of the list comes before this page's first item (before the
+    /// `After` position, for an empty page read with `After`).
+    pub has_prev_page: bool,
+}
+
 /// A bearer token as stored: the token's secret part only as a hash.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -200,8 +255,54 @@ pub trait Store: Send + Sync + 'static {
     fn create_service_account(&self, service_account: ServiceAccount)
         -> impl Future<Output = StorageResult<()>> + Send;
 
-    /// Creates a credential for an existing service account; `Conflict` if the client_id is taken.
-    fn create_credential(&self, credential: NewCredential) -> impl Future<Output = StorageResult<()>> + Send;
+    /// Lists an organization's service accounts.
+    fn list_service_accounts(
+        &self,
+        organization_id: &str,
+        page: PageRequest,
+    ) -> impl Future<Output = StorageResult<Page<ServiceAccount>>> + Send;
+
+    /// Reads one service account; `None` if it is not in this organization.
+    fn find_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+    ) -> impl Future<Output = StorageResult<Option<ServiceAccount>>> + Send;
+
+    /// Applies a patch and returns the service account as stored afterwards; `None` if it
+    /// is not in this organization. `updated_at` becomes `now` only when a field changed.
+    fn update_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        patch: ServiceAccountPatch,
+        now: Millis,
+    ) -> impl Future<Output = StorageResult<Option<ServiceAccount>>> + Send;
+
+    /// Deletes a service account with its credentials and their tokens, in one
+    /// transaction; `false` if it is not in this organization.
+    fn delete_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+    ) -> impl Future<Output = StorageResult<bool>> + Send;
+
+    /// Creates a credential; `false` (and nothing stored) if its service account is not in
+    /// its organization; `Conflict` if the client_id is taken.
+    fn create_credential(&self, credential: NewCredential) -> impl Future<Output = StorageResult<bool>> + Send;
+
+    /// Lists a service account's credentials (an empty first page if the service account
+    /// is not in this organization).
+    fn list_credentials(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        page: PageRequest,
+    ) -> impl Future<Output = StorageResult<Page<Credential>>> + Send;
+
+    /// Deletes a credential and its tokens, in one transaction; `false` if it does not
+    /// exist under exactly these IDs.
+    fn delete_credential(&self, key: CredentialKey<'_>) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// Reads one credential; `None` if it does not exist under exactly these IDs.
     fn find_credential(&self, key: CredentialKey<'_>)

@@ -21,10 +21,16 @@ pub(super) struct Migration {
 }
 
 /// Every migration, oldest first. Append only: an applied migration never changes.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../../migrations/0001_initial.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../../migrations/0002_list_indexes.sql"),
+    },
+];
 
 /// Brings the database up to the newest migration; applies nothing (and takes no
 /// write lock) when it is already there. Fails if the database was migrated by a

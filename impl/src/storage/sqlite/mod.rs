@@ -14,6 +14,8 @@ mod readers;
 mod writer;
 
 #[cfg(test)]
+mod list_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
@@ -23,8 +25,8 @@ use self::queries::OwnedCredentialKey;
 use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
-    ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization,
-    ServiceAccount, StorageError, StorageResult, Store, TokenRecord,
+    ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Page,
+    PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageResult, Store, TokenRecord,
 };
 
 /// Read-only connections in the pool: enough for reads to overlap one another and
@@ -100,16 +102,97 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_credential(&self, credential: NewCredential) -> StorageResult<()> {
+    async fn list_service_accounts(
+        &self,
+        organization_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<ServiceAccount>> {
+        let organization_id = organization_id.to_owned();
+        self.readers
+            .read_snapshot("list service accounts", move |conn| {
+                queries::list_service_accounts(conn, &organization_id, &page)
+            })
+            .await
+    }
+
+    async fn find_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+    ) -> StorageResult<Option<ServiceAccount>> {
+        let organization_id = organization_id.to_owned();
+        let service_account_id = service_account_id.to_owned();
+        self.readers
+            .read("find service account", move |conn| {
+                queries::find_service_account(conn, &organization_id, &service_account_id)
+            })
+            .await
+    }
+
+    async fn update_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        patch: ServiceAccountPatch,
+        now: Millis,
+    ) -> StorageResult<Option<ServiceAccount>> {
+        let organization_id = organization_id.to_owned();
+        let service_account_id = service_account_id.to_owned();
+        self.writer
+            .write(move |conn| {
+                queries::update_service_account(conn, &organization_id, &service_account_id, &patch, now)
+                    .map_err(|err| from_sqlite("update service account", err))
+            })
+            .await
+    }
+
+    async fn delete_service_account(&self, organization_id: &str, service_account_id: &str) -> StorageResult<bool> {
+        let organization_id = organization_id.to_owned();
+        let service_account_id = service_account_id.to_owned();
+        self.writer
+            .write(move |conn| {
+                queries::delete_service_account(conn, &organization_id, &service_account_id)
+                    .map_err(|err| from_sqlite("delete service account", err))
+            })
+            .await
+    }
+
+    async fn create_credential(&self, credential: NewCredential) -> StorageResult<bool> {
         self.writer
             .write(move |conn| {
                 queries::insert_credential(conn, &credential).map_err(|err| {
+                    // The service account was checked in this same transaction, so
+                    // a foreign key error here means something is badly wrong.
                     let missing = format!(
                         "service account {} does not exist in organization {}",
                         credential.credential.service_account_id, credential.credential.organization_id
                     );
                     write_error("create credential", &missing, err)
                 })
+            })
+            .await
+    }
+
+    async fn list_credentials(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<Credential>> {
+        let organization_id = organization_id.to_owned();
+        let service_account_id = service_account_id.to_owned();
+        self.readers
+            .read_snapshot("list credentials", move |conn| {
+                queries::list_credentials(conn, &organization_id, &service_account_id, &page)
+            })
+            .await
+    }
+
+    async fn delete_credential(&self, key: CredentialKey<'_>) -> StorageResult<bool> {
+        let key = owned_key(key);
+        self.writer
+            .write(move |conn| {
+                queries::delete_credential(conn, &key).map_err(|err| from_sqlite("delete credential", err))
             })
             .await
     }

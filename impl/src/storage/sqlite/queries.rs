@@ -4,12 +4,12 @@
 //! The caller decides where each runs: reads on the reader pool, writes as jobs on
 //! the writer thread (already inside a transaction and a savepoint).
 
-use rusqlite::types::Type;
+use rusqlite::types::{ToSql, Type};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::storage::{
-    ClientRecord, Credential, CredentialPatch, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
-    TokenRecord,
+    ClientRecord, Credential, CredentialPatch, Millis, NewCredential, NewToken, Organization, Page, PageRequest,
+    PageStart, Position, Role, ServiceAccount, ServiceAccountPatch, TokenRecord,
 };
 
 /// The three IDs that must all agree to reach a credential, owned so they can be
@@ -81,9 +81,22 @@ pub(super) fn insert_service_account(conn: &Connection, service_account: &Servic
     Ok(())
 }
 
-/// Inserts a credential with its secret hash.
-pub(super) fn insert_credential(conn: &Connection, new: &NewCredential) -> rusqlite::Result<()> {
+/// Inserts a credential with its secret hash; `false`, inserting nothing, if its
+/// service account is not in its organization. Runs on the writer, so nothing can
+/// delete the service account between the check and the insert.
+pub(super) fn insert_credential(conn: &Connection, new: &NewCredential) -> rusqlite::Result<bool> {
     let credential = &new.credential;
+    let mut check = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM service_accounts WHERE id = ?1 AND organization_id = ?2)",
+    )?;
+    let parent_exists: bool = check.query_row(
+        params![credential.service_account_id, credential.organization_id],
+        |row| row.get(0),
+    )?;
+    if !parent_exists {
+        return Ok(false);
+    }
+
     let mut statement = conn.prepare_cached(
         "INSERT INTO credentials
              (id, organization_id, service_account_id, client_id, secret_hash, name,
@@ -102,7 +115,92 @@ pub(super) fn insert_credential(conn: &Connection, new: &NewCredential) -> rusql
         credential.updated_at,
         credential.last_used_at,
     ])?;
-    Ok(())
+    Ok(true)
+}
+
+/// Lists an organization's service accounts. Run it inside one read transaction:
+/// a page takes two queries, which must see the same snapshot.
+pub(super) fn list_service_accounts(
+    conn: &Connection,
+    organization_id: &str,
+    page: &PageRequest,
+) -> rusqlite::Result<Page<ServiceAccount>> {
+    read_page(
+        conn,
+        &SERVICE_ACCOUNT_LIST,
+        &[&organization_id],
+        page,
+        service_account_from_row,
+    )
+}
+
+/// Reads one service account, only if it is in this organization.
+pub(super) fn find_service_account(
+    conn: &Connection,
+    organization_id: &str,
+    service_account_id: &str,
+) -> rusqlite::Result<Option<ServiceAccount>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, organization_id, name, description, role, created_at, updated_at
+         FROM service_accounts
+         WHERE id = ?1 AND organization_id = ?2",
+    )?;
+    statement
+        .query_row(params![service_account_id, organization_id], service_account_from_row)
+        .optional()
+}
+
+/// Applies `patch` in one statement and returns the row as stored afterwards;
+/// `None` if the service account is not in this organization. `updated_at` moves
+/// to `now` only if a field really changes (the right-hand sides all see the old row).
+pub(super) fn update_service_account(
+    conn: &Connection,
+    organization_id: &str,
+    service_account_id: &str,
+    patch: &ServiceAccountPatch,
+    now: Millis,
+) -> rusqlite::Result<Option<ServiceAccount>> {
+    let mut statement = conn.prepare_cached(
+        "UPDATE service_accounts
+         SET name = COALESCE(?3, name),
+             description = COALESCE(?4, description),
+             role = COALESCE(?5, role),
+             updated_at = CASE
+                 WHEN (?3 IS NOT NULL AND ?3 IS NOT name)
+                   OR (?4 IS NOT NULL AND ?4 IS NOT description)
+                   OR (?5 IS NOT NULL AND ?5 IS NOT role)
+                 THEN ?6
+                 ELSE updated_at
+             END
+         WHERE id = ?1 AND organization_id = ?2
+         RETURNING id, organization_id, name, description, role, created_at, updated_at",
+    )?;
+    statement
+        .query_row(
+            params![
+                service_account_id,
+                organization_id,
+                patch.name,
+                patch.description,
+                patch.role.map(Role::as_str),
+                now,
+            ],
+            service_account_from_row,
+        )
+        .optional()
+}
+
+/// Deletes a service account if it is in this organization; true if it was.
+/// `ON DELETE CASCADE` removes its credentials and their tokens in the same
+/// statement, and so in the same transaction.
+pub(super) fn delete_service_account(
+    conn: &Connection,
+    organization_id: &str,
+    service_account_id: &str,
+) -> rusqlite::Result<bool> {
+    let mut statement = conn.prepare_cached("DELETE FROM service_accounts WHERE id = ?1 AND organization_id = ?2")?;
+    let deleted = statement.execute(params![service_account_id, organization_id])?;
+    Ok(deleted > 0)
 }
 
 /// Reads one credential, only if all three IDs agree.
@@ -157,6 +255,34 @@ pub(super) fn update_credential(
             credential_from_row,
         )
         .optional()
+}
+
+/// Lists a service account's credentials, only those whose organization is also
+/// `organization_id`. Run it inside one read transaction, as for
+/// [`list_service_accounts`].
+pub(super) fn list_credentials(
+    conn: &Connection,
+    organization_id: &str,
+    service_account_id: &str,
+    page: &PageRequest,
+) -> rusqlite::Result<Page<Credential>> {
+    read_page(
+        conn,
+        &CREDENTIAL_LIST,
+        &[&organization_id, &service_account_id],
+        page,
+        credential_from_row,
+    )
+}
+
+/// Deletes a credential, only if all three IDs agree; true if it was deleted.
+/// `ON DELETE CASCADE` removes its tokens in the same statement.
+pub(super) fn delete_credential(conn: &Connection, key: &OwnedCredentialKey) -> rusqlite::Result<bool> {
+    let mut statement = conn.prepare_cached(
+        "DELETE FROM credentials WHERE id = ?1 AND service_account_id = ?2 AND organization_id = ?3",
+    )?;
+    let deleted = statement.execute(params![key.credential_id, key.service_account_id, key.organization_id])?;
+    Ok(deleted > 0)
 }
 
 /// Looks up a credential and its secret hash by client_id.
@@ -227,6 +353,184 @@ pub(super) fn find_token(conn: &Connection, token_id: &str) -> rusqlite::Result<
             })
         })
         .optional()
+}
+
+/// The SQL of one keyset-paginated list, ordered by `(created_at, id)` ascending.
+///
+/// Parameters are numbered in one order in every statement: the list's filter
+/// columns first (`?1`, and `?2` if there are two), then the position's
+/// `created_at` and `id` (where the statement has a position), then the row limit
+/// (where it has one). Positions are compared as row values, which SQLite turns
+/// into a range on the list's `(…, created_at, id)` index.
+pub(super) struct ListSql {
+    /// The first rows of the list, ascending.
+    pub(super) first: &'static str,
+    /// The first rows strictly after a position, ascending.
+    pub(super) after: &'static str,
+    /// The last rows strictly before a position, DESCENDING (nearest first).
+    pub(super) before: &'static str,
+    /// Whether any row sits at or before a position.
+    pub(super) any_at_or_before: &'static str,
+    /// Whether any row sits at or after a position.
+    pub(super) any_at_or_after: &'static str,
+}
+
+/// An organization's service accounts; filter `?1` = organization ID.
+pub(super) const SERVICE_ACCOUNT_LIST: ListSql = ListSql {
+    first: "SELECT id, organization_id, name, description, role, created_at, updated_at
+            FROM service_accounts
+            WHERE organization_id = ?1
+            ORDER BY created_at, id
+            LIMIT ?2",
+    after: "SELECT id, organization_id, name, description, role, created_at, updated_at
+            FROM service_accounts
+            WHERE organization_id = ?1 AND (created_at, id) > (?2, ?3)
+            ORDER BY created_at, id
+            LIMIT ?4",
+    before: "SELECT id, organization_id, name, description, role, created_at, updated_at
+             FROM service_accounts
+             WHERE organization_id = ?1 AND (created_at, id) < (?2, ?3)
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?4",
+    any_at_or_before: "SELECT EXISTS (
+                           SELECT 1 FROM service_accounts
+                           WHERE organization_id = ?1 AND (created_at, id) <= (?2, ?3)
+                       )",
+    any_at_or_after: "SELECT EXISTS (
+                          SELECT 1 FROM service_accounts
+                          WHERE organization_id = ?1 AND (created_at, id) >= (?2, ?3)
+                      )",
+};
+
+/// A service account's credentials; filters `?1` = organization ID and `?2` =
+/// service account ID, both required so no list reaches across organizations.
+pub(super) const CREDENTIAL_LIST: ListSql = ListSql {
+    first: "SELECT id, organization_id, service_account_id, client_id, name, description,
+                   created_at, updated_at, last_used_at
+            FROM credentials
+            WHERE organization_id = ?1 AND service_account_id = ?2
+            ORDER BY created_at, id
+            LIMIT ?3",
+    after: "SELECT id, organization_id, service_account_id, client_id, name, description,
+                   created_at, updated_at, last_used_at
+            FROM credentials
+            WHERE organization_id = ?1 AND service_account_id = ?2 AND (created_at, id) > (?3, ?4)
+            ORDER BY created_at, id
+            LIMIT ?5",
+    before: "SELECT id, organization_id, service_account_id, client_id, name, description,
+                    created_at, updated_at, last_used_at
+             FROM credentials
+             WHERE organization_id = ?1 AND service_account_id = ?2 AND (created_at, id) < (?3, ?4)
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?5",
+    any_at_or_before: "SELECT EXISTS (
+                           SELECT 1 FROM credentials
+                           WHERE organization_id = ?1 AND service_account_id = ?2
+                             AND (created_at, id) <= (?3, ?4)
+                       )",
+    any_at_or_after: "SELECT EXISTS (
+                          SELECT 1 FROM credentials
+                          WHERE organization_id = ?1 AND service_account_id = ?2
+                            AND (created_at, id) >= (?3, ?4)
+                      )",
+};
+
+/// Reads one page of the list `sql` describes, restricted by `filter` (its
+/// leading parameters). Fetches one row more than the limit to learn whether the
+/// list goes on in the reading direction, and asks about the other direction with
+/// an EXISTS query; the caller runs both in one transaction.
+fn read_page<T>(
+    conn: &Connection,
+    sql: &ListSql,
+    filter: &[&dyn ToSql],
+    page: &PageRequest,
+    from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Page<T>> {
+    let limit = page.limit;
+    // One row past the page says whether the list goes on; usize to i64 cannot
+    // overflow in practice, and a huge limit simply means "everything".
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    match &page.start {
+        PageStart::First => {
+            let mut items = query_rows(conn, sql.first, filter, None, fetch, from_row)?;
+            let has_next_page = items.len() > limit;
+            items.truncate(limit);
+            Ok(Page {
+                items,
+                has_next_page,
+                has_prev_page: false,
+            })
+        }
+        PageStart::After(position) => {
+            let mut items = query_rows(conn, sql.after, filter, Some(position), fetch, from_row)?;
+            let has_next_page = items.len() > limit;
+            items.truncate(limit);
+            // Nothing lies between the position and the page's first item, so
+            // "before the page" is "at or before the position".
+            let has_prev_page = any_row(conn, sql.any_at_or_before, filter, position)?;
+            Ok(Page {
+                items,
+                has_next_page,
+                has_prev_page,
+            })
+        }
+        PageStart::Before(position) => {
+            // Nearest first: the extra row, if any, is the farthest one.
+            let mut items = query_rows(conn, sql.before, filter, Some(position), fetch, from_row)?;
+            let has_prev_page = items.len() > limit;
+            items.truncate(limit);
+            items.reverse();
+            let has_next_page = any_row(conn, sql.any_at_or_after, filter, position)?;
+            Ok(Page {
+                items,
+                has_next_page,
+                has_prev_page,
+            })
+        }
+    }
+}
+
+/// Runs one of a list's row queries: `filter`, then `position` if given, then `limit`.
+fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    filter: &[&dyn ToSql],
+    position: Option<&Position>,
+    limit: i64,
+    from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut values: Vec<&dyn ToSql> = filter.to_vec();
+    if let Some(position) = position {
+        values.push(&position.created_at);
+        values.push(&position.id);
+    }
+    values.push(&limit);
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(values.as_slice(), from_row)?;
+    rows.collect()
+}
+
+/// Runs one of a list's EXISTS queries: `filter`, then `position`.
+fn any_row(conn: &Connection, sql: &str, filter: &[&dyn ToSql], position: &Position) -> rusqlite::Result<bool> {
+    let mut values: Vec<&dyn ToSql> = filter.to_vec();
+    values.push(&position.created_at);
+    values.push(&position.id);
+    let mut statement = conn.prepare_cached(sql)?;
+    statement.query_row(values.as_slice(), |row| row.get(0))
+}
+
+/// Builds a [`ServiceAccount`] from the seven columns, in the order the service
+/// account queries above select them.
+fn service_account_from_row(row: &Row<'_>) -> rusqlite::Result<ServiceAccount> {
+    Ok(ServiceAccount {
+        id: row.get(0)?,
+        organization_id: row.get(1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        role: role_from_column(row, 4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
 }
 
 /// Builds a [`Credential`] from the first nine columns, in the order the

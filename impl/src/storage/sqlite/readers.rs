@@ -3,6 +3,9 @@
 //! WAL mode lets these read beside the writer without waiting for it. A semaphore
 //! with one permit per connection is awaited first, so callers queue in async code
 //! and at most one blocking thread per connection is ever busy with reads.
+//!
+//! A read of one statement sees one snapshot by itself; a read of several (a list
+//! page and its EXISTS query) uses [`ReaderPool::read_snapshot`] to share one.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
@@ -65,5 +68,24 @@ impl ReaderPool {
         });
         task.await
             .map_err(|err| StorageError::Internal(format!("{op}: reader task failed: {err}")))?
+    }
+
+    /// [`ReaderPool::read`] inside one read transaction, so that every statement
+    /// of `work` sees the same snapshot of the database, whatever commits meanwhile.
+    /// The transaction is deferred: the snapshot is taken by `work`'s first read.
+    pub(super) async fn read_snapshot<T, F>(&self, op: &'static str, work: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.read(op, move |conn| {
+            // Dropping the transaction on an error (or a panic) rolls it back,
+            // which hands the connection back in autocommit mode.
+            let snapshot = conn.unchecked_transaction()?;
+            let value = work(&snapshot)?;
+            snapshot.commit()?;
+            Ok(value)
+        })
+        .await
     }
 }

@@ -15,22 +15,23 @@ use super::migrations::MIGRATIONS;
 use super::SqliteStore;
 use crate::storage::{
     Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
-    StorageError, StorageResult, Store,
+    ServiceAccountPatch, StorageError, StorageResult, Store,
 };
 
 /// A temporary directory and the database path inside it.
-fn temp_db() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("create temp dir");
     let path = dir.path().join("keycred.db");
     (dir, path)
 }
 
-fn open(path: &Path) -> SqliteStore {
+/// Opens the store at `path`, failing the test if it cannot.
+pub(super) fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path).expect("open store")
 }
 
 /// A plain connection to the same file, as another process would have.
-fn raw(path: &Path) -> Connection {
+pub(super) fn raw(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open raw connection");
     conn.pragma_update(None, "foreign_keys", "ON")
         .expect("enable foreign keys");
@@ -45,7 +46,8 @@ fn hold_write_lock(path: &Path) -> Connection {
     conn
 }
 
-fn organization(id: &str, label: &str) -> Organization {
+/// An organization created at 1000.
+pub(super) fn organization(id: &str, label: &str) -> Organization {
     Organization {
         id: id.to_owned(),
         label: label.to_owned(),
@@ -55,7 +57,8 @@ fn organization(id: &str, label: &str) -> Organization {
     }
 }
 
-fn service_account(id: &str, organization_id: &str, role: Role) -> ServiceAccount {
+/// A service account created at 2000.
+pub(super) fn service_account(id: &str, organization_id: &str, role: Role) -> ServiceAccount {
     ServiceAccount {
         id: id.to_owned(),
         organization_id: organization_id.to_owned(),
@@ -67,7 +70,8 @@ fn service_account(id: &str, organization_id: &str, role: Role) -> ServiceAccoun
     }
 }
 
-fn credential(id: &str, organization_id: &str, service_account_id: &str) -> NewCredential {
+/// A credential created at 3000, with client_id `client-{id}`.
+pub(super) fn credential(id: &str, organization_id: &str, service_account_id: &str) -> NewCredential {
     NewCredential {
         credential: Credential {
             id: id.to_owned(),
@@ -84,7 +88,8 @@ fn credential(id: &str, organization_id: &str, service_account_id: &str) -> NewC
     }
 }
 
-fn token(id: &str, credential_id: &str, created_at: Millis, expires_at: Millis) -> NewToken {
+/// A token of `credential_id`.
+pub(super) fn token(id: &str, credential_id: &str, created_at: Millis, expires_at: Millis) -> NewToken {
     NewToken {
         id: id.to_owned(),
         secret_hash: [9; 32],
@@ -94,7 +99,8 @@ fn token(id: &str, credential_id: &str, created_at: Millis, expires_at: Millis) 
     }
 }
 
-fn key<'a>(organization_id: &'a str, service_account_id: &'a str, id: &'a str) -> CredentialKey<'a> {
+/// The key of credential `id`.
+pub(super) fn key<'a>(organization_id: &'a str, service_account_id: &'a str, id: &'a str) -> CredentialKey<'a> {
     CredentialKey {
         organization_id,
         service_account_id,
@@ -103,7 +109,7 @@ fn key<'a>(organization_id: &'a str, service_account_id: &'a str, id: &'a str) -
 }
 
 /// Creates organization `org`, its service account `sa` (admin) and credential `cred`.
-async fn seed(store: &SqliteStore) {
+pub(super) async fn seed(store: &SqliteStore) {
     store
         .create_organization(organization("org", "acme"))
         .await
@@ -112,10 +118,11 @@ async fn seed(store: &SqliteStore) {
         .create_service_account(service_account("sa", "org", Role::OrgAdmin))
         .await
         .expect("create service account");
-    store
+    let created = store
         .create_credential(credential("cred", "org", "sa"))
         .await
         .expect("create credential");
+    assert!(created);
 }
 
 /// Creates an organization whose ID and label are both `id`; a future that owns
@@ -205,6 +212,46 @@ async fn migrations_apply_once_and_reopening_applies_nothing() {
 
     drop(open(&path));
     assert_eq!(applied_migrations(&path), first);
+}
+
+#[tokio::test]
+async fn a_database_at_version_1_is_upgraded_with_its_data() {
+    let (_dir, path) = temp_db();
+    {
+        // What a build that knew only migration 1 left behind.
+        let conn = raw(&path);
+        conn.execute_batch(MIGRATIONS[0].sql).expect("apply migration 1");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT;
+             INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0);
+             INSERT INTO organizations VALUES ('org', 'acme', 'Acme', 1000, 1000);
+             INSERT INTO service_accounts VALUES ('sa', 'org', 'robot', NULL, 'org_admin', 2000, 2000);",
+        )
+        .expect("seed version 1 data");
+    }
+
+    let store = open(&path);
+    let versions: Vec<i64> = applied_migrations(&path).into_iter().map(|(version, _)| version).collect();
+    assert_eq!(versions, [1, 2]);
+    assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
+
+    let conn = raw(&path);
+    let mut statement = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .expect("prepare");
+    let indexes: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("read rows");
+    assert_eq!(
+        indexes,
+        [
+            "credentials_service_account_id_created_at_id",
+            "service_accounts_organization_id_created_at_id",
+            "tokens_credential_id_expires_at",
+        ]
+    );
 }
 
 #[test]
@@ -348,15 +395,6 @@ async fn creating_under_a_missing_parent_fails_with_a_clear_message() {
         Err(StorageError::Internal(message)) => assert!(message.contains("organization nope")),
         other => panic!("expected an internal error, got {other:?}"),
     }
-    match store.create_credential(credential("c9", "org", "nope")).await {
-        Err(StorageError::Internal(message)) => assert!(message.contains("service account nope")),
-        other => panic!("expected an internal error, got {other:?}"),
-    }
-    // The service account exists, but in another organization.
-    assert!(matches!(
-        store.create_credential(credential("c9", "other", "sa")).await,
-        Err(StorageError::Internal(_))
-    ));
     match store.insert_token(token("t9", "nope", 10, 20)).await {
         Err(StorageError::Internal(message)) => assert!(message.contains("credential nope")),
         other => panic!("expected an internal error, got {other:?}"),
@@ -540,7 +578,7 @@ async fn concurrent_writes_all_commit_and_survive_reopening() {
         }));
     }
     for create in creates {
-        create.await.unwrap().expect("create credential");
+        assert!(create.await.unwrap().expect("create credential"));
     }
 
     let mut updates = Vec::new();
@@ -745,4 +783,299 @@ async fn two_stores_on_one_file_see_each_others_writes() {
         assert!(first.find_organization(&id).await.unwrap().is_some());
         assert!(second.find_organization(&id).await.unwrap().is_some());
     }
+}
+
+#[tokio::test]
+async fn a_credential_outside_its_service_accounts_organization_is_not_created() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.create_organization(organization("other", "other")).await.unwrap();
+    store
+        .create_service_account(service_account("sa-other", "other", Role::OrgAdmin))
+        .await
+        .unwrap();
+
+    // The service account exists, but in another organization; or not at all.
+    for (organization_id, service_account_id) in [("other", "sa"), ("org", "sa-other"), ("org", "nope")] {
+        let created = store
+            .create_credential(credential("c9", organization_id, service_account_id))
+            .await
+            .unwrap();
+        assert!(!created, "{organization_id}/{service_account_id}");
+    }
+    assert!(store.find_client("client-c9").await.unwrap().is_none());
+    let stored: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM credentials", [], |row| row.get(0))
+        .expect("count credentials");
+    assert_eq!(stored, 1, "only the seeded credential");
+
+    // The same credential in the right place is created.
+    assert!(store.create_credential(credential("c9", "org", "sa")).await.unwrap());
+    assert!(store.find_client("client-c9").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn service_accounts_are_found_only_in_their_own_organization() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.create_organization(organization("other", "other")).await.unwrap();
+
+    let found = store.find_service_account("org", "sa").await.unwrap();
+    assert_eq!(found, Some(service_account("sa", "org", Role::OrgAdmin)));
+    assert_eq!(store.find_service_account("other", "sa").await.unwrap(), None);
+    assert_eq!(store.find_service_account("acme", "sa").await.unwrap(), None, "IDs only, no labels");
+    assert_eq!(store.find_service_account("org", "nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn updating_a_service_account_changes_only_what_the_patch_changes() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    let original = service_account("sa", "org", Role::OrgAdmin);
+
+    // An empty patch changes nothing, not even updated_at.
+    let unchanged = store
+        .update_service_account("org", "sa", ServiceAccountPatch::default(), 5_000)
+        .await
+        .unwrap();
+    assert_eq!(unchanged, Some(original.clone()));
+
+    // Setting the values already stored is no change either.
+    let same = ServiceAccountPatch {
+        name: Some(original.name.clone()),
+        description: original.description.clone(),
+        role: Some(original.role),
+    };
+    let unchanged = store.update_service_account("org", "sa", same, 5_000).await.unwrap();
+    assert_eq!(unchanged, Some(original.clone()));
+    assert_eq!(store.find_service_account("org", "sa").await.unwrap(), Some(original.clone()));
+
+    // Each field alone moves updated_at and keeps the others.
+    let rename = ServiceAccountPatch {
+        name: Some("renamed".to_owned()),
+        ..ServiceAccountPatch::default()
+    };
+    let renamed = store
+        .update_service_account("org", "sa", rename, 6_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renamed.name, "renamed");
+    assert_eq!(renamed.description, original.description);
+    assert_eq!(renamed.role, Role::OrgAdmin);
+    assert_eq!(renamed.updated_at, 6_000);
+    assert_eq!(renamed.created_at, original.created_at);
+
+    let describe = ServiceAccountPatch {
+        description: Some("new description".to_owned()),
+        ..ServiceAccountPatch::default()
+    };
+    let described = store
+        .update_service_account("org", "sa", describe, 7_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(described.name, "renamed");
+    assert_eq!(described.description.as_deref(), Some("new description"));
+    assert_eq!(described.updated_at, 7_000);
+
+    let demote = ServiceAccountPatch {
+        role: Some(Role::OrgViewer),
+        ..ServiceAccountPatch::default()
+    };
+    let demoted = store
+        .update_service_account("org", "sa", demote, 8_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(demoted.role, Role::OrgViewer);
+    assert_eq!(demoted.name, "renamed");
+    assert_eq!(demoted.description.as_deref(), Some("new description"));
+    assert_eq!(demoted.updated_at, 8_000);
+
+    // What was returned is what is stored, and tokens act with the new role at once.
+    assert_eq!(store.find_service_account("org", "sa").await.unwrap(), Some(demoted));
+    let role: String = raw(&path)
+        .query_row("SELECT role FROM service_accounts WHERE id = 'sa'", [], |row| row.get(0))
+        .expect("read role");
+    assert_eq!(role, "org_viewer");
+    assert_eq!(store.find_token("tok").await.unwrap().unwrap().role, Role::OrgViewer);
+}
+
+#[tokio::test]
+async fn service_accounts_are_updated_and_deleted_only_through_their_own_organization() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.create_organization(organization("other", "other")).await.unwrap();
+    let patch = ServiceAccountPatch {
+        name: Some("hijacked".to_owned()),
+        description: None,
+        role: Some(Role::OrgViewer),
+    };
+
+    for (organization_id, service_account_id) in [("other", "sa"), ("org", "nope"), ("acme", "sa")] {
+        let updated = store
+            .update_service_account(organization_id, service_account_id, patch.clone(), 9_000)
+            .await
+            .unwrap();
+        assert_eq!(updated, None, "{organization_id}/{service_account_id}");
+        let deleted = store
+            .delete_service_account(organization_id, service_account_id)
+            .await
+            .unwrap();
+        assert!(!deleted, "{organization_id}/{service_account_id}");
+    }
+    assert_eq!(
+        store.find_service_account("org", "sa").await.unwrap(),
+        Some(service_account("sa", "org", Role::OrgAdmin))
+    );
+    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_deleted_service_account_takes_its_credentials_and_tokens_with_it() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    store.insert_token(token("tok2", "cred2", 10_000, 13_600)).await.unwrap();
+    // A neighbour in the same organization that must survive.
+    store
+        .create_service_account(service_account("sa2", "org", Role::OrgMember))
+        .await
+        .unwrap();
+    assert!(store.create_credential(credential("cred3", "org", "sa2")).await.unwrap());
+    store.insert_token(token("tok3", "cred3", 10_000, 13_600)).await.unwrap();
+
+    assert!(store.delete_service_account("org", "sa").await.unwrap());
+
+    assert_eq!(store.find_service_account("org", "sa").await.unwrap(), None);
+    for (credential_id, token_id) in [("cred", "tok"), ("cred2", "tok2")] {
+        assert!(store.find_credential(key("org", "sa", credential_id)).await.unwrap().is_none());
+        assert!(store
+            .find_client(&format!("client-{credential_id}"))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store.find_token(token_id).await.unwrap().is_none());
+    }
+    let conn = raw(&path);
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
+            .expect("count rows")
+    };
+    assert_eq!(
+        (count("service_accounts"), count("credentials"), count("tokens")),
+        (1, 1, 1),
+        "only the neighbour's rows are left"
+    );
+    assert!(store.find_token("tok3").await.unwrap().is_some());
+    assert!(store.find_client("client-cred3").await.unwrap().is_some());
+
+    // Deleting again finds nothing.
+    assert!(!store.delete_service_account("org", "sa").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    store.insert_token(token("tok-b", "cred", 10_001, 13_601)).await.unwrap();
+    store.insert_token(token("tok2", "cred2", 10_000, 13_600)).await.unwrap();
+    assert!(store.find_token("tok").await.unwrap().is_some());
+
+    assert!(store.delete_credential(key("org", "sa", "cred")).await.unwrap());
+
+    assert!(store.find_token("tok").await.unwrap().is_none());
+    assert!(store.find_token("tok-b").await.unwrap().is_none());
+    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_none());
+    assert!(store.find_client("client-cred").await.unwrap().is_none());
+    let tokens: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM tokens WHERE credential_id = 'cred'", [], |row| row.get(0))
+        .expect("count tokens");
+    assert_eq!(tokens, 0);
+
+    // The sibling credential and its token, and the service account, are untouched.
+    assert!(store.find_token("tok2").await.unwrap().is_some());
+    assert!(store.find_credential(key("org", "sa", "cred2")).await.unwrap().is_some());
+    assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
+    assert!(!store.delete_credential(key("org", "sa", "cred")).await.unwrap());
+}
+
+#[tokio::test]
+async fn credentials_are_deleted_only_through_their_own_ids() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    store.create_organization(organization("other", "other")).await.unwrap();
+    store
+        .create_service_account(service_account("sa2", "org", Role::OrgViewer))
+        .await
+        .unwrap();
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+
+    for wrong in [
+        key("other", "sa", "cred"),
+        key("org", "sa2", "cred"),
+        key("org", "sa", "nope"),
+    ] {
+        assert!(!store.delete_credential(wrong).await.unwrap());
+    }
+    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
+    assert!(store.find_token("tok").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_read_does_not_see_commits_made_during_it() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store.create_organization(organization("org", "acme")).await.unwrap();
+
+    let other_path = path.clone();
+    let counts = store
+        .readers
+        .read_snapshot("snapshot", move |conn| {
+            let count = || -> rusqlite::Result<i64> {
+                conn.query_row("SELECT count(*) FROM organizations", [], |row| row.get(0))
+            };
+            let before = count()?;
+            // Another connection commits while the snapshot is open.
+            raw(&other_path)
+                .execute(
+                    "INSERT INTO organizations VALUES ('org2', 'other', 'Other', 1000, 1000)",
+                    [],
+                )
+                .expect("commit from another connection");
+            Ok((before, count()?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts, (1, 1));
+
+    // The transaction ended with the read: the next read (sequential reads use the
+    // pool's first connection) is back in autocommit mode and sees the new row.
+    let after = store
+        .readers
+        .read("count", |conn| {
+            let count: i64 = conn.query_row("SELECT count(*) FROM organizations", [], |row| row.get(0))?;
+            Ok((count, conn.is_autocommit()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(after, (2, true));
+    let autocommit = store
+        .readers
+        .read_snapshot("autocommit", |conn| Ok(conn.is_autocommit()))
+        .await
+        .unwrap();
+    assert!(!autocommit, "the work runs inside a transaction");
 }
