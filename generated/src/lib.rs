@@ -15,4 +15,10 @@ pub use request::{BasicCredentials, RequestContext, RequestId};
 /// The contract this crate was generated from, byte for byte.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
+/// The same contract as JSON.
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+/// The human-readable API reference, rendered from the contract (self-contained HTML).
+pub const DOCS_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/docs.html"));
+
 include!(concat!(env!("OUT_DIR"), "/api.rs"));

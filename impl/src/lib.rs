@@ -6,5 +6,6 @@ pub mod bootstrap;
 pub mod config;
 pub mod handlers;
 pub mod ids;
+pub mod served_contract;
 pub mod startup;
 pub mod storage;

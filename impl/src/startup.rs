@@ -46,6 +46,7 @@ impl Application {
         let store = open_store(config.database.clone()).await?;
         let api = Arc::new(KeycredApi::new(store));
         let router = keycred_api::router(api)
+            .merge(crate::served_contract::routes())
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
             .layer(axum::middleware::from_fn(request_envelope));
         let listener = TcpListener::bind(&config.listen).await?;
