@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust formatting, lints and tests, then the
-# official Python SDK against a real keycred server.
+# official Python SDK against a real keycred server, then the contract tests
+# (scripts/contract.sh: spec lint, schemathesis, generated SDKs).
 # Usage: bash scripts/test.sh   (from anywhere; needs no stdin)
 set -euo pipefail
 
@@ -42,5 +43,20 @@ else
     echo "up to date with $requirements"
 fi
 
+section "Chromium (for the /docs page test)"
+if command -v chromium >/dev/null 2>&1; then
+    echo "found $(command -v chromium)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "installed $(command -v chromium)"
+else
+    echo "chromium is missing and cannot be installed here (needs root and apt-get); the /docs browser test will skip"
+fi
+
 section "pytest tests/python"
 .venv/bin/python -m pytest -q tests/python
+
+# Its own sections, tools (in .tools/) and closing "contract: N passed, N failed" line.
+section "contract tests (scripts/contract.sh)"
+bash scripts/contract.sh

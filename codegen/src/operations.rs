@@ -358,6 +358,18 @@ fn params_struct(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
                 "required query and header parameters are not supported",
             ));
         }
+        if let SchemaKind::Type(Type::String(string)) = inline {
+            // The only pattern the runtime enforces is the UUID one (by parsing); any other
+            // would be documented but not checked, so it is refused.
+            let uuid_header =
+                matches!(parameter, Parameter::Header { .. }) && string.pattern.as_deref() == Some(UUID_PATTERN);
+            if string.pattern.is_some() && !uuid_header {
+                return Err(CodegenError::unsupported(
+                    location,
+                    format!("the only parameter pattern supported is a header's {UUID_PATTERN}"),
+                ));
+            }
+        }
         let (value_type, reader) = match (parameter, inline) {
             (Parameter::Path { .. }, SchemaKind::Type(Type::String(string))) if string.enumeration.is_empty() => {
                 let length = length_tokens(string);
@@ -376,24 +388,31 @@ fn params_struct(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
                 )
             }
             (Parameter::Query { .. }, SchemaKind::Type(Type::Array(array))) => {
-                let Some(ReferenceOr::Reference { reference }) = &array.items else {
-                    return Err(CodegenError::unsupported(
-                        location,
-                        "array parameters need items that name an enum schema",
-                    ));
-                };
+                let (reference, open) = enum_array_items(array.items.as_ref(), &location)?;
                 let item = type_ident(ref_name(reference, "schemas")?);
                 let ignore_unknown = data
                     .extensions
                     .get("x-ignore-unknown-values")
                     .and_then(|value| value.as_bool())
                     .unwrap_or(false);
+                // The schema must say what the server does: if unknown values are ignored,
+                // any string is valid, so the items must admit any string (and the other way
+                // round), or clients and fuzzers would take accepted values for invalid ones.
+                if ignore_unknown != open {
+                    return Err(CodegenError::unsupported(
+                        location,
+                        "x-ignore-unknown-values: true goes with items `anyOf: [$ref enum, {type: string}]`, \
+                         and items that are only the enum with no (or a false) x-ignore-unknown-values",
+                    ));
+                }
                 (
                     quote!(Vec<#item>),
                     quote!(raw.query_enum_array::<#item>(#name, #ignore_unknown)?),
                 )
             }
-            (Parameter::Header { .. }, SchemaKind::Type(Type::String(string))) if matches!(&string.format, VariantOrUnknownOrEmpty::Unknown(format) if format == "uuid") => {
+            (Parameter::Header { .. }, SchemaKind::Type(Type::String(string)))
+                if string.pattern.as_deref() == Some(UUID_PATTERN) && string.enumeration.is_empty() =>
+            {
                 (quote!(Option<uuid::Uuid>), quote!(raw.header_uuid(#name)?))
             }
             _ => {
@@ -432,6 +451,43 @@ fn params_struct(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
             }
         }
     })
+}
+
+/// The pattern of a UUID in its canonical 8-4-4-4-12 form. A header parameter with
+/// exactly this pattern is read as a UUID (a plain string with a pattern, not
+/// `format: uuid`, so that generated clients take a `str` they can send as it is).
+const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// The enum an array parameter's items name, and whether the items are "open": the enum
+/// or any other string (`anyOf: [$ref enum, {type: string}]`) rather than only the enum.
+fn enum_array_items<'a>(
+    items: Option<&'a ReferenceOr<Box<openapiv3::Schema>>>,
+    location: &str,
+) -> Result<(&'a str, bool), CodegenError> {
+    let unsupported = || {
+        CodegenError::unsupported(
+            location,
+            "array parameters need items that name an enum schema, or `anyOf: [$ref enum, {type: string}]`",
+        )
+    };
+    match items {
+        Some(ReferenceOr::Reference { reference }) => Ok((reference, false)),
+        Some(ReferenceOr::Item(schema)) => match &schema.schema_kind {
+            SchemaKind::AnyOf { any_of } => match any_of.as_slice() {
+                [ReferenceOr::Reference { reference }, ReferenceOr::Item(other)]
+                    if matches!(&other.schema_kind, SchemaKind::Type(Type::String(string))
+                        if string.enumeration.is_empty() && string.pattern.is_none()
+                            && string.min_length.is_none() && string.max_length.is_none()
+                            && matches!(string.format, VariantOrUnknownOrEmpty::Empty)) =>
+                {
+                    Ok((reference, true))
+                }
+                _ => Err(unsupported()),
+            },
+            _ => Err(unsupported()),
+        },
+        None => Err(unsupported()),
+    }
 }
 
 fn status_tokens(code: u16) -> TokenStream {

@@ -73,3 +73,34 @@ fn an_openapi_3_1_document_is_refused() {
     let error = keycred_codegen::generate(&HEAD.replace("3.0.3", "3.1.0")).unwrap_err();
     assert!(error.to_string().contains("3.0"), "{error}");
 }
+
+/// `HEAD` plus one enum schema and a GET with one query parameter `expand` whose
+/// `items` and extensions are given.
+fn spec_with_expand(items: &str, extension: &str) -> String {
+    let head = HEAD.replace("paths:\n", "");
+    format!(
+        "{head}    Field:\n      type: string\n      enum: [a, b]\npaths:\n  /things:\n    get:\n      operationId: listThings\n      security: []\n      parameters:\n        - name: expand\n          in: query\n{extension}          schema:\n            type: array\n            items: {items}\n      responses:\n        '200': {{description: ok}}\n"
+    )
+}
+
+#[test]
+fn ignored_unknown_values_need_items_that_admit_any_string() {
+    let open = "{anyOf: [{$ref: '#/components/schemas/Field'}, {type: string}]}";
+    let closed = "{$ref: '#/components/schemas/Field'}";
+    let ignore = "          x-ignore-unknown-values: true\n";
+    assert!(keycred_codegen::generate(&spec_with_expand(open, ignore)).is_ok());
+    assert!(keycred_codegen::generate(&spec_with_expand(closed, "")).is_ok());
+    for (items, extension) in [(closed, ignore), (open, "")] {
+        let error = keycred_codegen::generate(&spec_with_expand(items, extension)).unwrap_err();
+        assert!(error.to_string().contains("x-ignore-unknown-values"), "{error}");
+    }
+}
+
+#[test]
+fn a_parameter_pattern_other_than_the_uuid_header_is_refused() {
+    let error = generate_with_paths(
+        "  /things:\n    get:\n      operationId: listThings\n      security: []\n      parameters:\n        - name: q\n          in: query\n          schema: {type: string, pattern: '^[a-z]+$'}\n      responses:\n        '200': {description: ok}\n",
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("pattern"), "{error}");
+}

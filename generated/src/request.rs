@@ -207,15 +207,26 @@ impl<'a> RawParams<'a> {
         Ok(values.into_iter().filter_map(E::from_wire).collect())
     }
 
-    /// An optional UUID header.
+    /// An optional UUID header, in the canonical form the spec's pattern describes.
     pub fn header_uuid(&self, name: &str) -> Result<Option<uuid::Uuid>, ValidationError> {
         let Some(value) = self.headers.get(name) else {
             return Ok(None);
         };
         let invalid = || ValidationError::new(name, Problem::BadFormat("a UUID"));
         let text = value.to_str().map_err(|_| invalid())?;
-        uuid::Uuid::parse_str(text).map(Some).map_err(|_| invalid())
+        parse_canonical_uuid(text).map(Some).ok_or_else(invalid)
     }
+}
+
+/// A UUID in its canonical hyphenated 8-4-4-4-12 form (hex digits in either case), and
+/// nothing else: not the simple, braced or URN forms `uuid` also parses, since the spec's
+/// pattern allows only this one.
+pub fn parse_canonical_uuid(text: &str) -> Option<uuid::Uuid> {
+    // 36 characters can only be the hyphenated form, which `try_parse` then checks fully.
+    if text.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::try_parse(text).ok()
 }
 
 /// The media types a request body may have.
@@ -368,6 +379,22 @@ mod tests {
             password: "hunter2".into(),
         };
         assert!(!format!("{credentials:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn only_canonical_uuids_are_accepted() {
+        let canonical = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+        assert!(parse_canonical_uuid(canonical).is_some());
+        assert!(parse_canonical_uuid(&canonical.to_uppercase()).is_some());
+        for other in [
+            "3fa85f6457174562b3fc2c963f66afa6",
+            "{3fa85f64-5717-4562-b3fc-2c963f66afa6}",
+            "urn:uuid:3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "3fa85f64-5717-4562-b3fc-2c963f66afaz",
+            "",
+        ] {
+            assert!(parse_canonical_uuid(other).is_none(), "{other}");
+        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ async fn request_envelope(mut request: Request, next: Next) -> Response {
         .headers()
         .get(&X_CLIENT_REQUEST_ID)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| uuid::Uuid::parse_str(value).ok());
+        .and_then(keycred_api::request::parse_canonical_uuid);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     request.extensions_mut().insert(RequestId(request_id.clone()));

@@ -1650,9 +1650,11 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
 /// The parameters of `getHealthz`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetHealthzParams {
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
 }
 impl GetHealthzParams {
@@ -1734,9 +1736,11 @@ async fn handle_get_healthz<A: Api>(
 /// The parameters of `createServiceAccountToken`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateServiceAccountTokenParams {
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
 }
 impl CreateServiceAccountTokenParams {
@@ -1871,10 +1875,12 @@ pub struct ListOrganizationsParams {
     /// Maximum number of items to return (default 50).
     pub limit: Option<i64>,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
-    /// Returns the items after it. Cursors are opaque and belong to one list.
+    /// Returns the items after it. Cursors are opaque and belong to one list:
+    /// a string this list did not issue is a 400. Not together with `before`.
     pub after: Option<String>,
     /// Cursor for backward pagination: the `start_cursor` of the next page.
-    /// Returns the items before it. Not together with `after`.
+    /// Returns the items before it. Cursors are opaque and belong to one list:
+    /// a string this list did not issue is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -1883,11 +1889,13 @@ pub struct ListOrganizationsParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
 }
 impl ListOrganizationsParams {
@@ -2011,9 +2019,11 @@ async fn handle_list_organizations<A: Api>(
 pub struct GetOrganizationParams {
     /// Organization ID or label identifier
     pub organization_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -2022,7 +2032,7 @@ pub struct GetOrganizationParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl GetOrganizationParams {
@@ -2157,17 +2167,21 @@ async fn handle_get_organization<A: Api>(
 pub struct ListServiceAccountsParams {
     /// Organization ID or label identifier
     pub organization_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Maximum number of items to return (default 50).
     pub limit: Option<i64>,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
-    /// Returns the items after it. Cursors are opaque and belong to one list.
+    /// Returns the items after it. Cursors are opaque and belong to one list:
+    /// a string this list did not issue is a 400. Not together with `before`.
     pub after: Option<String>,
     /// Cursor for backward pagination: the `start_cursor` of the next page.
-    /// Returns the items before it. Not together with `after`.
+    /// Returns the items before it. Cursors are opaque and belong to one list:
+    /// a string this list did not issue is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -2176,7 +2190,7 @@ pub struct ListServiceAccountsParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl ListServiceAccountsParams {
@@ -2328,9 +2342,11 @@ async fn handle_list_service_accounts<A: Api>(
 pub struct CreateServiceAccountParams {
     /// Organization ID or label identifier
     pub organization_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
 }
 impl CreateServiceAccountParams {
@@ -2496,9 +2512,11 @@ pub struct GetServiceAccountParams {
     pub organization_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub service_account_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -2507,7 +2525,7 @@ pub struct GetServiceAccountParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl GetServiceAccountParams {
@@ -2652,9 +2670,11 @@ pub struct UpdateServiceAccountParams {
     pub organization_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub service_account_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -2663,7 +2683,7 @@ pub struct UpdateServiceAccountParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl UpdateServiceAccountParams {
@@ -2838,9 +2858,11 @@ pub struct DeleteServiceAccountParams {
     pub organization_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub service_account_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
 }
 impl DeleteServiceAccountParams {
@@ -2981,17 +3003,21 @@ pub struct ListServiceAccountCredentialsParams {
     pub organization_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub service_account_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Maximum number of items to return (default 50).
     pub limit: Option<i64>,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
-    /// Returns the items after it. Cursors are opaque and belong to one list.
+    /// Returns the items after it. Cursors are opaque and belong to one list:
+    /// a string this list did not issue is a 400. Not together with `before`.
     pub after: Option<String>,
     /// Cursor for backward pagination: the `start_cursor` of the next page.
-    /// Returns the items before it. Not together with `after`.
+    /// Returns the items before it. Cursors are opaque and belong to one list:
+    /// a string this list did not issue is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -3000,7 +3026,7 @@ pub struct ListServiceAccountCredentialsParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl ListServiceAccountCredentialsParams {
@@ -3162,9 +3188,11 @@ pub struct CreateServiceAccountCredentialParams {
     pub organization_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub service_account_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
 }
 impl CreateServiceAccountCredentialParams {
@@ -3340,9 +3368,11 @@ pub struct GetServiceAccountCredentialParams {
     pub service_account_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub credential_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -3351,7 +3381,7 @@ pub struct GetServiceAccountCredentialParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl GetServiceAccountCredentialParams {
@@ -3506,9 +3536,11 @@ pub struct UpdateServiceAccountCredentialParams {
     pub service_account_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub credential_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -3517,7 +3549,7 @@ pub struct UpdateServiceAccountCredentialParams {
     /// filters as the list (excluding cursor and limit). Other operations
     /// ignore expand values they do not use. Send it as `expand=permissions`
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored.
+    /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl UpdateServiceAccountCredentialParams {
@@ -3702,9 +3734,11 @@ pub struct DeleteServiceAccountCredentialParams {
     pub service_account_id: String,
     /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
     pub credential_id: String,
-    /// Optional client-generated request ID (a UUID). When given, it is echoed
-    /// in the response header of the same name and written to the server's
-    /// log line for the request, so a client can correlate the two.
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
 }
 impl DeleteServiceAccountCredentialParams {
