@@ -231,7 +231,10 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
     }
 
     let store = open(&path);
-    let versions: Vec<i64> = applied_migrations(&path).into_iter().map(|(version, _)| version).collect();
+    let versions: Vec<i64> = applied_migrations(&path)
+        .into_iter()
+        .map(|(version, _)| version)
+        .collect();
     assert_eq!(versions, [1, 2]);
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
 
@@ -825,7 +828,11 @@ async fn service_accounts_are_found_only_in_their_own_organization() {
     let found = store.find_service_account("org", "sa").await.unwrap();
     assert_eq!(found, Some(service_account("sa", "org", Role::OrgAdmin)));
     assert_eq!(store.find_service_account("other", "sa").await.unwrap(), None);
-    assert_eq!(store.find_service_account("acme", "sa").await.unwrap(), None, "IDs only, no labels");
+    assert_eq!(
+        store.find_service_account("acme", "sa").await.unwrap(),
+        None,
+        "IDs only, no labels"
+    );
     assert_eq!(store.find_service_account("org", "nope").await.unwrap(), None);
 }
 
@@ -852,7 +859,10 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
     };
     let unchanged = store.update_service_account("org", "sa", same, 5_000).await.unwrap();
     assert_eq!(unchanged, Some(original.clone()));
-    assert_eq!(store.find_service_account("org", "sa").await.unwrap(), Some(original.clone()));
+    assert_eq!(
+        store.find_service_account("org", "sa").await.unwrap(),
+        Some(original.clone())
+    );
 
     // Each field alone moves updated_at and keeps the others.
     let rename = ServiceAccountPatch {
@@ -900,7 +910,9 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
     // What was returned is what is stored, and tokens act with the new role at once.
     assert_eq!(store.find_service_account("org", "sa").await.unwrap(), Some(demoted));
     let role: String = raw(&path)
-        .query_row("SELECT role FROM service_accounts WHERE id = 'sa'", [], |row| row.get(0))
+        .query_row("SELECT role FROM service_accounts WHERE id = 'sa'", [], |row| {
+            row.get(0)
+        })
         .expect("read role");
     assert_eq!(role, "org_viewer");
     assert_eq!(store.find_token("tok").await.unwrap().unwrap().role, Role::OrgViewer);
@@ -944,20 +956,33 @@ async fn a_deleted_service_account_takes_its_credentials_and_tokens_with_it() {
     seed(&store).await;
     assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
     store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    store.insert_token(token("tok2", "cred2", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok2", "cred2", 10_000, 13_600))
+        .await
+        .unwrap();
     // A neighbour in the same organization that must survive.
     store
         .create_service_account(service_account("sa2", "org", Role::OrgMember))
         .await
         .unwrap();
-    assert!(store.create_credential(credential("cred3", "org", "sa2")).await.unwrap());
-    store.insert_token(token("tok3", "cred3", 10_000, 13_600)).await.unwrap();
+    assert!(store
+        .create_credential(credential("cred3", "org", "sa2"))
+        .await
+        .unwrap());
+    store
+        .insert_token(token("tok3", "cred3", 10_000, 13_600))
+        .await
+        .unwrap();
 
     assert!(store.delete_service_account("org", "sa").await.unwrap());
 
     assert_eq!(store.find_service_account("org", "sa").await.unwrap(), None);
     for (credential_id, token_id) in [("cred", "tok"), ("cred2", "tok2")] {
-        assert!(store.find_credential(key("org", "sa", credential_id)).await.unwrap().is_none());
+        assert!(store
+            .find_credential(key("org", "sa", credential_id))
+            .await
+            .unwrap()
+            .is_none());
         assert!(store
             .find_client(&format!("client-{credential_id}"))
             .await
@@ -989,8 +1014,14 @@ async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
     seed(&store).await;
     assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
     store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    store.insert_token(token("tok-b", "cred", 10_001, 13_601)).await.unwrap();
-    store.insert_token(token("tok2", "cred2", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok-b", "cred", 10_001, 13_601))
+        .await
+        .unwrap();
+    store
+        .insert_token(token("tok2", "cred2", 10_000, 13_600))
+        .await
+        .unwrap();
     assert!(store.find_token("tok").await.unwrap().is_some());
 
     assert!(store.delete_credential(key("org", "sa", "cred")).await.unwrap());
@@ -1000,13 +1031,19 @@ async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_none());
     assert!(store.find_client("client-cred").await.unwrap().is_none());
     let tokens: i64 = raw(&path)
-        .query_row("SELECT count(*) FROM tokens WHERE credential_id = 'cred'", [], |row| row.get(0))
+        .query_row("SELECT count(*) FROM tokens WHERE credential_id = 'cred'", [], |row| {
+            row.get(0)
+        })
         .expect("count tokens");
     assert_eq!(tokens, 0);
 
     // The sibling credential and its token, and the service account, are untouched.
     assert!(store.find_token("tok2").await.unwrap().is_some());
-    assert!(store.find_credential(key("org", "sa", "cred2")).await.unwrap().is_some());
+    assert!(store
+        .find_credential(key("org", "sa", "cred2"))
+        .await
+        .unwrap()
+        .is_some());
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
     assert!(!store.delete_credential(key("org", "sa", "cred")).await.unwrap());
 }
