@@ -4,16 +4,26 @@
 
 mod auth;
 mod cli;
+mod credential_create;
+mod credential_delete;
 mod credential_get;
 mod credential_update;
+mod cursors;
 mod errors;
 mod expand;
 mod health;
 mod helpers;
+mod isolation;
 mod lifecycle;
+mod organizations;
+mod pagination;
+mod permission_truth;
 mod request_ids;
+mod role_enforcement;
 mod roles;
 mod secrets;
+mod service_account_changes;
+mod service_accounts;
 mod tenancy;
 mod token;
 mod validation;

@@ -1,10 +1,12 @@
 //! Shared machinery: a real `keycred serve` per test (this file), the `keycred
-//! bootstrap` command line, a tiny HTTP/1.1 client over `TcpStream`, and checks of
-//! the error shape.
+//! bootstrap` command line, a tiny HTTP/1.1 client over `TcpStream`, checks of the
+//! error shape, the resource paths and writes, and walks over paginated lists.
 
 mod bootstrap;
 mod checks;
 mod http;
+mod pages;
+mod resources;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,11 @@ use tempfile::TempDir;
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
 pub use http::{read_response, TestResponse};
+pub use pages::{duplicates, ids_of, Page};
+pub use resources::{
+    credentials_path, is_resource_id, next_millisecond, organization_path, service_account_path, service_accounts_path,
+    with_query, MISSING_ID,
+};
 
 /// How long `keycred serve` may take to say where it listens.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
