@@ -205,6 +205,10 @@ fn finish_error_response(mut response: Response, style: ErrorStyle, allow: Optio
     if let Some(allow) = allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of an oversized body is never read, so the connection cannot be reused.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if style == ErrorStyle::OAuth {
         // RFC 6749 §5.1/§5.2: token responses must not be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1713,12 +1713,12 @@ async fn handle_get_healthz<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetHealthzResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = ();
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetHealthzParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -1837,17 +1837,17 @@ async fn handle_create_service_account_token<A: Api>(
 ) -> axum::response::Response {
     let result: Result<CreateServiceAccountTokenResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = crate::request::basic_credentials(&parts.headers)?;
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = CreateServiceAccountTokenParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Form,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Form,
+        )?;
         let body = <TokenRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -1986,6 +1986,7 @@ async fn handle_list_organizations<A: Api>(
 ) -> axum::response::Response {
     let result: Result<ListOrganizationsResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -1993,7 +1994,6 @@ async fn handle_list_organizations<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListOrganizationsParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2132,6 +2132,7 @@ async fn handle_get_organization<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetOrganizationResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2139,7 +2140,6 @@ async fn handle_get_organization<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetOrganizationParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2303,6 +2303,7 @@ async fn handle_list_service_accounts<A: Api>(
 ) -> axum::response::Response {
     let result: Result<ListServiceAccountsResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2310,7 +2311,6 @@ async fn handle_list_service_accounts<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountsParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2459,6 +2459,7 @@ async fn handle_create_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<CreateServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2466,12 +2467,11 @@ async fn handle_create_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = CreateServiceAccountParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <CreateServiceAccountRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -2625,6 +2625,7 @@ async fn handle_get_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2632,7 +2633,6 @@ async fn handle_get_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2801,6 +2801,7 @@ async fn handle_update_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<UpdateServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2808,12 +2809,11 @@ async fn handle_update_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = UpdateServiceAccountParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <UpdateServiceAccountRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -2954,6 +2954,7 @@ async fn handle_delete_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<DeleteServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2961,7 +2962,6 @@ async fn handle_delete_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -3135,6 +3135,7 @@ async fn handle_list_service_account_credentials<A: Api>(
 ) -> axum::response::Response {
     let result: Result<ListServiceAccountCredentialsResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3142,7 +3143,6 @@ async fn handle_list_service_account_credentials<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountCredentialsParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -3301,6 +3301,7 @@ async fn handle_create_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<CreateServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3308,12 +3309,11 @@ async fn handle_create_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = CreateServiceAccountCredentialParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <CreateServiceAccountCredentialRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -3477,6 +3477,7 @@ async fn handle_get_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3484,7 +3485,6 @@ async fn handle_get_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountCredentialParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -3663,6 +3663,7 @@ async fn handle_update_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<UpdateServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3670,12 +3671,11 @@ async fn handle_update_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = UpdateServiceAccountCredentialParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <UpdateServiceAccountCredentialRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -3826,6 +3826,7 @@ async fn handle_delete_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<DeleteServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3833,7 +3834,6 @@ async fn handle_delete_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountCredentialParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,

@@ -54,13 +54,20 @@ fn storage_error(error: StorageError) -> ApiError {
 
 /// The caller's permissions on a resource type, when `expand` asks for them.
 fn expanded_permissions(caller: &Caller, expand: &[ExpandValue], resource: Resource) -> Option<Permissions> {
-    expand.contains(&ExpandValue::Permissions).then(|| auth::permissions_on(caller.role, resource))
+    expand
+        .contains(&ExpandValue::Permissions)
+        .then(|| auth::permissions_on(caller.role, resource))
 }
 
 impl<S: Store> KeycredApi<S> {
     /// The ID of the organization a path names (by ID or label), if it is the caller's.
     /// Any other organization is reported exactly like a missing resource.
-    async fn caller_organization(&self, caller: &Caller, id_or_label: &str, not_found: &str) -> Result<String, ApiError> {
+    async fn caller_organization(
+        &self,
+        caller: &Caller,
+        id_or_label: &str,
+        not_found: &str,
+    ) -> Result<String, ApiError> {
         if id_or_label == caller.organization_id {
             return Ok(caller.organization_id.clone());
         }
@@ -79,7 +86,9 @@ impl<S: Store> Api for KeycredApi<S> {
             return Err(ApiError::unauthorized());
         };
         let record = self.store.find_token(token_id).await.map_err(storage_error)?;
-        record.and_then(|record| auth::verify_token(record, secret, now())).ok_or_else(ApiError::unauthorized)
+        record
+            .and_then(|record| auth::verify_token(record, secret, now()))
+            .ok_or_else(ApiError::unauthorized)
     }
 
     async fn get_healthz(
