@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod isolation;
 mod lifecycle;
+mod metrics;
 mod organizations;
 mod pagination;
 mod permission_truth;

@@ -181,6 +181,35 @@ fn deleting_a_service_account_deletes_its_credentials_and_their_tokens() {
 }
 
 #[test]
+fn tokens_in_use_stop_working_the_moment_their_service_account_is_deleted() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let id = created["id"].as_str().unwrap_or_default();
+    let tokens: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|name| app.token_for(&app.new_credential(&admin, &token, id, name)))
+        .collect();
+    for its_token in &tokens {
+        assert_eq!(
+            app.get("/organizations", its_token).status,
+            200,
+            "in use before the delete"
+        );
+    }
+
+    assert_eq!(app.delete(&path_of(&admin, &created), &token).status, 204);
+
+    for its_token in &tokens {
+        assert_error(&app.get("/organizations", its_token), 401, "unauthorized");
+    }
+    assert_eq!(
+        app.get("/organizations", &token).status,
+        200,
+        "the deleter's token broke"
+    );
+}
+
+#[test]
 fn a_service_account_can_delete_itself_and_its_token_dies_with_it() {
     let app = spawn_app();
     let admin = app.admin("acme");

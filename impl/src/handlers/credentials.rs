@@ -15,6 +15,7 @@ use super::{expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
+use crate::token_cache::Revocation;
 
 const NOT_FOUND: &str = "credential not found";
 const SERVICE_ACCOUNT_NOT_FOUND: &str = "service account not found";
@@ -186,7 +187,8 @@ pub async fn update<S: Store>(
     )))
 }
 
-/// `DELETE …/credentials/{credential_id}`: the credential's tokens go with it, at once.
+/// `DELETE …/credentials/{credential_id}`: the credential's tokens go with it, at once
+/// (from the token cache too, before the answer).
 pub async fn delete<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
@@ -196,12 +198,20 @@ pub async fn delete<S: Store>(
         .caller_organization(&caller, &params.organization_id, NOT_FOUND)
         .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Delete)?;
-    let key = CredentialKey {
-        organization_id: &organization_id,
-        service_account_id: &params.service_account_id,
-        credential_id: &params.credential_id,
-    };
-    if !api.store.delete_credential(key).await.map_err(storage_error)? {
+    let service_account_id = params.service_account_id;
+    let credential_id = params.credential_id;
+    let revocation = Revocation::Credential(credential_id.clone());
+    let deleted = api
+        .revoking(revocation, |store| async move {
+            let key = CredentialKey {
+                organization_id: &organization_id,
+                service_account_id: &service_account_id,
+                credential_id: &credential_id,
+            };
+            store.delete_credential(key).await
+        })
+        .await;
+    if !deleted.map_err(storage_error)? {
         return Err(ApiError::not_found(NOT_FOUND));
     }
     Ok(DeleteServiceAccountCredentialResponse::Status204)

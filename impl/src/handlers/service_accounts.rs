@@ -13,6 +13,7 @@ use super::{expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
+use crate::token_cache::Revocation;
 
 const NOT_FOUND: &str = "service account not found";
 
@@ -147,7 +148,9 @@ pub async fn get<S: Store>(
     )))
 }
 
-/// `PATCH /organizations/{organization_id}/service-accounts/{service_account_id}`
+/// `PATCH /organizations/{organization_id}/service-accounts/{service_account_id}`: a new
+/// role binds the service account's existing tokens at once (the token cache forgets
+/// them before the answer).
 pub async fn update<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
@@ -163,10 +166,20 @@ pub async fn update<S: Store>(
         description: body.description,
         role: body.role.map(role_from_model),
     };
-    let updated = api
-        .store
-        .update_service_account(&organization_id, &params.service_account_id, patch, now())
-        .await;
+    let service_account_id = params.service_account_id;
+    let updated = if patch.role.is_some() {
+        let revocation = Revocation::ServiceAccount(service_account_id.clone());
+        api.revoking(revocation, |store| async move {
+            store
+                .update_service_account(&organization_id, &service_account_id, patch, now())
+                .await
+        })
+        .await
+    } else {
+        api.store
+            .update_service_account(&organization_id, &service_account_id, patch, now())
+            .await
+    };
     let service_account = updated
         .map_err(storage_error)?
         .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
@@ -178,7 +191,8 @@ pub async fn update<S: Store>(
 }
 
 /// `DELETE /organizations/{organization_id}/service-accounts/{service_account_id}`: its
-/// credentials go with it, and their tokens stop working at once.
+/// credentials go with it, and their tokens stop working at once (the token cache
+/// forgets them before the answer).
 pub async fn delete<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
@@ -188,9 +202,14 @@ pub async fn delete<S: Store>(
         .caller_organization(&caller, &params.organization_id, NOT_FOUND)
         .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Delete)?;
+    let service_account_id = params.service_account_id;
+    let revocation = Revocation::ServiceAccount(service_account_id.clone());
     let deleted = api
-        .store
-        .delete_service_account(&organization_id, &params.service_account_id)
+        .revoking(revocation, |store| async move {
+            store
+                .delete_service_account(&organization_id, &service_account_id)
+                .await
+        })
         .await;
     if !deleted.map_err(storage_error)? {
         return Err(ApiError::not_found(NOT_FOUND));

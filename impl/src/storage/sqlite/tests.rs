@@ -3,7 +3,8 @@
 use std::future::{poll_fn, Future};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use super::migrations::MIGRATIONS;
 use super::SqliteStore;
 use crate::storage::{
     Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
-    ServiceAccountPatch, StorageError, StorageResult, Store,
+    ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store,
 };
 
 /// A temporary directory and the database path inside it.
@@ -709,21 +710,90 @@ async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
     assert!(store.find_organization("other").await.unwrap().is_some());
 }
 
+/// Remembers what a store reported, as the server's metrics would publish it.
+#[derive(Default)]
+struct RecordedEvents {
+    queue_depth: AtomicIsize,
+    batches: Mutex<Vec<usize>>,
+    unavailable: AtomicUsize,
+    other_failures: AtomicUsize,
+}
+
+impl StorageObserver for RecordedEvents {
+    fn write_queue_changed(&self, delta: isize) {
+        let depth = self.queue_depth.fetch_add(delta, Ordering::SeqCst) + delta;
+        assert!(depth >= 0, "the queue depth went below zero");
+    }
+
+    fn write_batch(&self, size: usize) {
+        self.batches.lock().unwrap().push(size);
+    }
+
+    fn storage_failed(&self, error: &StorageError) {
+        let counter = match error {
+            StorageError::Unavailable(_) => &self.unavailable,
+            _ => &self.other_failures,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_unavailable_at_once() {
     let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open_with_queue_capacity(&path, 2).expect("open store"));
+    let events = Arc::new(RecordedEvents::default());
+    let observer: Arc<dyn StorageObserver> = Arc::clone(&events) as _;
+    let store = Arc::new(SqliteStore::open_with_queue_capacity(&path, 2, observer).expect("open store"));
 
     let blocker = block_writer(&store).await;
     let first = queue(create_organization(&store, "o1")).await;
     let second = queue(create_organization(&store, "o2")).await;
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 2, "two writes wait");
 
     let refused = create_organization(&store, "o3").await;
     assert!(matches!(refused, Err(StorageError::Unavailable(_))), "{refused:?}");
+    assert_eq!(events.unavailable.load(Ordering::SeqCst), 1, "the refusal is reported");
+    assert_eq!(
+        events.queue_depth.load(Ordering::SeqCst),
+        2,
+        "a refused write never counts as queued"
+    );
 
     blocker.release().await;
     first.await.unwrap().expect("queued write");
     second.await.unwrap().expect("queued write");
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        *events.batches.lock().unwrap(),
+        [1, 2],
+        "the blocker alone, then both waiting writes"
+    );
+    assert_eq!(events.other_failures.load(Ordering::SeqCst), 0);
+    assert!(
+        store.find_organization("o3").await.unwrap().is_none(),
+        "a refused write is not made"
+    );
+}
+
+#[tokio::test]
+async fn failed_reads_and_writes_are_reported_to_the_observer() {
+    let (_dir, path) = temp_db();
+    let events = Arc::new(RecordedEvents::default());
+    let observer: Arc<dyn StorageObserver> = Arc::clone(&events) as _;
+    let store = SqliteStore::open_observed(&path, observer).expect("open store");
+    store.create_organization(organization("org", "acme")).await.unwrap();
+
+    let taken = store.create_organization(organization("org2", "acme")).await;
+    assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
+    let broken = store
+        .readers
+        .read("broken read", |conn| conn.execute_batch("SELECT * FROM no_such_table"))
+        .await;
+    assert!(matches!(broken, Err(StorageError::Internal(_))), "{broken:?}");
+
+    assert_eq!(events.other_failures.load(Ordering::SeqCst), 2);
+    assert_eq!(events.unavailable.load(Ordering::SeqCst), 0);
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
