@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod crash_consistency;
 mod credential_create;
 mod credential_delete;
 mod credential_get;
@@ -13,6 +14,7 @@ mod errors;
 mod expand;
 mod health;
 mod helpers;
+mod hostile_input;
 mod isolation;
 mod lifecycle;
 mod metrics;
@@ -25,6 +27,8 @@ mod roles;
 mod secrets;
 mod service_account_changes;
 mod service_accounts;
+mod storage_faults;
 mod tenancy;
+mod tenancy_matrix;
 mod token;
 mod validation;
