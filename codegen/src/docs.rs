@@ -91,6 +91,9 @@ fn describe<S: std::borrow::Borrow<Schema>>(schema: &ReferenceOr<S>) -> String {
                     .collect();
                 parts.push(format!("one of {}", values.join(", ")));
             }
+            if let Some(pattern) = &string.pattern {
+                parts.push(format!("matching <code>{}</code>", escape(pattern)));
+            }
             if let Some(min) = string.min_length {
                 parts.push(format!("at least {min} characters"));
             }
@@ -121,6 +124,9 @@ fn describe<S: std::borrow::Borrow<Schema>>(schema: &ReferenceOr<S>) -> String {
             }
             _ => "object".to_owned(),
         },
+        SchemaKind::AnyOf { any_of } | SchemaKind::OneOf { one_of: any_of } => {
+            any_of.iter().map(describe).collect::<Vec<_>>().join(" or ")
+        }
         _ => "any".to_owned(),
     }
 }

@@ -596,8 +596,8 @@ fn handler(op: &Op<'_>) -> TokenStream {
         Auth::Bearer => quote!(api.authenticate(crate::request::bearer_token(&parts.headers)).await?),
         Auth::OptionalBasic => quote!(crate::request::basic_credentials(&parts.headers)?),
     };
-    let (read_body, body_arg) = match &op.body {
-        None => (quote!(drop(body);), quote!()),
+    let (read_bytes, decode_body, body_arg) = match &op.body {
+        None => (quote!(drop(body);), quote!(), quote!()),
         Some(body) => {
             let model = type_ident(body.model);
             let kind = if body.form { quote!(Form) } else { quote!(Json) };
@@ -606,8 +606,9 @@ fn handler(op: &Op<'_>) -> TokenStream {
                 Style::OAuth => quote!(crate::error::oauth_body_error),
             };
             (
+                quote! { let body = crate::request::read_body_bytes(&parts.headers, body).await?; },
                 quote! {
-                    let body = crate::request::read_body(&parts.headers, body, crate::request::BodyKind::#kind).await?;
+                    let body = crate::request::parse_body(&parts.headers, &body, crate::request::BodyKind::#kind)?;
                     let body = <#model as crate::decode::Decode>::decode(body, crate::decode::BODY).map_err(#to_error)?;
                 },
                 quote!(, body),
@@ -623,12 +624,13 @@ fn handler(op: &Op<'_>) -> TokenStream {
         ) -> axum::response::Response {
             let result: Result<#response, crate::error::ApiError> = async {
                 let (mut parts, body) = request.into_parts();
+                #read_bytes
                 let request_id = crate::request::request_id(&parts);
                 let caller = #caller;
                 let path = crate::request::path_params(&mut parts).await?;
                 let raw = crate::request::RawParams::new(path, &parts);
                 let params = #params::from_raw(&raw)?;
-                #read_body
+                #decode_body
                 let context = crate::request::RequestContext { caller, request_id };
                 api.#method(context, params #body_arg).await
             }

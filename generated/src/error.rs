@@ -190,8 +190,14 @@ pub fn error_model_response<B: Serialize>(status: StatusCode, style: ErrorStyle,
     finish_error_response((status, axum::Json(body)).into_response(), style, None)
 }
 
+/// How long a client is asked to wait before retrying a 503, in seconds. A 503 means
+/// the database cannot take work *right now* (its write queue is full, or another
+/// process holds its lock), which passes in well under a second; one second spreads
+/// the retries out without keeping clients away for long.
+pub const RETRY_AFTER_SECONDS: &str = "1";
+
 /// Adds the headers every error of a style carries: the 401 challenge, `Allow` on a
-/// 405, and `Cache-Control: no-store` on the token endpoint's answers.
+/// 405, `Retry-After` on a 503, and `Cache-Control: no-store` on the token endpoint's answers.
 fn finish_error_response(mut response: Response, style: ErrorStyle, allow: Option<&'static str>) -> Response {
     let status = response.status();
     let headers = response.headers_mut();
@@ -204,6 +210,15 @@ fn finish_error_response(mut response: Response, style: ErrorStyle, allow: Optio
     }
     if let Some(allow) = allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Back-pressure: tell well-behaved clients when to come back instead of
+        // letting them retry at once into the same full queue (RFC 9110 §10.2.3).
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of an oversized body is never read, so the connection cannot be reused.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if style == ErrorStyle::OAuth {
         // RFC 6749 §5.1/§5.2: token responses must not be cached.
@@ -281,6 +296,23 @@ mod tests {
         let response = error.into_response_with(ErrorStyle::OAuth);
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Basic realm=\"keycred\"");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn every_503_asks_the_client_to_retry_after_a_second() {
+        for style in [ErrorStyle::Api, ErrorStyle::OAuth] {
+            let response = ApiError::unavailable("busy").into_response_with(style);
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1", "{style:?}");
+        }
+        let model = error_model_response(StatusCode::SERVICE_UNAVAILABLE, ErrorStyle::Api, ());
+        assert_eq!(model.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn other_errors_carry_no_retry_after() {
+        let response = ApiError::internal().into_response_with(ErrorStyle::Api);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

@@ -247,9 +247,9 @@ impl BodyKind {
     }
 }
 
-/// Reads a request body of the given kind (at most [`MAX_BODY_BYTES`]) into a JSON
-/// value, ready for the body model's [`Decode`](crate::decode::Decode).
-pub async fn read_body(headers: &HeaderMap, body: Body, kind: BodyKind) -> Result<Value, ApiError> {
+/// Reads a request body (at most [`MAX_BODY_BYTES`]) before anything else is decided,
+/// so that every answer, even an early 401, leaves the connection clean for keep-alive.
+pub async fn read_body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -263,20 +263,25 @@ pub async fn read_body(headers: &HeaderMap, body: Body, kind: BodyKind) -> Resul
     if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
+    match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(ApiError::invalid_request("request body could not be read")),
+    }
+}
+
+/// Parses a body read by [`read_body_bytes`] as the given kind into a JSON value, ready
+/// for the body model's [`Decode`](crate::decode::Decode).
+pub fn parse_body(headers: &HeaderMap, bytes: &[u8], kind: BodyKind) -> Result<Value, ApiError> {
     if !has_media_type(headers, kind.media_type()) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             format!("request body must be {}", kind.media_type()),
         ));
     }
-    let bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(_) => return Err(ApiError::invalid_request("request body could not be read")),
-    };
     match kind {
-        BodyKind::Json => parse_json(&bytes),
-        BodyKind::Form => parse_form(&bytes),
+        BodyKind::Json => parse_json(bytes),
+        BodyKind::Form => parse_form(bytes),
     }
 }
 

@@ -73,12 +73,18 @@ pub struct Caller {
 }
 
 /// Checks a presented token secret against its stored record; the caller if it is valid now.
-pub fn verify_token(record: TokenRecord, secret: &str, now: Millis) -> Option<Caller> {
-    let valid = secret_matches(secret, &record.secret_hash) && now < record.expires_at;
-    valid.then_some(Caller {
-        organization_id: record.organization_id,
-        service_account_id: record.service_account_id,
-        credential_id: record.credential_id,
+pub fn verify_token(record: &TokenRecord, secret: &str, now: Millis) -> Option<Caller> {
+    verify_token_hash(record, &hash_secret(secret), now)
+}
+
+/// [`verify_token`] with the presented secret already hashed, so that a caller holding
+/// a lock (the token cache) can hash before taking it. Compared in constant time.
+pub fn verify_token_hash(record: &TokenRecord, presented_hash: &[u8; 32], now: Millis) -> Option<Caller> {
+    let matches: bool = presented_hash.ct_eq(&record.secret_hash).into();
+    (matches && now < record.expires_at).then(|| Caller {
+        organization_id: record.organization_id.clone(),
+        service_account_id: record.service_account_id.clone(),
+        credential_id: record.credential_id.clone(),
         role: record.role,
     })
 }
@@ -207,14 +213,14 @@ mod tests {
         let token = mint_token();
         let (id, secret) = split_token(&token.access_token).unwrap();
         assert_eq!(id, token.id);
-        assert!(verify_token(record_for(&token, 1_000), secret, 999).is_some());
-        assert!(verify_token(record_for(&token, 1_000), secret, 1_000).is_none());
+        assert!(verify_token(&record_for(&token, 1_000), secret, 999).is_some());
+        assert!(verify_token(&record_for(&token, 1_000), secret, 1_000).is_none());
     }
 
     #[test]
     fn a_token_with_the_wrong_secret_does_not_verify() {
         let token = mint_token();
-        assert!(verify_token(record_for(&token, i64::MAX), "not-the-secret", 0).is_none());
+        assert!(verify_token(&record_for(&token, i64::MAX), "not-the-secret", 0).is_none());
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! Startup: open the store, bind the listener, wrap the generated router in the
-//! request envelope (request IDs, logging, no caching), and serve until told to stop.
+//! Startup: open the store, bind the listener, wrap the generated router (and `/metrics`
+//! beside it) in the request envelope (request IDs, logging, no caching, metrics), and
+//! serve until told to stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -15,8 +16,9 @@ use tokio::net::TcpListener;
 
 use crate::config::{BootstrapConfig, ServeConfig};
 use crate::handlers::KeycredApi;
+use crate::metrics::{Metrics, OperationLabel};
 use crate::storage::sqlite::SqliteStore;
-use crate::storage::StorageError;
+use crate::storage::{IgnoreStorageEvents, StorageError, StorageObserver};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
@@ -43,12 +45,16 @@ pub struct Application {
 impl Application {
     /// Opens the database (applying migrations) and binds the listen address.
     pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
-        let store = open_store(config.database.clone()).await?;
+        let metrics = Arc::new(Metrics::new());
+        let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
+        let store = open_store(config.database.clone(), observer).await?;
         let api = Arc::new(KeycredApi::new(store));
         let router = keycred_api::router(api)
             .merge(crate::served_contract::routes())
+            .merge(crate::metrics::routes(Arc::clone(&metrics)))
+            .route_layer(axum::middleware::from_fn(crate::metrics::label_operation))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
-            .layer(axum::middleware::from_fn(request_envelope));
+            .layer(axum::middleware::from_fn_with_state(metrics, request_envelope));
         let listener = TcpListener::bind(&config.listen).await?;
         Ok(Application { listener, router })
     }
@@ -66,16 +72,18 @@ impl Application {
     }
 }
 
-/// Opens the SQLite store off the async runtime (opening may migrate and fsync).
-async fn open_store(path: std::path::PathBuf) -> Result<SqliteStore, StorageError> {
-    tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+/// Opens the SQLite store off the async runtime (opening may migrate and fsync),
+/// reporting its work to `observer`.
+async fn open_store(path: std::path::PathBuf, observer: Arc<dyn StorageObserver>) -> Result<SqliteStore, StorageError> {
+    tokio::task::spawn_blocking(move || SqliteStore::open_observed(&path, observer))
         .await
         .map_err(|error| StorageError::Internal(format!("opening the database panicked: {error}")))?
 }
 
 /// Gives every request an `X-Request-ID`, echoes a valid `X-Client-Request-ID`, marks
-/// every answer uncacheable (they carry credentials and tokens), and logs one line.
-async fn request_envelope(mut request: Request, next: Next) -> Response {
+/// every answer uncacheable (they carry credentials and tokens), logs one line, and
+/// counts the request in the metrics.
+async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = crate::ids::request_id();
     let client_request_id = request
@@ -88,6 +96,12 @@ async fn request_envelope(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(RequestId(request_id.clone()));
 
     let mut response = next.run(request).await;
+    let operation = response
+        .extensions()
+        .get::<OperationLabel>()
+        .copied()
+        .unwrap_or(OperationLabel::UNKNOWN);
+    metrics.observe_request(operation, response.status(), started.elapsed());
 
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -160,7 +174,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
 
 /// `keycred bootstrap`: prints what it made, as `name: value` lines or one JSON object.
 pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let store = open_store(config.database.clone()).await?;
+    let store = open_store(config.database.clone(), Arc::new(IgnoreStorageEvents)).await?;
     let made = crate::bootstrap::bootstrap(&store, &config).await?;
     if config.json {
         println!("{}", serde_json::to_string(&made)?);

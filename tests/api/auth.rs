@@ -43,6 +43,23 @@ fn get_with_a_tampered_token_is_401() {
 }
 
 #[test]
+fn a_tampered_token_is_401_even_while_the_real_one_is_in_use() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+    let path = credential_path(&admin);
+    let mut tampered = token.clone();
+    let last = tampered.pop().expect("a non-empty token");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+
+    // The real token's record is now fresh in the server's token cache.
+    assert_eq!(app.get(&path, &token).status, 200);
+
+    assert_unauthorized(&app.get(&path, &tampered));
+    assert_eq!(app.get(&path, &token).status, 200, "the real token still works");
+}
+
+#[test]
 fn get_with_basic_credentials_is_401() {
     let app = spawn_app();
     let admin = app.admin("acme");

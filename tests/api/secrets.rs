@@ -3,7 +3,10 @@
 
 use std::fs;
 
-use crate::helpers::{basic_auth, contains_bytes, credential_path, spawn_app, Bootstrapped, TestApp};
+use crate::helpers::{
+    basic_auth, contains_bytes, credential_path, credentials_path, service_accounts_path, spawn_app, spawn_app_with,
+    Bootstrapped, ServeOptions, TestApp, TestResponse,
+};
 
 /// The strings that must never leak: the client secret, the token, and the token's
 /// secret part (after the last `.`), when it has one long enough to matter.
@@ -174,4 +177,135 @@ fn the_database_files_hold_no_secret_in_plaintext() {
     let status = app.stop_with_sigterm();
     assert!(status.success(), "exit status {status}");
     check("after shutdown");
+}
+
+/// Every form a secret could leak in: itself, a token's secret half, and the HTTP
+/// Basic encoding of a client_id/client_secret pair (what a logged header would show).
+fn leak_forms(client_id: &str, client_secret: &str, tokens: &[&str]) -> Vec<String> {
+    let basic = basic_auth(client_id, client_secret);
+    let mut forms = vec![client_secret.to_owned(), basic.trim_start_matches("Basic ").to_owned()];
+    for token in tokens {
+        forms.push((*token).to_owned());
+        if let Some((_, secret_part)) = token.rsplit_once('.') {
+            forms.push(secret_part.to_owned());
+        }
+    }
+    forms
+}
+
+/// Requests that put a secret where a careless server might echo it: the query, the
+/// bearer token's place, a header it validates, body field names, rejected values.
+/// (Not the path: the log names each request's path, and a path is no place for a secret.)
+fn misplaced_secret_requests(app: &TestApp, admin: &Bootstrapped, token: &str, secret: &str) -> Vec<TestResponse> {
+    let path = credential_path(admin);
+    let bearer = format!("Bearer {token}");
+    let json = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let bodies = [
+        format!(r#"{{"{secret}":"x"}}"#),
+        format!(r#"{{"name":["{secret}"]}}"#),
+        format!(r#"{{"name":{{"{secret}":"x"}}}}"#),
+        format!(r#"{{"description":"{}{secret}"}}"#, "x".repeat(500)),
+        format!(r#"{{"name":"{secret}"#),
+    ];
+    let mut responses: Vec<TestResponse> = bodies
+        .iter()
+        .map(|body| app.request("PATCH", &path, &json, Some(body.as_bytes())))
+        .collect();
+    let org = &admin.organization_id;
+    responses.extend([
+        app.get(&format!("{path}?access_token={secret}&limit={secret}"), token),
+        app.get(&format!("/organizations/{org}/service-accounts?limit={secret}"), token),
+        app.request("GET", &path, &[("Authorization", &format!("Bearer {secret}"))], None),
+        app.request("GET", &path, &[("X-Client-Request-ID", secret)], None),
+        app.request(
+            "GET",
+            &path,
+            &[("Authorization", &bearer), ("X-Client-Request-ID", secret)],
+            None,
+        ),
+        app.request("PATCH", &path, &[("Authorization", &bearer)], Some(secret.as_bytes())),
+    ]);
+    responses
+}
+
+#[test]
+fn no_secret_appears_after_its_one_answer_in_a_response_in_the_trace_log_or_in_the_database() {
+    let app = spawn_app_with(ServeOptions {
+        env: vec![("KEYCRED_LOG".to_owned(), "trace".to_owned())],
+        ..ServeOptions::default()
+    });
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+    let service_account = app.new_service_account(&admin, &token, "org_admin");
+    let made = app.new_credential(&admin, &token, &service_account, "made-over-http");
+    let made_token = app.token_for(&made);
+    let mut secrets = leak_forms(&admin.client_id, &admin.client_secret, &[&token]);
+    secrets.extend(leak_forms(&made.client_id, &made.client_secret, &[&made_token]));
+
+    let mut later = Vec::new();
+    for (who, who_token) in [(&admin, &token), (&made, &made_token)] {
+        later.push(app.post_token("grant_type=client_credentials", Some(who)));
+        use_the_credential(&app, who);
+        later.push(app.get(&format!("{}?expand=permissions", credential_path(who)), who_token));
+        later.push(app.get(
+            &format!(
+                "{}?expand=permissions",
+                credentials_path(&who.organization_id, &who.service_account_id)
+            ),
+            who_token,
+        ));
+        later.push(app.get(&service_accounts_path(&who.organization_id), who_token));
+        later.push(app.get("/organizations?expand=permissions", who_token));
+        later.push(app.post_token(
+            "grant_type=client_credentials",
+            Some(&Bootstrapped {
+                client_secret: format!("{}x", who.client_secret),
+                ..who.clone()
+            }),
+        ));
+        for secret in [&who.client_secret, who_token] {
+            later.extend(misplaced_secret_requests(&app, &admin, &token, secret));
+        }
+    }
+    later.push(app.delete(&credential_path(&made), &token));
+    later.push(app.get(&credential_path(&made), &made_token));
+    later.push(app.post_token("grant_type=client_credentials", Some(&made)));
+
+    for response in &later {
+        for secret in &secrets {
+            assert!(
+                !response.everything().contains(secret.as_str()),
+                "a later {} response holds a secret ({} characters):\n{}",
+                response.status,
+                secret.len(),
+                response.everything()
+            );
+        }
+    }
+    let last_request = later
+        .last()
+        .and_then(|response| response.header("x-request-id"))
+        .unwrap_or_default();
+    let logs = app.logs_once_they_contain(last_request);
+    assert!(
+        logs.contains(last_request),
+        "the last request is not in the log:\n{logs}"
+    );
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret ({} characters) is in the trace log:\n{logs}",
+            secret.len()
+        );
+    }
+    for file in ["keycred.db", "keycred.db-wal", "keycred.db-shm"] {
+        let bytes = fs::read(app.data_dir().join(file)).unwrap_or_default();
+        for secret in &secrets {
+            assert!(
+                !contains_bytes(&bytes, secret.as_bytes()),
+                "{file} holds a secret ({} characters) in plaintext",
+                secret.len()
+            );
+        }
+    }
 }

@@ -1715,12 +1715,12 @@ async fn handle_get_healthz<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetHealthzResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = ();
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetHealthzParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -1841,17 +1841,17 @@ async fn handle_create_service_account_token<A: Api>(
 ) -> axum::response::Response {
     let result: Result<CreateServiceAccountTokenResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = crate::request::basic_credentials(&parts.headers)?;
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = CreateServiceAccountTokenParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Form,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Form,
+        )?;
         let body = <TokenRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -1994,6 +1994,7 @@ async fn handle_list_organizations<A: Api>(
 ) -> axum::response::Response {
     let result: Result<ListOrganizationsResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2001,7 +2002,6 @@ async fn handle_list_organizations<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListOrganizationsParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2142,6 +2142,7 @@ async fn handle_get_organization<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetOrganizationResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2149,7 +2150,6 @@ async fn handle_get_organization<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetOrganizationParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2317,6 +2317,7 @@ async fn handle_list_service_accounts<A: Api>(
 ) -> axum::response::Response {
     let result: Result<ListServiceAccountsResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2324,7 +2325,6 @@ async fn handle_list_service_accounts<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountsParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2475,6 +2475,7 @@ async fn handle_create_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<CreateServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2482,12 +2483,11 @@ async fn handle_create_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = CreateServiceAccountParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <CreateServiceAccountRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -2643,6 +2643,7 @@ async fn handle_get_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2650,7 +2651,6 @@ async fn handle_get_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -2821,6 +2821,7 @@ async fn handle_update_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<UpdateServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2828,12 +2829,11 @@ async fn handle_update_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = UpdateServiceAccountParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <UpdateServiceAccountRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -2976,6 +2976,7 @@ async fn handle_delete_service_account<A: Api>(
 ) -> axum::response::Response {
     let result: Result<DeleteServiceAccountResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -2983,7 +2984,6 @@ async fn handle_delete_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -3161,6 +3161,7 @@ async fn handle_list_service_account_credentials<A: Api>(
 ) -> axum::response::Response {
     let result: Result<ListServiceAccountCredentialsResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3168,7 +3169,6 @@ async fn handle_list_service_account_credentials<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountCredentialsParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -3329,6 +3329,7 @@ async fn handle_create_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<CreateServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3336,12 +3337,11 @@ async fn handle_create_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = CreateServiceAccountCredentialParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <CreateServiceAccountCredentialRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -3507,6 +3507,7 @@ async fn handle_get_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<GetServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3514,7 +3515,6 @@ async fn handle_get_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountCredentialParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,
@@ -3695,6 +3695,7 @@ async fn handle_update_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<UpdateServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3702,12 +3703,11 @@ async fn handle_update_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = UpdateServiceAccountCredentialParams::from_raw(&raw)?;
-        let body = crate::request::read_body(
-                &parts.headers,
-                body,
-                crate::request::BodyKind::Json,
-            )
-            .await?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
         let body = <UpdateServiceAccountCredentialRequest as crate::decode::Decode>::decode(
                 body,
                 crate::decode::BODY,
@@ -3860,6 +3860,7 @@ async fn handle_delete_service_account_credential<A: Api>(
 ) -> axum::response::Response {
     let result: Result<DeleteServiceAccountCredentialResponse, crate::error::ApiError> = async {
         let (mut parts, body) = request.into_parts();
+        drop(body);
         let request_id = crate::request::request_id(&parts);
         let caller = api
             .authenticate(crate::request::bearer_token(&parts.headers))
@@ -3867,7 +3868,6 @@ async fn handle_delete_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountCredentialParams::from_raw(&raw)?;
-        drop(body);
         let context = crate::request::RequestContext {
             caller,
             request_id,

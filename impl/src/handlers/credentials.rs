@@ -15,6 +15,7 @@ use super::{expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
+use crate::token_cache::Revocation;
 
 const NOT_FOUND: &str = "credential not found";
 const SERVICE_ACCOUNT_NOT_FOUND: &str = "service account not found";
@@ -33,7 +34,10 @@ fn credential_model(credential: Credential, caller: &Caller, expand: &[ExpandVal
 }
 
 fn position(credential: &Credential) -> Position {
-    Position { created_at: credential.created_at, id: credential.id.clone() }
+    Position {
+        created_at: credential.created_at,
+        id: credential.id.clone(),
+    }
 }
 
 /// `GET …/service-accounts/{service_account_id}/credentials`
@@ -42,22 +46,39 @@ pub async fn list<S: Store>(
     caller: Caller,
     params: ListServiceAccountCredentialsParams,
 ) -> Result<ListServiceAccountCredentialsResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Read)?;
-    let scope = ListScope { list: "c", parent: &params.service_account_id };
+    let scope = ListScope {
+        list: "c",
+        parent: &params.service_account_id,
+    };
     let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
-    let service_account = api.store.find_service_account(&organization_id, &params.service_account_id).await;
+    let service_account = api
+        .store
+        .find_service_account(&organization_id, &params.service_account_id)
+        .await;
     if service_account.map_err(storage_error)?.is_none() {
         return Err(ApiError::not_found(SERVICE_ACCOUNT_NOT_FOUND));
     }
-    let page = api.store.list_credentials(&organization_id, &params.service_account_id, request).await;
+    let page = api
+        .store
+        .list_credentials(&organization_id, &params.service_account_id, request)
+        .await;
     let page = page.map_err(storage_error)?;
     let page_info = scope.page_info(&page, position);
-    Ok(ListServiceAccountCredentialsResponse::Status200(CredentialListResponse {
-        items: page.items.into_iter().map(|item| credential_model(item, &caller, &[])).collect(),
-        page_info,
-        permissions: expanded_permissions(&caller, &params.expand, Resource::ServiceAccountCredentials),
-    }))
+    Ok(ListServiceAccountCredentialsResponse::Status200(
+        CredentialListResponse {
+            items: page
+                .items
+                .into_iter()
+                .map(|item| credential_model(item, &caller, &[]))
+                .collect(),
+            page_info,
+            permissions: expanded_permissions(&caller, &params.expand, Resource::ServiceAccountCredentials),
+        },
+    ))
 }
 
 /// `POST …/service-accounts/{service_account_id}/credentials`: the only answer that
@@ -68,7 +89,9 @@ pub async fn create<S: Store>(
     params: CreateServiceAccountCredentialParams,
     body: CreateServiceAccountCredentialRequest,
 ) -> Result<CreateServiceAccountCredentialResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Create)?;
     let client_secret = ids::client_secret();
     let created_at = now();
@@ -83,18 +106,28 @@ pub async fn create<S: Store>(
         updated_at: created_at,
         last_used_at: None,
     };
-    let new_credential = NewCredential { credential: credential.clone(), secret_hash: auth::hash_secret(&client_secret) };
-    if !api.store.create_credential(new_credential).await.map_err(storage_error)? {
+    let new_credential = NewCredential {
+        credential: credential.clone(),
+        secret_hash: auth::hash_secret(&client_secret),
+    };
+    if !api
+        .store
+        .create_credential(new_credential)
+        .await
+        .map_err(storage_error)?
+    {
         return Err(ApiError::not_found(SERVICE_ACCOUNT_NOT_FOUND));
     }
-    Ok(CreateServiceAccountCredentialResponse::Status200(CredentialCreateResponse {
-        id: credential.id,
-        client_id: credential.client_id,
-        client_secret,
-        created_at: Timestamp(credential.created_at),
-        name: credential.name,
-        description: credential.description,
-    }))
+    Ok(CreateServiceAccountCredentialResponse::Status200(
+        CredentialCreateResponse {
+            id: credential.id,
+            client_id: credential.client_id,
+            client_secret,
+            created_at: Timestamp(credential.created_at),
+            name: credential.name,
+            description: credential.description,
+        },
+    ))
 }
 
 /// `GET …/credentials/{credential_id}`
@@ -103,7 +136,9 @@ pub async fn get<S: Store>(
     caller: Caller,
     params: GetServiceAccountCredentialParams,
 ) -> Result<GetServiceAccountCredentialResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Read)?;
     let key = CredentialKey {
         organization_id: &organization_id,
@@ -112,7 +147,11 @@ pub async fn get<S: Store>(
     };
     let credential = api.store.find_credential(key).await.map_err(storage_error)?;
     let credential = credential.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(GetServiceAccountCredentialResponse::Status200(credential_model(credential, &caller, &params.expand)))
+    Ok(GetServiceAccountCredentialResponse::Status200(credential_model(
+        credential,
+        &caller,
+        &params.expand,
+    )))
 }
 
 /// `PATCH …/credentials/{credential_id}`: absent fields are unchanged, `{}` changes nothing.
@@ -122,33 +161,57 @@ pub async fn update<S: Store>(
     params: UpdateServiceAccountCredentialParams,
     body: UpdateServiceAccountCredentialRequest,
 ) -> Result<UpdateServiceAccountCredentialResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Update)?;
     let key = CredentialKey {
         organization_id: &organization_id,
         service_account_id: &params.service_account_id,
         credential_id: &params.credential_id,
     };
-    let patch = CredentialPatch { name: body.name, description: body.description };
-    let credential = api.store.update_credential(key, patch, now()).await.map_err(storage_error)?;
+    let patch = CredentialPatch {
+        name: body.name,
+        description: body.description,
+    };
+    let credential = api
+        .store
+        .update_credential(key, patch, now())
+        .await
+        .map_err(storage_error)?;
     let credential = credential.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(UpdateServiceAccountCredentialResponse::Status200(credential_model(credential, &caller, &params.expand)))
+    Ok(UpdateServiceAccountCredentialResponse::Status200(credential_model(
+        credential,
+        &caller,
+        &params.expand,
+    )))
 }
 
-/// `DELETE …/credentials/{credential_id}`: the credential's tokens go with it, at once.
+/// `DELETE …/credentials/{credential_id}`: the credential's tokens go with it, at once
+/// (from the token cache too, before the answer).
 pub async fn delete<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
     params: DeleteServiceAccountCredentialParams,
 ) -> Result<DeleteServiceAccountCredentialResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Delete)?;
-    let key = CredentialKey {
-        organization_id: &organization_id,
-        service_account_id: &params.service_account_id,
-        credential_id: &params.credential_id,
-    };
-    if !api.store.delete_credential(key).await.map_err(storage_error)? {
+    let service_account_id = params.service_account_id;
+    let credential_id = params.credential_id;
+    let revocation = Revocation::Credential(credential_id.clone());
+    let deleted = api
+        .revoking(revocation, |store| async move {
+            let key = CredentialKey {
+                organization_id: &organization_id,
+                service_account_id: &service_account_id,
+                credential_id: &credential_id,
+            };
+            store.delete_credential(key).await
+        })
+        .await;
+    if !deleted.map_err(storage_error)? {
         return Err(ApiError::not_found(NOT_FOUND));
     }
     Ok(DeleteServiceAccountCredentialResponse::Status204)

@@ -1,5 +1,6 @@
 //! The [`Api`] implementation: one module per tag, and the glue every handler shares
-//! (the clock, storage errors as API errors, finding the caller's organization).
+//! (the clock, storage errors as API errors, finding the caller's organization, the
+//! token cache and the writes that revoke tokens).
 
 mod credentials;
 mod health;
@@ -8,22 +9,60 @@ mod pages;
 mod service_accounts;
 mod token;
 
+use std::future::Future;
+use std::sync::Arc;
+
 use keycred_api as api;
 use keycred_api::request::{BasicCredentials, RequestContext};
 use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
 use crate::auth::{self, Caller, Resource};
-use crate::storage::{Millis, StorageError, Store};
+use crate::storage::{Millis, StorageError, StorageResult, Store};
+use crate::token_cache::{Cached, Revocation, TokenCache};
 
 /// keycred's implementation of the generated [`Api`] trait over a [`Store`].
 pub struct KeycredApi<S> {
-    store: S,
+    /// Where everything is kept; shared with the tasks that finish revoking writes.
+    store: Arc<S>,
+    /// Recently checked bearer tokens, so most requests skip the database to authenticate.
+    tokens: Arc<TokenCache>,
 }
 
 impl<S: Store> KeycredApi<S> {
-    /// Serves the API from `store`.
+    /// Serves the API from `store`, with a token cache of the default size and TTL.
     pub fn new(store: S) -> Self {
-        KeycredApi { store }
+        Self::with_token_cache(store, TokenCache::default())
+    }
+
+    /// Serves the API from `store`, authenticating through `tokens`.
+    pub fn with_token_cache(store: S, tokens: TokenCache) -> Self {
+        KeycredApi {
+            store: Arc::new(store),
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    /// Runs `write`, which revokes the tokens `revocation` names, and then drops them
+    /// from the token cache, so that this instance never honours them again once the
+    /// handler answers. The write runs in a task of its own: if the client goes away
+    /// meanwhile, the write still commits, and the cache must still hear of it.
+    async fn revoking<T, W, F>(&self, revocation: Revocation, write: W) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(Arc<S>) -> F,
+        F: Future<Output = StorageResult<T>> + Send + 'static,
+    {
+        let write = write(Arc::clone(&self.store));
+        let tokens = Arc::clone(&self.tokens);
+        let task = tokio::spawn(async move {
+            let result = write.await;
+            // Whatever the outcome: forgetting too much only costs a database read,
+            // and a failed write may still have committed.
+            tokens.revoke(&revocation);
+            result
+        });
+        task.await
+            .map_err(|error| StorageError::Internal(format!("a revoking write did not finish: {error}")))?
     }
 }
 
@@ -54,13 +93,20 @@ fn storage_error(error: StorageError) -> ApiError {
 
 /// The caller's permissions on a resource type, when `expand` asks for them.
 fn expanded_permissions(caller: &Caller, expand: &[ExpandValue], resource: Resource) -> Option<Permissions> {
-    expand.contains(&ExpandValue::Permissions).then(|| auth::permissions_on(caller.role, resource))
+    expand
+        .contains(&ExpandValue::Permissions)
+        .then(|| auth::permissions_on(caller.role, resource))
 }
 
 impl<S: Store> KeycredApi<S> {
     /// The ID of the organization a path names (by ID or label), if it is the caller's.
     /// Any other organization is reported exactly like a missing resource.
-    async fn caller_organization(&self, caller: &Caller, id_or_label: &str, not_found: &str) -> Result<String, ApiError> {
+    async fn caller_organization(
+        &self,
+        caller: &Caller,
+        id_or_label: &str,
+        not_found: &str,
+    ) -> Result<String, ApiError> {
         if id_or_label == caller.organization_id {
             return Ok(caller.organization_id.clone());
         }
@@ -78,8 +124,19 @@ impl<S: Store> Api for KeycredApi<S> {
         let Some((token_id, secret)) = bearer_token.and_then(auth::split_token) else {
             return Err(ApiError::unauthorized());
         };
+        let now = now();
+        match self.tokens.lookup(token_id, secret, now) {
+            Cached::Valid(caller) => return Ok(caller),
+            Cached::Invalid => return Err(ApiError::unauthorized()),
+            Cached::Unknown => {}
+        }
+        let ticket = self.tokens.ticket();
         let record = self.store.find_token(token_id).await.map_err(storage_error)?;
-        record.and_then(|record| auth::verify_token(record, secret, now())).ok_or_else(ApiError::unauthorized)
+        let record = record.ok_or_else(ApiError::unauthorized)?;
+        let caller = auth::verify_token(&record, secret, now).ok_or_else(ApiError::unauthorized)?;
+        // Only records that proved themselves are kept: a guess at a token ID fills nothing.
+        self.tokens.fill(ticket, record, now);
+        Ok(caller)
     }
 
     async fn get_healthz(
@@ -96,7 +153,7 @@ impl<S: Store> Api for KeycredApi<S> {
         _params: api::CreateServiceAccountTokenParams,
         body: api::TokenRequest,
     ) -> Result<api::CreateServiceAccountTokenResponse, ApiError> {
-        token::create(&self.store, context.caller, body).await
+        token::create(self.store.as_ref(), context.caller, body).await
     }
 
     async fn list_organizations(

@@ -29,11 +29,18 @@ fn organization_model(organization: Organization) -> keycred_api::Organization {
 }
 
 fn position(organization: &Organization) -> Position {
-    Position { created_at: organization.created_at, id: organization.id.clone() }
+    Position {
+        created_at: organization.created_at,
+        id: organization.id.clone(),
+    }
 }
 
 async fn caller_organization_record<S: Store>(api: &KeycredApi<S>, caller: &Caller) -> Result<Organization, ApiError> {
-    let organization = api.store.find_organization(&caller.organization_id).await.map_err(storage_error)?;
+    let organization = api
+        .store
+        .find_organization(&caller.organization_id)
+        .await
+        .map_err(storage_error)?;
     organization.ok_or_else(|| ApiError::not_found(NOT_FOUND))
 }
 
@@ -61,7 +68,8 @@ pub async fn get<S: Store>(
     caller: Caller,
     params: GetOrganizationParams,
 ) -> Result<GetOrganizationResponse, ApiError> {
-    api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    api.caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::Organizations, Action::Read)?;
     let mut organization = organization_model(caller_organization_record(api, &caller).await?);
     organization.permissions = expanded_permissions(&caller, &params.expand, Resource::Organizations);

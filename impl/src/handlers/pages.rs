@@ -34,7 +34,8 @@ impl ListScope<'_> {
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| malformed())?;
         let text = String::from_utf8(bytes).map_err(|_| malformed())?;
         let mut parts = text.splitn(4, ':');
-        let (Some(list), Some(parent), Some(created_at), Some(id)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(list), Some(parent), Some(created_at), Some(id)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(malformed());
         };
@@ -42,12 +43,21 @@ impl ListScope<'_> {
             return Err(malformed());
         }
         let created_at = created_at.parse().map_err(|_| malformed())?;
-        Ok(Position { created_at, id: id.to_owned() })
+        Ok(Position {
+            created_at,
+            id: id.to_owned(),
+        })
     }
 
     /// The page a request asks for; 400 for a malformed or foreign cursor, or both cursors.
-    pub fn request(&self, limit: Option<i64>, after: Option<&str>, before: Option<&str>) -> Result<PageRequest, ApiError> {
-        let limit = usize::try_from(limit.unwrap_or(DEFAULT_LIMIT)).map_err(|_| ApiError::invalid_request("limit: must be at least 1"))?;
+    pub fn request(
+        &self,
+        limit: Option<i64>,
+        after: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<PageRequest, ApiError> {
+        let limit = usize::try_from(limit.unwrap_or(DEFAULT_LIMIT))
+            .map_err(|_| ApiError::invalid_request("limit: must be at least 1"))?;
         let start = match (after, before) {
             (Some(_), Some(_)) => return Err(ApiError::invalid_request("after, before: give one cursor, not both")),
             (Some(after), None) => PageStart::After(self.decode("after", after)?),
@@ -81,31 +91,53 @@ pub fn page_in_memory<T: Clone>(items: &[T], request: &PageRequest, position: im
             (end.saturating_sub(request.limit), end)
         }
     };
-    Page { items: items[start..end].to_vec(), has_next_page: end < items.len(), has_prev_page: start > 0 }
+    Page {
+        items: items[start..end].to_vec(),
+        has_next_page: end < items.len(),
+        has_prev_page: start > 0,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CREDENTIALS: ListScope<'static> = ListScope { list: "c", parent: "sa1" };
+    const CREDENTIALS: ListScope<'static> = ListScope {
+        list: "c",
+        parent: "sa1",
+    };
 
     fn position(created_at: i64, id: &str) -> Position {
-        Position { created_at, id: id.to_owned() }
+        Position {
+            created_at,
+            id: id.to_owned(),
+        }
     }
 
     #[test]
     fn a_cursor_round_trips_to_its_position() {
         let cursor = CREDENTIALS.encode(&position(1_577_470_279_117, "abc"));
-        assert_eq!(CREDENTIALS.decode("after", &cursor).unwrap(), position(1_577_470_279_117, "abc"));
+        assert_eq!(
+            CREDENTIALS.decode("after", &cursor).unwrap(),
+            position(1_577_470_279_117, "abc")
+        );
     }
 
     #[test]
     fn a_cursor_of_another_list_or_parent_is_refused() {
         let cursor = CREDENTIALS.encode(&position(1, "abc"));
-        let other_parent = ListScope { list: "c", parent: "sa2" };
-        let other_list = ListScope { list: "s", parent: "sa1" };
-        assert_eq!(other_parent.decode("after", &cursor).unwrap_err().message, "after: is not a cursor of this list");
+        let other_parent = ListScope {
+            list: "c",
+            parent: "sa2",
+        };
+        let other_list = ListScope {
+            list: "s",
+            parent: "sa1",
+        };
+        assert_eq!(
+            other_parent.decode("after", &cursor).unwrap_err().message,
+            "after: is not a cursor of this list"
+        );
         assert!(other_list.decode("before", &cursor).is_err());
     }
 
@@ -125,13 +157,36 @@ mod tests {
     #[test]
     fn in_memory_pages_walk_both_ways() {
         let items: Vec<Position> = (0..5).map(|n| position(n, "x")).collect();
-        let first = page_in_memory(&items, &PageRequest { start: PageStart::First, limit: 2 }, Clone::clone);
-        assert_eq!((first.items.len(), first.has_prev_page, first.has_next_page), (2, false, true));
+        let first = page_in_memory(
+            &items,
+            &PageRequest {
+                start: PageStart::First,
+                limit: 2,
+            },
+            Clone::clone,
+        );
+        assert_eq!(
+            (first.items.len(), first.has_prev_page, first.has_next_page),
+            (2, false, true)
+        );
         let after = PageStart::After(position(3, "x"));
         let last = page_in_memory(&items, &PageRequest { start: after, limit: 2 }, Clone::clone);
-        assert_eq!((last.items, last.has_prev_page, last.has_next_page), (vec![position(4, "x")], true, false));
+        assert_eq!(
+            (last.items, last.has_prev_page, last.has_next_page),
+            (vec![position(4, "x")], true, false)
+        );
         let before = PageStart::Before(position(1, "x"));
-        let back = page_in_memory(&items, &PageRequest { start: before, limit: 2 }, Clone::clone);
-        assert_eq!((back.items, back.has_prev_page, back.has_next_page), (vec![position(0, "x")], false, true));
+        let back = page_in_memory(
+            &items,
+            &PageRequest {
+                start: before,
+                limit: 2,
+            },
+            Clone::clone,
+        );
+        assert_eq!(
+            (back.items, back.has_prev_page, back.has_next_page),
+            (vec![position(0, "x")], false, true)
+        );
     }
 }

@@ -13,6 +13,7 @@ use super::{expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
+use crate::token_cache::Revocation;
 
 const NOT_FOUND: &str = "service account not found";
 
@@ -53,7 +54,10 @@ fn service_account_model(
 }
 
 fn position(service_account: &ServiceAccount) -> Position {
-    Position { created_at: service_account.created_at, id: service_account.id.clone() }
+    Position {
+        created_at: service_account.created_at,
+        id: service_account.id.clone(),
+    }
 }
 
 /// `GET /organizations/{organization_id}/service-accounts`
@@ -62,14 +66,27 @@ pub async fn list<S: Store>(
     caller: Caller,
     params: ListServiceAccountsParams,
 ) -> Result<ListServiceAccountsResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Read)?;
-    let scope = ListScope { list: "s", parent: &organization_id };
+    let scope = ListScope {
+        list: "s",
+        parent: &organization_id,
+    };
     let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
-    let page = api.store.list_service_accounts(&organization_id, request).await.map_err(storage_error)?;
+    let page = api
+        .store
+        .list_service_accounts(&organization_id, request)
+        .await
+        .map_err(storage_error)?;
     let page_info = scope.page_info(&page, position);
     Ok(ListServiceAccountsResponse::Status200(ServiceAccountListResponse {
-        items: page.items.into_iter().map(|item| service_account_model(item, &caller, &[])).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|item| service_account_model(item, &caller, &[]))
+            .collect(),
         page_info,
         permissions: expanded_permissions(&caller, &params.expand, Resource::ServiceAccounts),
     }))
@@ -82,7 +99,9 @@ pub async fn create<S: Store>(
     params: CreateServiceAccountParams,
     body: CreateServiceAccountRequest,
 ) -> Result<CreateServiceAccountResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Create)?;
     let created_at = now();
     let service_account = ServiceAccount {
@@ -94,8 +113,15 @@ pub async fn create<S: Store>(
         created_at,
         updated_at: created_at,
     };
-    api.store.create_service_account(service_account.clone()).await.map_err(storage_error)?;
-    Ok(CreateServiceAccountResponse::Status200(service_account_model(service_account, &caller, &[])))
+    api.store
+        .create_service_account(service_account.clone())
+        .await
+        .map_err(storage_error)?;
+    Ok(CreateServiceAccountResponse::Status200(service_account_model(
+        service_account,
+        &caller,
+        &[],
+    )))
 }
 
 /// `GET /organizations/{organization_id}/service-accounts/{service_account_id}`
@@ -104,39 +130,87 @@ pub async fn get<S: Store>(
     caller: Caller,
     params: GetServiceAccountParams,
 ) -> Result<GetServiceAccountResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Read)?;
-    let found = api.store.find_service_account(&organization_id, &params.service_account_id).await;
-    let service_account = found.map_err(storage_error)?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(GetServiceAccountResponse::Status200(service_account_model(service_account, &caller, &params.expand)))
+    let found = api
+        .store
+        .find_service_account(&organization_id, &params.service_account_id)
+        .await;
+    let service_account = found
+        .map_err(storage_error)?
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(GetServiceAccountResponse::Status200(service_account_model(
+        service_account,
+        &caller,
+        &params.expand,
+    )))
 }
 
-/// `PATCH /organizations/{organization_id}/service-accounts/{service_account_id}`
+/// `PATCH /organizations/{organization_id}/service-accounts/{service_account_id}`: a new
+/// role binds the service account's existing tokens at once (the token cache forgets
+/// them before the answer).
 pub async fn update<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
     params: UpdateServiceAccountParams,
     body: UpdateServiceAccountRequest,
 ) -> Result<UpdateServiceAccountResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Update)?;
-    let patch =
-        ServiceAccountPatch { name: body.name, description: body.description, role: body.role.map(role_from_model) };
-    let updated = api.store.update_service_account(&organization_id, &params.service_account_id, patch, now()).await;
-    let service_account = updated.map_err(storage_error)?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(UpdateServiceAccountResponse::Status200(service_account_model(service_account, &caller, &params.expand)))
+    let patch = ServiceAccountPatch {
+        name: body.name,
+        description: body.description,
+        role: body.role.map(role_from_model),
+    };
+    let service_account_id = params.service_account_id;
+    let updated = if patch.role.is_some() {
+        let revocation = Revocation::ServiceAccount(service_account_id.clone());
+        api.revoking(revocation, |store| async move {
+            store
+                .update_service_account(&organization_id, &service_account_id, patch, now())
+                .await
+        })
+        .await
+    } else {
+        api.store
+            .update_service_account(&organization_id, &service_account_id, patch, now())
+            .await
+    };
+    let service_account = updated
+        .map_err(storage_error)?
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(UpdateServiceAccountResponse::Status200(service_account_model(
+        service_account,
+        &caller,
+        &params.expand,
+    )))
 }
 
 /// `DELETE /organizations/{organization_id}/service-accounts/{service_account_id}`: its
-/// credentials go with it, and their tokens stop working at once.
+/// credentials go with it, and their tokens stop working at once (the token cache
+/// forgets them before the answer).
 pub async fn delete<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
     params: DeleteServiceAccountParams,
 ) -> Result<DeleteServiceAccountResponse, ApiError> {
-    let organization_id = api.caller_organization(&caller, &params.organization_id, NOT_FOUND).await?;
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, NOT_FOUND)
+        .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Delete)?;
-    let deleted = api.store.delete_service_account(&organization_id, &params.service_account_id).await;
+    let service_account_id = params.service_account_id;
+    let revocation = Revocation::ServiceAccount(service_account_id.clone());
+    let deleted = api
+        .revoking(revocation, |store| async move {
+            store
+                .delete_service_account(&organization_id, &service_account_id)
+                .await
+        })
+        .await;
     if !deleted.map_err(storage_error)? {
         return Err(ApiError::not_found(NOT_FOUND));
     }

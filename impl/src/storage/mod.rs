@@ -243,6 +243,35 @@ pub enum StorageError {
 /// Result of a storage call.
 pub type StorageResult<T> = Result<T, StorageError>;
 
+/// What a store tells about its own work as it goes, for metrics: a small hook it is
+/// given when opened, so the storage layer needs to know nothing of HTTP or of how
+/// the numbers are published. Called on hot paths, so implementations must be cheap
+/// and must not block (atomics, not locks).
+pub trait StorageObserver: Send + Sync + 'static {
+    /// The queue of writes waiting for the writer grew (positive) or shrank (negative)
+    /// by `delta`. Growth is reported before the write is offered to the queue, so the
+    /// running sum never goes below zero.
+    fn write_queue_changed(&self, delta: isize) {
+        let _ = delta;
+    }
+
+    /// The writer took `size` queued writes to commit together in one transaction.
+    fn write_batch(&self, size: usize) {
+        let _ = size;
+    }
+
+    /// A storage call is about to answer with `error`.
+    fn storage_failed(&self, error: &StorageError) {
+        let _ = error;
+    }
+}
+
+/// A [`StorageObserver`] that ignores everything (for the CLI and tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IgnoreStorageEvents;
+
+impl StorageObserver for IgnoreStorageEvents {}
+
 /// Everything keycred persists. Every write is durable once its future resolves `Ok`.
 pub trait Store: Send + Sync + 'static {
     /// Finds an organization by its ID or, failing that, by its label.

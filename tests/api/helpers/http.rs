@@ -30,6 +30,34 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> TestResponse {
+        self.raw(&self.request_bytes(method, path_and_query, headers, body))
+    }
+
+    /// [`TestApp::request`] that reports a failed exchange (no server, a connection
+    /// cut before the whole response head arrived) instead of panicking.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<TestResponse, String> {
+        let bytes = self.request_bytes(method, path_and_query, headers, body);
+        let mut stream = TcpStream::connect(&self.address).map_err(|error| format!("connect: {error}"))?;
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let _ = stream.write_all(&bytes);
+        try_read_response(&mut stream)
+    }
+
+    /// The bytes of the request [`TestApp::request`] sends.
+    fn request_bytes(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Vec<u8> {
         let has = |name: &str| headers.iter().any(|(key, _)| key.eq_ignore_ascii_case(name));
         let mut head = format!("{method} {path_and_query} HTTP/1.1\r\n");
         if !has("host") {
@@ -47,7 +75,7 @@ impl TestApp {
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(body.unwrap_or_default());
-        self.raw(&bytes)
+        bytes
     }
 
     /// Writes exactly `bytes` on a new connection and reads the response.
@@ -116,18 +144,33 @@ impl TestResponse {
 
 /// Reads one response until the server closes the connection.
 pub fn read_response(stream: &mut TcpStream) -> TestResponse {
+    try_read_response(stream).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Reads one response until the server closes the connection; an error if the
+/// connection fails before a whole response head has arrived.
+pub fn try_read_response(stream: &mut TcpStream) -> Result<TestResponse, String> {
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 16384];
+    let has_head = |bytes: &[u8]| bytes.windows(4).any(|window| window == b"\r\n\r\n");
     loop {
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(read) => bytes.extend_from_slice(&chunk[..read]),
+            // A signal arrived during a long wait (e.g. for a write blocked on a lock).
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             // A reset after the response arrived (the server closed with unread input).
-            Err(_) if bytes.windows(4).any(|window| window == b"\r\n\r\n") => break,
-            Err(error) => panic!("reading the response failed: {error}"),
+            Err(_) if has_head(&bytes) => break,
+            Err(error) => return Err(format!("reading the response failed: {error}")),
         }
     }
-    parse_response(&bytes)
+    if !has_head(&bytes) {
+        return Err(format!(
+            "no complete response head in {:?}",
+            String::from_utf8_lossy(&bytes)
+        ));
+    }
+    Ok(parse_response(&bytes))
 }
 
 fn parse_response(bytes: &[u8]) -> TestResponse {

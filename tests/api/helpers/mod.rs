@@ -1,10 +1,12 @@
 //! Shared machinery: a real `keycred serve` per test (this file), the `keycred
-//! bootstrap` command line, a tiny HTTP/1.1 client over `TcpStream`, and checks of
-//! the error shape.
+//! bootstrap` command line, a tiny HTTP/1.1 client over `TcpStream`, checks of the
+//! error shape, the resource paths and writes, and walks over paginated lists.
 
 mod bootstrap;
 mod checks;
 mod http;
+mod pages;
+mod resources;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,11 @@ use tempfile::TempDir;
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
 pub use http::{read_response, TestResponse};
+pub use pages::{duplicates, ids_of, Page};
+pub use resources::{
+    credentials_path, is_resource_id, next_millisecond, organization_path, service_account_path, service_accounts_path,
+    string_field, with_query, MISSING_ID,
+};
 
 /// How long `keycred serve` may take to say where it listens.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,19 +47,37 @@ pub struct TestApp {
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Extra environment the server runs with, kept for restarts.
+    env: Vec<(String, String)>,
     dir: Option<TempDir>,
+}
+
+/// What a test may change about how `keycred serve` starts.
+#[derive(Debug, Default, Clone)]
+pub struct ServeOptions {
+    /// Extra environment variables, e.g. `KEYCRED_LOG=trace`.
+    pub env: Vec<(String, String)>,
+    /// The database file; `keycred.db` in a fresh temp dir when `None`.
+    pub database: Option<PathBuf>,
 }
 
 /// Starts a server on 127.0.0.1 port 0 with a fresh database in a new temp dir.
 pub fn spawn_app() -> TestApp {
-    start(tempfile::tempdir().expect("create a temp dir"))
+    spawn_app_with(ServeOptions::default())
 }
 
-fn start(dir: TempDir) -> TestApp {
-    let database = dir.path().join("keycred.db");
+/// Starts a server on 127.0.0.1 port 0 as `options` say.
+pub fn spawn_app_with(options: ServeOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("create a temp dir");
+    let database = options.database.unwrap_or_else(|| dir.path().join("keycred.db"));
+    start(dir, database, options.env)
+}
+
+fn start(dir: TempDir, database: PathBuf, env: Vec<(String, String)>) -> TestApp {
     let mut child = Command::new(keycred_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(&database)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -115,6 +140,7 @@ fn start(dir: TempDir) -> TestApp {
         child,
         stdout,
         stderr,
+        env,
         dir: Some(dir),
     }
 }
@@ -157,7 +183,7 @@ impl TestApp {
 
     /// The directory holding the database (and its `-wal`/`-shm` files).
     pub fn data_dir(&self) -> &Path {
-        self.dir.as_ref().expect("the temp dir lives as long as the app").path()
+        self.database.parent().expect("the database is in a directory")
     }
 
     /// Sends SIGTERM with the `kill` command.
@@ -194,13 +220,25 @@ impl TestApp {
         self.wait_for_exit(SHUTDOWN_TIMEOUT)
     }
 
-    /// Kills the server with SIGKILL (no chance to clean up) and starts a new one on
-    /// the same database.
+    /// Sends SIGKILL with the `kill` command: the server gets no chance to clean up.
+    /// Takes `&self`, so another thread can do it while requests are in flight.
+    pub fn send_sigkill(&self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .expect("run kill -KILL");
+        assert!(status.success(), "kill -KILL failed: {status}");
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up), unless it is dead
+    /// already, and starts a new one on the same database with the same environment.
     pub fn kill_and_restart(mut self) -> TestApp {
         self.child.kill().expect("kill -9 the server");
         self.child.wait().expect("reap the server");
         let dir = self.dir.take().expect("the temp dir");
+        let database = self.database.clone();
+        let env = std::mem::take(&mut self.env);
         drop(self);
-        start(dir)
+        start(dir, database, env)
     }
 }

@@ -19,14 +19,16 @@ mod list_tests;
 mod tests;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use self::error::{from_sqlite, is_foreign_key_violation};
 use self::queries::OwnedCredentialKey;
 use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
-    ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Page,
-    PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageResult, Store, TokenRecord,
+    ClientRecord, Credential, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis, NewCredential, NewToken,
+    Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult,
+    Store, TokenRecord,
 };
 
 /// Read-only connections in the pool: enough for reads to overlap one another and
@@ -49,16 +51,26 @@ impl SqliteStore {
     /// Blocking (it may wait up to the busy timeout for another process's lock):
     /// call it at startup or from a blocking thread, not from async code.
     pub fn open(path: &Path) -> StorageResult<SqliteStore> {
-        Self::open_with_queue_capacity(path, writer::QUEUE_CAPACITY)
+        Self::open_observed(path, Arc::new(IgnoreStorageEvents))
     }
 
-    /// [`SqliteStore::open`] with a chosen write-queue capacity (tests use a tiny one).
-    fn open_with_queue_capacity(path: &Path, queue_capacity: usize) -> StorageResult<SqliteStore> {
+    /// [`SqliteStore::open`], reporting the writer's queue depth and batch sizes and
+    /// every failed call to `observer` (the server's metrics).
+    pub fn open_observed(path: &Path, observer: Arc<dyn StorageObserver>) -> StorageResult<SqliteStore> {
+        Self::open_with_queue_capacity(path, writer::QUEUE_CAPACITY, observer)
+    }
+
+    /// [`SqliteStore::open_observed`] with a chosen write-queue capacity (tests use a tiny one).
+    fn open_with_queue_capacity(
+        path: &Path,
+        queue_capacity: usize,
+        observer: Arc<dyn StorageObserver>,
+    ) -> StorageResult<SqliteStore> {
         let mut writer_conn = connection::open_writer(path)?;
         migrations::migrate(&mut writer_conn)?;
         // Readers open after migrating, so they never see a half-made schema.
-        let readers = ReaderPool::open(path, READER_COUNT)?;
-        let writer = Writer::start(writer_conn, queue_capacity)?;
+        let readers = ReaderPool::open(path, READER_COUNT, Arc::clone(&observer))?;
+        let writer = Writer::start(writer_conn, queue_capacity, observer)?;
         Ok(SqliteStore { writer, readers })
     }
 }

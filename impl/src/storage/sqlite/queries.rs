@@ -82,13 +82,13 @@ pub(super) fn insert_service_account(conn: &Connection, service_account: &Servic
 }
 
 /// Inserts a credential with its secret hash; `false`, inserting nothing, if its
-/// service account is not in its organization. Runs on the writer, so nothing can
-/// delete the service account between the check and the insert.
+/// service account is not in its organization. Runs inside the writer's
+/// transaction, which holds the write lock, so no connection (in this process or
+/// another) can delete the service account between the check and the insert.
 pub(super) fn insert_credential(conn: &Connection, new: &NewCredential) -> rusqlite::Result<bool> {
     let credential = &new.credential;
-    let mut check = conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM service_accounts WHERE id = ?1 AND organization_id = ?2)",
-    )?;
+    let mut check =
+        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM service_accounts WHERE id = ?1 AND organization_id = ?2)")?;
     let parent_exists: bool = check.query_row(
         params![credential.service_account_id, credential.organization_id],
         |row| row.get(0),
@@ -278,9 +278,8 @@ pub(super) fn list_credentials(
 /// Deletes a credential, only if all three IDs agree; true if it was deleted.
 /// `ON DELETE CASCADE` removes its tokens in the same statement.
 pub(super) fn delete_credential(conn: &Connection, key: &OwnedCredentialKey) -> rusqlite::Result<bool> {
-    let mut statement = conn.prepare_cached(
-        "DELETE FROM credentials WHERE id = ?1 AND service_account_id = ?2 AND organization_id = ?3",
-    )?;
+    let mut statement = conn
+        .prepare_cached("DELETE FROM credentials WHERE id = ?1 AND service_account_id = ?2 AND organization_id = ?3")?;
     let deleted = statement.execute(params![key.credential_id, key.service_account_id, key.organization_id])?;
     Ok(deleted > 0)
 }

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::connection::open_reader;
 use super::error::from_sqlite;
-use crate::storage::{StorageError, StorageResult};
+use crate::storage::{StorageError, StorageObserver, StorageResult};
 
 /// A fixed set of read-only connections.
 pub(super) struct ReaderPool {
@@ -23,11 +23,14 @@ pub(super) struct ReaderPool {
     connections: Arc<Vec<Mutex<Connection>>>,
     /// One permit per connection: holding one guarantees a free connection.
     permits: Arc<Semaphore>,
+    /// Told of every read that fails.
+    observer: Arc<dyn StorageObserver>,
 }
 
 impl ReaderPool {
-    /// Opens `size` reader connections on the (already migrated) database at `path`.
-    pub(super) fn open(path: &Path, size: usize) -> StorageResult<ReaderPool> {
+    /// Opens `size` reader connections on the (already migrated) database at `path`;
+    /// failed reads are reported to `observer`.
+    pub(super) fn open(path: &Path, size: usize, observer: Arc<dyn StorageObserver>) -> StorageResult<ReaderPool> {
         let mut connections = Vec::with_capacity(size);
         for _ in 0..size {
             connections.push(Mutex::new(open_reader(path)?));
@@ -35,12 +38,26 @@ impl ReaderPool {
         Ok(ReaderPool {
             connections: Arc::new(connections),
             permits: Arc::new(Semaphore::new(size)),
+            observer,
         })
     }
 
     /// Runs `work` on a free connection on a blocking thread. `op` names the
     /// operation in error messages.
     pub(super) async fn read<T, F>(&self, op: &'static str, work: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let result = self.read_unobserved(op, work).await;
+        if let Err(error) = &result {
+            self.observer.storage_failed(error);
+        }
+        result
+    }
+
+    /// [`ReaderPool::read`] without the reporting of failures.
+    async fn read_unobserved<T, F>(&self, op: &'static str, work: F) -> StorageResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,

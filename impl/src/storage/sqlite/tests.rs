@@ -3,7 +3,8 @@
 use std::future::{poll_fn, Future};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use super::migrations::MIGRATIONS;
 use super::SqliteStore;
 use crate::storage::{
     Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
-    ServiceAccountPatch, StorageError, StorageResult, Store,
+    ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store,
 };
 
 /// A temporary directory and the database path inside it.
@@ -231,7 +232,10 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
     }
 
     let store = open(&path);
-    let versions: Vec<i64> = applied_migrations(&path).into_iter().map(|(version, _)| version).collect();
+    let versions: Vec<i64> = applied_migrations(&path)
+        .into_iter()
+        .map(|(version, _)| version)
+        .collect();
     assert_eq!(versions, [1, 2]);
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
 
@@ -706,21 +710,90 @@ async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
     assert!(store.find_organization("other").await.unwrap().is_some());
 }
 
+/// Remembers what a store reported, as the server's metrics would publish it.
+#[derive(Default)]
+struct RecordedEvents {
+    queue_depth: AtomicIsize,
+    batches: Mutex<Vec<usize>>,
+    unavailable: AtomicUsize,
+    other_failures: AtomicUsize,
+}
+
+impl StorageObserver for RecordedEvents {
+    fn write_queue_changed(&self, delta: isize) {
+        let depth = self.queue_depth.fetch_add(delta, Ordering::SeqCst) + delta;
+        assert!(depth >= 0, "the queue depth went below zero");
+    }
+
+    fn write_batch(&self, size: usize) {
+        self.batches.lock().unwrap().push(size);
+    }
+
+    fn storage_failed(&self, error: &StorageError) {
+        let counter = match error {
+            StorageError::Unavailable(_) => &self.unavailable,
+            _ => &self.other_failures,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_unavailable_at_once() {
     let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open_with_queue_capacity(&path, 2).expect("open store"));
+    let events = Arc::new(RecordedEvents::default());
+    let observer: Arc<dyn StorageObserver> = Arc::clone(&events) as _;
+    let store = Arc::new(SqliteStore::open_with_queue_capacity(&path, 2, observer).expect("open store"));
 
     let blocker = block_writer(&store).await;
     let first = queue(create_organization(&store, "o1")).await;
     let second = queue(create_organization(&store, "o2")).await;
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 2, "two writes wait");
 
     let refused = create_organization(&store, "o3").await;
     assert!(matches!(refused, Err(StorageError::Unavailable(_))), "{refused:?}");
+    assert_eq!(events.unavailable.load(Ordering::SeqCst), 1, "the refusal is reported");
+    assert_eq!(
+        events.queue_depth.load(Ordering::SeqCst),
+        2,
+        "a refused write never counts as queued"
+    );
 
     blocker.release().await;
     first.await.unwrap().expect("queued write");
     second.await.unwrap().expect("queued write");
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        *events.batches.lock().unwrap(),
+        [1, 2],
+        "the blocker alone, then both waiting writes"
+    );
+    assert_eq!(events.other_failures.load(Ordering::SeqCst), 0);
+    assert!(
+        store.find_organization("o3").await.unwrap().is_none(),
+        "a refused write is not made"
+    );
+}
+
+#[tokio::test]
+async fn failed_reads_and_writes_are_reported_to_the_observer() {
+    let (_dir, path) = temp_db();
+    let events = Arc::new(RecordedEvents::default());
+    let observer: Arc<dyn StorageObserver> = Arc::clone(&events) as _;
+    let store = SqliteStore::open_observed(&path, observer).expect("open store");
+    store.create_organization(organization("org", "acme")).await.unwrap();
+
+    let taken = store.create_organization(organization("org2", "acme")).await;
+    assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
+    let broken = store
+        .readers
+        .read("broken read", |conn| conn.execute_batch("SELECT * FROM no_such_table"))
+        .await;
+    assert!(matches!(broken, Err(StorageError::Internal(_))), "{broken:?}");
+
+    assert_eq!(events.other_failures.load(Ordering::SeqCst), 2);
+    assert_eq!(events.unavailable.load(Ordering::SeqCst), 0);
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -825,7 +898,11 @@ async fn service_accounts_are_found_only_in_their_own_organization() {
     let found = store.find_service_account("org", "sa").await.unwrap();
     assert_eq!(found, Some(service_account("sa", "org", Role::OrgAdmin)));
     assert_eq!(store.find_service_account("other", "sa").await.unwrap(), None);
-    assert_eq!(store.find_service_account("acme", "sa").await.unwrap(), None, "IDs only, no labels");
+    assert_eq!(
+        store.find_service_account("acme", "sa").await.unwrap(),
+        None,
+        "IDs only, no labels"
+    );
     assert_eq!(store.find_service_account("org", "nope").await.unwrap(), None);
 }
 
@@ -852,7 +929,10 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
     };
     let unchanged = store.update_service_account("org", "sa", same, 5_000).await.unwrap();
     assert_eq!(unchanged, Some(original.clone()));
-    assert_eq!(store.find_service_account("org", "sa").await.unwrap(), Some(original.clone()));
+    assert_eq!(
+        store.find_service_account("org", "sa").await.unwrap(),
+        Some(original.clone())
+    );
 
     // Each field alone moves updated_at and keeps the others.
     let rename = ServiceAccountPatch {
@@ -900,7 +980,9 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
     // What was returned is what is stored, and tokens act with the new role at once.
     assert_eq!(store.find_service_account("org", "sa").await.unwrap(), Some(demoted));
     let role: String = raw(&path)
-        .query_row("SELECT role FROM service_accounts WHERE id = 'sa'", [], |row| row.get(0))
+        .query_row("SELECT role FROM service_accounts WHERE id = 'sa'", [], |row| {
+            row.get(0)
+        })
         .expect("read role");
     assert_eq!(role, "org_viewer");
     assert_eq!(store.find_token("tok").await.unwrap().unwrap().role, Role::OrgViewer);
@@ -944,20 +1026,33 @@ async fn a_deleted_service_account_takes_its_credentials_and_tokens_with_it() {
     seed(&store).await;
     assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
     store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    store.insert_token(token("tok2", "cred2", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok2", "cred2", 10_000, 13_600))
+        .await
+        .unwrap();
     // A neighbour in the same organization that must survive.
     store
         .create_service_account(service_account("sa2", "org", Role::OrgMember))
         .await
         .unwrap();
-    assert!(store.create_credential(credential("cred3", "org", "sa2")).await.unwrap());
-    store.insert_token(token("tok3", "cred3", 10_000, 13_600)).await.unwrap();
+    assert!(store
+        .create_credential(credential("cred3", "org", "sa2"))
+        .await
+        .unwrap());
+    store
+        .insert_token(token("tok3", "cred3", 10_000, 13_600))
+        .await
+        .unwrap();
 
     assert!(store.delete_service_account("org", "sa").await.unwrap());
 
     assert_eq!(store.find_service_account("org", "sa").await.unwrap(), None);
     for (credential_id, token_id) in [("cred", "tok"), ("cred2", "tok2")] {
-        assert!(store.find_credential(key("org", "sa", credential_id)).await.unwrap().is_none());
+        assert!(store
+            .find_credential(key("org", "sa", credential_id))
+            .await
+            .unwrap()
+            .is_none());
         assert!(store
             .find_client(&format!("client-{credential_id}"))
             .await
@@ -989,8 +1084,14 @@ async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
     seed(&store).await;
     assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
     store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    store.insert_token(token("tok-b", "cred", 10_001, 13_601)).await.unwrap();
-    store.insert_token(token("tok2", "cred2", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok-b", "cred", 10_001, 13_601))
+        .await
+        .unwrap();
+    store
+        .insert_token(token("tok2", "cred2", 10_000, 13_600))
+        .await
+        .unwrap();
     assert!(store.find_token("tok").await.unwrap().is_some());
 
     assert!(store.delete_credential(key("org", "sa", "cred")).await.unwrap());
@@ -1000,13 +1101,19 @@ async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_none());
     assert!(store.find_client("client-cred").await.unwrap().is_none());
     let tokens: i64 = raw(&path)
-        .query_row("SELECT count(*) FROM tokens WHERE credential_id = 'cred'", [], |row| row.get(0))
+        .query_row("SELECT count(*) FROM tokens WHERE credential_id = 'cred'", [], |row| {
+            row.get(0)
+        })
         .expect("count tokens");
     assert_eq!(tokens, 0);
 
     // The sibling credential and its token, and the service account, are untouched.
     assert!(store.find_token("tok2").await.unwrap().is_some());
-    assert!(store.find_credential(key("org", "sa", "cred2")).await.unwrap().is_some());
+    assert!(store
+        .find_credential(key("org", "sa", "cred2"))
+        .await
+        .unwrap()
+        .is_some());
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
     assert!(!store.delete_credential(key("org", "sa", "cred")).await.unwrap());
 }

@@ -9,12 +9,14 @@
 //! own request. Replies go out only after COMMIT succeeded, because a write is
 //! promised durable once its future resolves `Ok`; if the batch cannot commit,
 //! every job in it gets the error.
+//!
+//! The writer tells its [`StorageObserver`] how deep the queue is and how large each
+//! batch is, which is how an operator sees group commit and back-pressure at work.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 #[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-#[cfg(test)]
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -22,7 +24,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::error::{duplicate, from_sqlite};
-use crate::storage::{StorageError, StorageResult};
+use crate::storage::{StorageError, StorageObserver, StorageResult};
 
 /// How many writes may wait for the writer. Past this the store answers
 /// `Unavailable` at once rather than letting latency and memory grow without bound.
@@ -90,23 +92,31 @@ pub(super) struct Writer {
     jobs: Option<SyncSender<Box<dyn WriteJob>>>,
     /// The thread, joined on drop.
     thread: Option<JoinHandle<()>>,
+    /// Told of queue growth here and of failed writes; the thread tells it the rest.
+    observer: Arc<dyn StorageObserver>,
     /// Committed batches, so tests can see that jobs were grouped.
     #[cfg(test)]
     batches: Arc<AtomicU64>,
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn` with a queue of `queue_capacity` jobs.
-    pub(super) fn start(conn: Connection, queue_capacity: usize) -> StorageResult<Writer> {
+    /// Starts the writer thread on `conn` with a queue of `queue_capacity` jobs,
+    /// reporting its queue and batches to `observer`.
+    pub(super) fn start(
+        conn: Connection,
+        queue_capacity: usize,
+        observer: Arc<dyn StorageObserver>,
+    ) -> StorageResult<Writer> {
         let (jobs, queue) = sync_channel(queue_capacity);
         #[cfg(test)]
         let batches = Arc::new(AtomicU64::new(0));
         #[cfg(test)]
         let thread_batches = Arc::clone(&batches);
+        let thread_observer = Arc::clone(&observer);
         let thread = std::thread::Builder::new()
             .name("keycred-sqlite-writer".to_owned())
             .spawn(move || {
-                writer_loop(&conn, &queue, || {
+                writer_loop(&conn, &queue, thread_observer.as_ref(), || {
                     #[cfg(test)]
                     thread_batches.fetch_add(1, Ordering::SeqCst);
                 })
@@ -115,6 +125,7 @@ impl Writer {
         Ok(Writer {
             jobs: Some(jobs),
             thread: Some(thread),
+            observer,
             #[cfg(test)]
             batches,
         })
@@ -124,6 +135,19 @@ impl Writer {
     /// Never blocks the calling thread: a full queue fails at once with
     /// `Unavailable`.
     pub(super) async fn write<T, F>(&self, work: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
+    {
+        let result = self.queue_and_wait(work).await;
+        if let Err(error) = &result {
+            self.observer.storage_failed(error);
+        }
+        result
+    }
+
+    /// [`Writer::write`] without the reporting of failures.
+    async fn queue_and_wait<T, F>(&self, work: F) -> StorageResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
@@ -139,14 +163,17 @@ impl Writer {
             outcome: None,
             reply,
         });
-        match jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(StorageError::Unavailable("the database write queue is full".to_owned()));
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(StorageError::Unavailable("the database writer has stopped".to_owned()));
-            }
+        // Counted before it is offered: once offered, the thread may take it (and
+        // count it out) before this thread runs another instruction.
+        self.observer.write_queue_changed(1);
+        let refused = match jobs.try_send(job) {
+            Ok(()) => None,
+            Err(TrySendError::Full(_)) => Some("the database write queue is full"),
+            Err(TrySendError::Disconnected(_)) => Some("the database writer has stopped"),
+        };
+        if let Some(reason) = refused {
+            self.observer.write_queue_changed(-1);
+            return Err(StorageError::Unavailable(reason.to_owned()));
         }
         answer.await.unwrap_or_else(|_| {
             Err(StorageError::Internal(
@@ -178,7 +205,12 @@ impl Drop for Writer {
 
 /// The thread's body: one batch per turn until the queue is disconnected and empty.
 /// `on_commit` is called after each committed batch (tests count them).
-fn writer_loop(conn: &Connection, queue: &Receiver<Box<dyn WriteJob>>, on_commit: impl Fn()) {
+fn writer_loop(
+    conn: &Connection,
+    queue: &Receiver<Box<dyn WriteJob>>,
+    observer: &dyn StorageObserver,
+    on_commit: impl Fn(),
+) {
     // `recv` fails only once every sender is gone and nothing is left queued.
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -188,6 +220,8 @@ fn writer_loop(conn: &Connection, queue: &Receiver<Box<dyn WriteJob>>, on_commit
                 Err(_) => break,
             }
         }
+        observer.write_queue_changed(-(batch.len() as isize));
+        observer.write_batch(batch.len());
         let batch_error = run_batch(conn, &mut batch).err();
         if batch_error.is_none() {
             on_commit();

@@ -1,0 +1,432 @@
+//! Metrics in the Prometheus text format, served at `GET /metrics` beside the
+//! generated router (it is not part of the API contract).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `keycred_http_requests_total` | counter | `operation`, `status` |
+//! | `keycred_http_request_duration_seconds` | histogram | `operation` |
+//! | `keycred_writer_batch_size` | histogram | |
+//! | `keycred_writer_queue_depth` | gauge | |
+//! | `keycred_database_errors_total` | counter | `kind`: `unavailable`, `internal`, `conflict` |
+//!
+//! `operation` is the operationId of the spec's operation that the request's route and
+//! method name (`HEAD` counts as the `GET` it is answered by); a route served beside
+//! the spec has a name of the same style (`getMetrics`); anything else, such as an
+//! unknown path or a method a path does not allow, is `unknown`. The label set is
+//! therefore fixed at build time, which is what lets every number be a plain atomic:
+//! recording a request is a handful of relaxed atomic additions, with no lock and no
+//! allocation, and only the rare scrape does any real work.
+//!
+//! The writer's numbers come from the storage layer through [`StorageObserver`], so
+//! storage stays free of HTTP.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::storage::{StorageError, StorageObserver};
+
+/// Routes served beside the spec, as (name, method, path), named like operationIds.
+const SERVED_BESIDE: &[(&str, &str, &str)] = &[
+    ("getMetrics", "GET", "/metrics"),
+    ("getOpenapiYaml", "GET", "/openapi.yaml"),
+    ("getOpenapiJson", "GET", "/openapi.json"),
+    ("getDocs", "GET", "/docs"),
+];
+
+/// The `operation` of requests that match no operation.
+const UNKNOWN_OPERATION: &str = "unknown";
+
+/// Upper bounds of the request duration buckets, in microseconds: 0.5 ms to 5 s, the
+/// range between a cached read and a write stuck behind the busy timeout.
+const DURATION_BOUNDS_MICROS: &[u64] = &[
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+];
+
+/// Upper bounds of the writer batch size buckets: powers of two up to the writer's
+/// largest batch (256).
+const BATCH_SIZE_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/// The lowest HTTP status counted; statuses are counted in a dense table from here.
+const FIRST_STATUS: u16 = 100;
+
+/// How many statuses the table has room for (100 to 599).
+const STATUS_SLOTS: usize = 500;
+
+/// The `Content-Type` of the Prometheus text exposition format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Which `operation` a response is counted under; the route layer attaches it to the
+/// response, and the request envelope reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationLabel(usize);
+
+impl OperationLabel {
+    /// The label of requests that match no operation.
+    pub const UNKNOWN: OperationLabel = OperationLabel(label_count() - 1);
+
+    /// The operation `method` on the route template `route` (as the router matched it).
+    pub fn of(method: &Method, route: &str) -> OperationLabel {
+        let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+        keycred_api::OPERATIONS
+            .iter()
+            .chain(SERVED_BESIDE)
+            .position(|(_, op_method, op_path)| *op_method == method && *op_path == route)
+            .map_or(OperationLabel::UNKNOWN, OperationLabel)
+    }
+
+    /// The label's text.
+    pub fn name(self) -> &'static str {
+        keycred_api::OPERATIONS
+            .iter()
+            .chain(SERVED_BESIDE)
+            .nth(self.0)
+            .map_or(UNKNOWN_OPERATION, |(name, _, _)| *name)
+    }
+}
+
+/// Every operation label: the spec's operations, the routes beside them, and `unknown`.
+const fn label_count() -> usize {
+    keycred_api::OPERATIONS.len() + SERVED_BESIDE.len() + 1
+}
+
+/// A histogram of whole numbers with fixed buckets, made of atomics only.
+struct Histogram {
+    /// Upper bounds of the buckets, inclusive, ascending.
+    bounds: &'static [u64],
+    /// Observations per bucket (not cumulative); the last one is above every bound.
+    counts: Box<[AtomicU64]>,
+    /// The sum of all observations.
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [u64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, value: u64) {
+        let bucket = self.bounds.partition_point(|bound| *bound < value);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// Appends the `_bucket`, `_sum` and `_count` lines, dividing values by `unit` (so
+    /// microseconds render as seconds). Nothing if there was no observation, as there
+    /// is then nothing to say about this label set.
+    fn render(&self, out: &mut String, name: &str, labels: &str, unit: f64) {
+        let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return;
+        }
+        let separator = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, count) in self.bounds.iter().zip(&counts) {
+            cumulative += count;
+            let le = *bound as f64 / unit;
+            let _ = writeln!(out, "{name}_bucket{{{labels}{separator}le=\"{le}\"}} {cumulative}");
+        }
+        // +Inf and _count are the same sum of the buckets read above, so a scrape that
+        // races an observation is still self-consistent.
+        let _ = writeln!(out, "{name}_bucket{{{labels}{separator}le=\"+Inf\"}} {total}");
+        let sum = self.sum.load(Ordering::Relaxed) as f64 / unit;
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{labels} {sum}");
+        let _ = writeln!(out, "{name}_count{labels} {total}");
+    }
+}
+
+/// The numbers of one operation label.
+struct OperationMetrics {
+    /// Requests answered, by status (index = status − 100).
+    statuses: Box<[AtomicU64]>,
+    /// How long requests took, in microseconds.
+    duration: Histogram,
+}
+
+/// Everything `/metrics` reports; shared by the request envelope, the storage layer
+/// and the `/metrics` route.
+pub struct Metrics {
+    /// Per operation label, in [`OperationLabel`] order.
+    operations: Box<[OperationMetrics]>,
+    /// Writes committed together per transaction.
+    writer_batch_size: Histogram,
+    /// Writes waiting for the writer thread.
+    writer_queue_depth: AtomicI64,
+    /// Failed storage calls, by kind, in [`DATABASE_ERROR_KINDS`] order.
+    database_errors: [AtomicU64; 3],
+}
+
+/// The `kind` labels of `keycred_database_errors_total`.
+const DATABASE_ERROR_KINDS: [&str; 3] = ["unavailable", "internal", "conflict"];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// All counters at zero.
+    pub fn new() -> Metrics {
+        Metrics {
+            operations: (0..label_count())
+                .map(|_| OperationMetrics {
+                    statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+                    duration: Histogram::new(DURATION_BOUNDS_MICROS),
+                })
+                .collect(),
+            writer_batch_size: Histogram::new(BATCH_SIZE_BOUNDS),
+            writer_queue_depth: AtomicI64::new(0),
+            database_errors: Default::default(),
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(&self, operation: OperationLabel, status: StatusCode, elapsed: Duration) {
+        let Some(operation) = self.operations.get(operation.0) else {
+            return;
+        };
+        let slot = usize::from(status.as_u16().saturating_sub(FIRST_STATUS));
+        if let Some(counter) = operation.statuses.get(slot) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        operation.duration.observe(micros);
+    }
+
+    /// Everything, in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        self.render_requests(&mut out);
+        self.render_writer(&mut out);
+        out.push_str("# HELP keycred_database_errors_total Storage calls that failed, by kind.\n");
+        out.push_str("# TYPE keycred_database_errors_total counter\n");
+        for (kind, count) in DATABASE_ERROR_KINDS.iter().zip(&self.database_errors) {
+            let count = count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "keycred_database_errors_total{{kind=\"{kind}\"}} {count}");
+        }
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        out.push_str("# HELP keycred_http_requests_total HTTP requests answered, by operation and status.\n");
+        out.push_str("# TYPE keycred_http_requests_total counter\n");
+        for (index, operation) in self.operations.iter().enumerate() {
+            let name = OperationLabel(index).name();
+            for (slot, count) in operation.statuses.iter().enumerate() {
+                let count = count.load(Ordering::Relaxed);
+                if count > 0 {
+                    let status = usize::from(FIRST_STATUS) + slot;
+                    let _ = writeln!(
+                        out,
+                        "keycred_http_requests_total{{operation=\"{name}\",status=\"{status}\"}} {count}"
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP keycred_http_request_duration_seconds Time to answer a request, by operation.\n");
+        out.push_str("# TYPE keycred_http_request_duration_seconds histogram\n");
+        for (index, operation) in self.operations.iter().enumerate() {
+            let labels = format!("operation=\"{}\"", OperationLabel(index).name());
+            operation
+                .duration
+                .render(out, "keycred_http_request_duration_seconds", &labels, 1e6);
+        }
+    }
+
+    fn render_writer(&self, out: &mut String) {
+        out.push_str("# HELP keycred_writer_batch_size Writes committed together in one transaction.\n");
+        out.push_str("# TYPE keycred_writer_batch_size histogram\n");
+        self.writer_batch_size.render(out, "keycred_writer_batch_size", "", 1.0);
+        out.push_str("# HELP keycred_writer_queue_depth Writes waiting for the database writer.\n");
+        out.push_str("# TYPE keycred_writer_queue_depth gauge\n");
+        let depth = self.writer_queue_depth.load(Ordering::Relaxed).max(0);
+        let _ = writeln!(out, "keycred_writer_queue_depth {depth}");
+    }
+}
+
+impl StorageObserver for Metrics {
+    fn write_queue_changed(&self, delta: isize) {
+        let delta = i64::try_from(delta).unwrap_or(0);
+        self.writer_queue_depth.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    fn write_batch(&self, size: usize) {
+        self.writer_batch_size.observe(u64::try_from(size).unwrap_or(u64::MAX));
+    }
+
+    fn storage_failed(&self, error: &StorageError) {
+        let kind = match error {
+            StorageError::Unavailable(_) => 0,
+            StorageError::Internal(_) => 1,
+            StorageError::Conflict(_) => 2,
+        };
+        self.database_errors[kind].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The `/metrics` route; any other method on it is a 405 in the spec's error shape.
+pub fn routes(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(serve_metrics)
+            .fallback(|| async { keycred_api::request::method_not_allowed("GET, HEAD") })
+            .with_state(metrics),
+    )
+}
+
+async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()).into_response()
+}
+
+/// Route layer: attaches to each response the [`OperationLabel`] of the route and
+/// method that served it. It runs inside the router, the only place that knows the
+/// matched route; responses without one (no route matched) count as `unknown`.
+pub async fn label_operation(request: Request, next: Next) -> Response {
+    let operation = match request.extensions().get::<MatchedPath>() {
+        Some(route) => OperationLabel::of(request.method(), route.as_str()),
+        None => OperationLabel::UNKNOWN,
+    };
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(operation);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_starting(text: &str, prefix: &str) -> Vec<String> {
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn routes_and_methods_map_to_operation_ids() {
+        let credential =
+            "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}";
+        assert_eq!(
+            OperationLabel::of(&Method::PATCH, credential).name(),
+            "updateServiceAccountCredential"
+        );
+        assert_eq!(OperationLabel::of(&Method::HEAD, "/healthz").name(), "getHealthz");
+        assert_eq!(OperationLabel::of(&Method::GET, "/metrics").name(), "getMetrics");
+        assert_eq!(OperationLabel::of(&Method::POST, "/healthz"), OperationLabel::UNKNOWN);
+        assert_eq!(OperationLabel::of(&Method::GET, "/nowhere").name(), "unknown");
+    }
+
+    #[test]
+    fn every_operation_of_the_spec_has_a_label_of_its_own() {
+        for (id, method, path) in keycred_api::OPERATIONS {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            assert_eq!(OperationLabel::of(&method, path).name(), *id);
+        }
+    }
+
+    #[test]
+    fn requests_are_counted_by_operation_and_status() {
+        let metrics = Metrics::new();
+        let healthz = OperationLabel::of(&Method::GET, "/healthz");
+        metrics.observe_request(healthz, StatusCode::OK, Duration::from_micros(300));
+        metrics.observe_request(healthz, StatusCode::OK, Duration::from_millis(30));
+        metrics.observe_request(OperationLabel::UNKNOWN, StatusCode::NOT_FOUND, Duration::ZERO);
+
+        let text = metrics.render();
+        let counters = lines_starting(&text, "keycred_http_requests_total{");
+        assert_eq!(
+            counters,
+            [
+                "keycred_http_requests_total{operation=\"getHealthz\",status=\"200\"} 2",
+                "keycred_http_requests_total{operation=\"unknown\",status=\"404\"} 1",
+            ]
+        );
+        let healthz_buckets = lines_starting(
+            &text,
+            "keycred_http_request_duration_seconds_bucket{operation=\"getHealthz\"",
+        );
+        assert_eq!(healthz_buckets.len(), DURATION_BOUNDS_MICROS.len() + 1);
+        assert_eq!(
+            healthz_buckets[0],
+            "keycred_http_request_duration_seconds_bucket{operation=\"getHealthz\",le=\"0.0005\"} 1"
+        );
+        assert!(text.contains("keycred_http_request_duration_seconds_bucket{operation=\"getHealthz\",le=\"0.05\"} 2\n"));
+        assert!(text.contains("keycred_http_request_duration_seconds_bucket{operation=\"getHealthz\",le=\"+Inf\"} 2\n"));
+        assert!(text.contains("keycred_http_request_duration_seconds_sum{operation=\"getHealthz\"} 0.0303\n"));
+        assert!(text.contains("keycred_http_request_duration_seconds_count{operation=\"getHealthz\"} 2\n"));
+        assert!(
+            !text.contains("operation=\"listOrganizations\""),
+            "an operation never requested has no lines"
+        );
+    }
+
+    #[test]
+    fn the_writer_and_database_numbers_come_from_the_storage_observer() {
+        let metrics = Metrics::new();
+        metrics.write_queue_changed(3);
+        metrics.write_queue_changed(-2);
+        metrics.write_batch(1);
+        metrics.write_batch(3);
+        metrics.write_batch(300);
+        metrics.storage_failed(&StorageError::Unavailable("queue full".to_owned()));
+        metrics.storage_failed(&StorageError::Unavailable("locked".to_owned()));
+        metrics.storage_failed(&StorageError::Conflict("label".to_owned()));
+
+        let text = metrics.render();
+        assert!(text.contains("\nkeycred_writer_queue_depth 1\n"), "{text}");
+        assert!(
+            text.contains("\nkeycred_writer_batch_size_bucket{le=\"1\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nkeycred_writer_batch_size_bucket{le=\"4\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nkeycred_writer_batch_size_bucket{le=\"256\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nkeycred_writer_batch_size_bucket{le=\"+Inf\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nkeycred_writer_batch_size_sum 304\n"), "{text}");
+        assert!(text.contains("\nkeycred_database_errors_total{kind=\"unavailable\"} 2\n"));
+        assert!(text.contains("\nkeycred_database_errors_total{kind=\"internal\"} 0\n"));
+        assert!(text.contains("\nkeycred_database_errors_total{kind=\"conflict\"} 1\n"));
+    }
+
+    #[test]
+    fn every_metric_has_help_and_type_lines() {
+        let text = Metrics::new().render();
+        for (name, kind) in [
+            ("keycred_http_requests_total", "counter"),
+            ("keycred_http_request_duration_seconds", "histogram"),
+            ("keycred_writer_batch_size", "histogram"),
+            ("keycred_writer_queue_depth", "gauge"),
+            ("keycred_database_errors_total", "counter"),
+        ] {
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
+        }
+    }
+}
