@@ -1759,10 +1759,14 @@ pub enum CreateServiceAccountTokenResponse {
     Status400(TokenError),
     /// 401
     Status401(TokenError),
+    /// 408
+    Status408(TokenError),
     /// 413
     Status413(TokenError),
     /// 415
     Status415(TokenError),
+    /// 429
+    Status429(TokenError),
     /// 500
     Status500(TokenError),
     /// 503
@@ -1795,6 +1799,14 @@ impl axum::response::IntoResponse for CreateServiceAccountTokenResponse {
                     body,
                 )
             }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::OAuth,
+                    body,
+                )
+            }
             Self::Status413(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(413u16)
@@ -1806,6 +1818,14 @@ impl axum::response::IntoResponse for CreateServiceAccountTokenResponse {
             Self::Status415(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(415u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::OAuth,
+                    body,
+                )
+            }
+            Self::Status429(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(429u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::OAuth,
                     body,
@@ -2365,6 +2385,8 @@ pub enum CreateServiceAccountResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -2412,6 +2434,14 @@ impl axum::response::IntoResponse for CreateServiceAccountResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
@@ -2707,6 +2737,8 @@ pub enum UpdateServiceAccountResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -2754,6 +2786,14 @@ impl axum::response::IntoResponse for UpdateServiceAccountResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
@@ -3207,6 +3247,8 @@ pub enum CreateServiceAccountCredentialResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -3254,6 +3296,14 @@ impl axum::response::IntoResponse for CreateServiceAccountCredentialResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
@@ -3569,6 +3619,8 @@ pub enum UpdateServiceAccountCredentialResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -3616,6 +3668,14 @@ impl axum::response::IntoResponse for UpdateServiceAccountCredentialResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
