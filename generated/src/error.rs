@@ -26,10 +26,14 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// A uniqueness rule was broken (409).
     Conflict,
+    /// The request body did not arrive in time (408).
+    RequestTimeout,
     /// The request body is over the limit (413).
     PayloadTooLarge,
     /// The request body has the wrong media type (415).
     UnsupportedMediaType,
+    /// Too many failed attempts; retry after `Retry-After` seconds (429).
+    TooManyRequests,
     /// Something failed inside the server (500).
     InternalError,
     /// The server cannot take the request right now (503).
@@ -50,8 +54,10 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::InternalError => "internal_error",
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::InvalidClient => "invalid_client",
@@ -68,8 +74,10 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -78,7 +86,10 @@ impl ErrorCode {
     /// The RFC 6749 §5.2 `error` the token endpoint reports for this code.
     fn oauth_error(self) -> &'static str {
         match self {
-            ErrorCode::InvalidClient | ErrorCode::Unauthorized => "invalid_client",
+            // RFC 6749 has no code for "too many attempts": the client is refused
+            // authentication, which is what `invalid_client` says; the 429 status and
+            // `Retry-After` tell a client that reads them when to come back.
+            ErrorCode::InvalidClient | ErrorCode::Unauthorized | ErrorCode::TooManyRequests => "invalid_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InternalError | ErrorCode::ServiceUnavailable => "server_error",
             _ => "invalid_request",
@@ -105,6 +116,8 @@ pub struct ApiError {
     pub message: String,
     /// The `Allow` header of a 405.
     pub allow: Option<&'static str>,
+    /// The `Retry-After` header of a 429, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -114,6 +127,7 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -153,6 +167,15 @@ impl ApiError {
             code: ErrorCode::MethodNotAllowed,
             message: format!("method not allowed; this path allows {allow}"),
             allow: Some(allow),
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many failed attempts; the client may retry after `retry_after_seconds`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_seconds.max(1)),
+            ..Self::new(ErrorCode::TooManyRequests, message)
         }
     }
 
@@ -163,7 +186,7 @@ impl ApiError {
             ErrorStyle::Api => (status, axum::Json(self.api_body())).into_response(),
             ErrorStyle::OAuth => (status, axum::Json(self.oauth_body())).into_response(),
         };
-        finish_error_response(response, style, self.allow)
+        finish_error_response(response, style, self.allow, self.retry_after)
     }
 
     fn api_body(&self) -> ErrorBody<'_> {
@@ -187,7 +210,7 @@ impl ApiError {
 
 /// Renders an error model an operation returned itself (a `Status4xx(…)` variant).
 pub fn error_model_response<B: Serialize>(status: StatusCode, style: ErrorStyle, body: B) -> Response {
-    finish_error_response((status, axum::Json(body)).into_response(), style, None)
+    finish_error_response((status, axum::Json(body)).into_response(), style, None, None)
 }
 
 /// How long a client is asked to wait before retrying a 503, in seconds. A 503 means
@@ -197,8 +220,14 @@ pub fn error_model_response<B: Serialize>(status: StatusCode, style: ErrorStyle,
 pub const RETRY_AFTER_SECONDS: &str = "1";
 
 /// Adds the headers every error of a style carries: the 401 challenge, `Allow` on a
-/// 405, `Retry-After` on a 503, and `Cache-Control: no-store` on the token endpoint's answers.
-fn finish_error_response(mut response: Response, style: ErrorStyle, allow: Option<&'static str>) -> Response {
+/// 405, `Retry-After` on a 429 and a 503, and `Cache-Control: no-store` on the token
+/// endpoint's answers.
+fn finish_error_response(
+    mut response: Response,
+    style: ErrorStyle,
+    allow: Option<&'static str>,
+    retry_after: Option<u64>,
+) -> Response {
     let status = response.status();
     let headers = response.headers_mut();
     if status == StatusCode::UNAUTHORIZED {
@@ -216,8 +245,11 @@ fn finish_error_response(mut response: Response, style: ErrorStyle, allow: Optio
         // letting them retry at once into the same full queue (RFC 9110 §10.2.3).
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     }
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        // The rest of an oversized body is never read, so the connection cannot be reused.
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body is never read, so the connection cannot be reused.
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if style == ErrorStyle::OAuth {
@@ -310,6 +342,25 @@ mod tests {
     }
 
     #[test]
+    fn a_429_says_when_to_retry_in_both_styles() {
+        for style in [ErrorStyle::Api, ErrorStyle::OAuth] {
+            let response = ApiError::too_many_requests("slow down", 42).into_response_with(style);
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "42", "{style:?}");
+            assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+        }
+        let never_zero = ApiError::too_many_requests("slow down", 0).into_response_with(ErrorStyle::OAuth);
+        assert_eq!(never_zero.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_408_closes_the_connection() {
+        let response = ApiError::new(ErrorCode::RequestTimeout, "late").into_response_with(ErrorStyle::Api);
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+    }
+
+    #[test]
     fn other_errors_carry_no_retry_after() {
         let response = ApiError::internal().into_response_with(ErrorStyle::Api);
         assert!(response.headers().get(header::RETRY_AFTER).is_none());
@@ -320,6 +371,8 @@ mod tests {
         assert_eq!(ErrorCode::InvalidRequest.oauth_error(), "invalid_request");
         assert_eq!(ErrorCode::PayloadTooLarge.oauth_error(), "invalid_request");
         assert_eq!(ErrorCode::InvalidClient.oauth_error(), "invalid_client");
+        assert_eq!(ErrorCode::TooManyRequests.oauth_error(), "invalid_client");
+        assert_eq!(ErrorCode::RequestTimeout.oauth_error(), "invalid_request");
         assert_eq!(ErrorCode::UnsupportedGrantType.oauth_error(), "unsupported_grant_type");
         assert_eq!(ErrorCode::InternalError.oauth_error(), "server_error");
     }

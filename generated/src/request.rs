@@ -14,6 +14,41 @@ use crate::error::{ApiError, ErrorCode};
 /// The largest request body accepted, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What a request body fails with when it does not arrive in time. The server wraps
+/// each body in a deadline that ends with this error; [`read_body_bytes`] answers it
+/// with a 408 `request_timeout` instead of the 400 of a body that broke off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimedOut {
+    /// How long the body was given, from the end of the request head.
+    pub limit: std::time::Duration,
+}
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = self.limit;
+        if limit.subsec_millis() == 0 {
+            write!(f, "request body was not received within {} seconds", limit.as_secs())
+        } else {
+            write!(f, "request body was not received within {} ms", limit.as_millis())
+        }
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+/// The [`BodyTimedOut`] somewhere in `error`'s chain of sources, if there is one: the
+/// body types in between (axum's, `Limited`'s) each wrap the error once more.
+fn body_timed_out<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyTimedOut> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(timed_out) = error.downcast_ref::<BodyTimedOut>() {
+            return Some(timed_out);
+        }
+        current = error.source();
+    }
+    None
+}
+
 /// The server-generated ID of one request, sent back as `X-Request-ID`.
 ///
 /// The server's middleware puts it in the request's extensions; handlers copy it
@@ -266,7 +301,10 @@ pub async fn read_body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::bo
     match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(ApiError::invalid_request("request body could not be read")),
+        Err(error) => match body_timed_out(error.as_ref()) {
+            Some(timed_out) => Err(ApiError::new(ErrorCode::RequestTimeout, timed_out.to_string())),
+            None => Err(ApiError::invalid_request("request body could not be read")),
+        },
     }
 }
 
@@ -400,6 +438,17 @@ mod tests {
         ] {
             assert!(parse_canonical_uuid(other).is_none(), "{other}");
         }
+    }
+
+    #[test]
+    fn a_body_timeout_is_found_under_the_wrappers_of_the_body_types() {
+        let timed_out = BodyTimedOut {
+            limit: std::time::Duration::from_millis(1500),
+        };
+        let wrapped: Box<dyn std::error::Error + Send + Sync> = Box::new(axum::Error::new(timed_out));
+        assert_eq!(body_timed_out(wrapped.as_ref()), Some(&timed_out));
+        let other: Box<dyn std::error::Error + Send + Sync> = Box::new(axum::Error::new(std::fmt::Error));
+        assert_eq!(body_timed_out(other.as_ref()), None);
     }
 
     #[test]

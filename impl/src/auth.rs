@@ -18,7 +18,21 @@ pub const TOKEN_LIFETIME_SECONDS: i64 = 3600;
 
 /// SHA-256 of a secret, as stored.
 pub fn hash_secret(secret: &str) -> [u8; 32] {
+    #[cfg(test)]
+    HASHES.with(|hashes| hashes.set(hashes.get() + 1));
     Sha256::digest(secret.as_bytes()).into()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many secrets this thread has hashed, so tests can tell that two paths do the same work.
+    static HASHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many secrets this thread has hashed so far (tests only).
+#[cfg(test)]
+pub fn hashes_computed() -> u64 {
+    HASHES.with(std::cell::Cell::get)
 }
 
 /// Whether `secret` hashes to `stored_hash`, compared in constant time.

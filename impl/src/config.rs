@@ -33,6 +33,44 @@ pub struct ServeConfig {
     /// SQLite database file; created if missing.
     #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db")]
     pub database: PathBuf,
+    /// The most connections served at once; further ones wait in the kernel's backlog.
+    /// Lowered to what the open-file limit (`ulimit -n`) allows.
+    #[arg(long, env = "KEYCRED_MAX_CONNECTIONS", default_value_t = crate::server::MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request head; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, env = "KEYCRED_HEADER_TIMEOUT", value_name = "SECONDS",
+          default_value_t = crate::server::HEADER_READ_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request body, from the end of its head.
+    #[arg(long, env = "KEYCRED_BODY_TIMEOUT", value_name = "SECONDS",
+          default_value_t = crate::server::REQUEST_BODY_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Testing knob: the length of the window failed client authentications are
+    /// counted in, in milliseconds (default one minute). Not for production.
+    #[arg(long, env = "KEYCRED_AUTH_FAILURE_WINDOW_MS", hide = true,
+          default_value_t = crate::rate_limit::FAILURE_WINDOW.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub auth_failure_window_ms: u64,
+}
+
+impl ServeConfig {
+    /// The connection limits and timeouts these flags ask for.
+    pub fn limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: std::time::Duration::from_secs(self.header_timeout),
+            request_body_timeout: std::time::Duration::from_secs(self.body_timeout),
+        }
+    }
+
+    /// The window failed client authentications are counted in.
+    pub fn auth_failure_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.auth_failure_window_ms)
+    }
 }
 
 /// What `keycred bootstrap` creates.

@@ -1,5 +1,6 @@
 //! keycred's hand-written side: the [`keycred_api::Api`] implementation, auth, the token
-//! cache, storage, metrics, configuration and startup.
+//! cache, the limits on failed client authentication, storage, metrics, configuration,
+//! the HTTP server and startup.
 
 pub mod auth;
 pub mod bootstrap;
@@ -7,7 +8,9 @@ pub mod config;
 pub mod handlers;
 pub mod ids;
 pub mod metrics;
+pub mod rate_limit;
 pub mod served_contract;
+pub mod server;
 pub mod startup;
 pub mod storage;
 pub mod token_cache;

@@ -1,13 +1,13 @@
 //! Startup: open the store, bind the listener, wrap the generated router (and `/metrics`
-//! beside it) in the request envelope (request IDs, logging, no caching, metrics), and
-//! serve until told to stop.
+//! beside it) in the request envelope (request IDs, logging, no caching, metrics, the
+//! peer's address for the token endpoint's limits), and serve until told to stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 use crate::config::{BootstrapConfig, ServeConfig};
 use crate::handlers::KeycredApi;
 use crate::metrics::{Metrics, OperationLabel};
+use crate::rate_limit::AuthFailureLimiter;
+use crate::server::Limits;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{IgnoreStorageEvents, StorageError, StorageObserver};
 
@@ -40,6 +42,8 @@ pub struct Application {
     listener: TcpListener,
     /// The full HTTP stack: generated router plus the request envelope.
     router: axum::Router,
+    /// What slow and greedy clients are held to.
+    limits: Limits,
 }
 
 impl Application {
@@ -48,7 +52,8 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
         let store = open_store(config.database.clone(), observer).await?;
-        let api = Arc::new(KeycredApi::new(store));
+        let limiter = AuthFailureLimiter::new(config.auth_failure_window());
+        let api = Arc::new(KeycredApi::new(store).with_auth_failure_limiter(limiter));
         let router = keycred_api::router(api)
             .merge(crate::served_contract::routes())
             .merge(crate::metrics::routes(Arc::clone(&metrics)))
@@ -56,7 +61,18 @@ impl Application {
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
             .layer(axum::middleware::from_fn_with_state(metrics, request_envelope));
         let listener = TcpListener::bind(&config.listen).await?;
-        Ok(Application { listener, router })
+        let limits = config.limits().within_open_files(crate::server::open_file_limit());
+        if limits.max_connections < config.limits().max_connections {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "the open-file limit (ulimit -n) lowers the connection cap"
+            );
+        }
+        Ok(Application {
+            listener,
+            router,
+            limits,
+        })
     }
 
     /// The address actually bound (the real port when the configured one was 0).
@@ -64,11 +80,14 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The connection limits and timeouts in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        crate::server::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }
 
@@ -82,7 +101,8 @@ async fn open_store(path: std::path::PathBuf, observer: Arc<dyn StorageObserver>
 
 /// Gives every request an `X-Request-ID`, echoes a valid `X-Client-Request-ID`, marks
 /// every answer uncacheable (they carry credentials and tokens), logs one line, and
-/// counts the request in the metrics.
+/// counts the request in the metrics. Runs the request with its peer's address at hand
+/// for the token endpoint, whose generated handler does not pass it on.
 async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = crate::ids::request_id();
@@ -95,7 +115,14 @@ async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Requ
     let path = request.uri().path().to_owned();
     request.extensions_mut().insert(RequestId(request_id.clone()));
 
-    let mut response = next.run(request).await;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let mut response = match peer {
+        Some(peer) => crate::rate_limit::with_peer(peer, next.run(request)).await,
+        None => next.run(request).await,
+    };
     let operation = response
         .extensions()
         .get::<OperationLabel>()
@@ -166,7 +193,15 @@ pub async fn shutdown_signal() {
 pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let application = Application::build(&config).await?;
     let address = application.address()?;
-    tracing::info!(%address, database = %config.database.display(), "keycred started");
+    let limits = application.limits();
+    tracing::info!(
+        %address,
+        database = %config.database.display(),
+        max_connections = limits.max_connections,
+        header_timeout_s = limits.header_read_timeout.as_secs(),
+        body_timeout_s = limits.request_body_timeout.as_secs(),
+        "keycred started"
+    );
     println!("listening on http://{address}");
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(())

@@ -1763,10 +1763,14 @@ pub enum CreateServiceAccountTokenResponse {
     Status400(TokenError),
     /// 401
     Status401(TokenError),
+    /// 408
+    Status408(TokenError),
     /// 413
     Status413(TokenError),
     /// 415
     Status415(TokenError),
+    /// 429
+    Status429(TokenError),
     /// 500
     Status500(TokenError),
     /// 503
@@ -1799,6 +1803,14 @@ impl axum::response::IntoResponse for CreateServiceAccountTokenResponse {
                     body,
                 )
             }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::OAuth,
+                    body,
+                )
+            }
             Self::Status413(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(413u16)
@@ -1810,6 +1822,14 @@ impl axum::response::IntoResponse for CreateServiceAccountTokenResponse {
             Self::Status415(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(415u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::OAuth,
+                    body,
+                )
+            }
+            Self::Status429(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(429u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::OAuth,
                     body,
@@ -2381,6 +2401,8 @@ pub enum CreateServiceAccountResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -2428,6 +2450,14 @@ impl axum::response::IntoResponse for CreateServiceAccountResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
@@ -2727,6 +2757,8 @@ pub enum UpdateServiceAccountResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -2774,6 +2806,14 @@ impl axum::response::IntoResponse for UpdateServiceAccountResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
@@ -3235,6 +3275,8 @@ pub enum CreateServiceAccountCredentialResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -3282,6 +3324,14 @@ impl axum::response::IntoResponse for CreateServiceAccountCredentialResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
@@ -3601,6 +3651,8 @@ pub enum UpdateServiceAccountCredentialResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 408
+    Status408(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -3648,6 +3700,14 @@ impl axum::response::IntoResponse for UpdateServiceAccountCredentialResponse {
             Self::Status404(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(404u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status408(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(408u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,

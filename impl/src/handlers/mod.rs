@@ -17,6 +17,7 @@ use keycred_api::request::{BasicCredentials, RequestContext};
 use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
 use crate::auth::{self, Caller, Resource};
+use crate::rate_limit::AuthFailureLimiter;
 use crate::storage::{Millis, StorageError, StorageResult, Store};
 use crate::token_cache::{Cached, Revocation, TokenCache};
 
@@ -26,6 +27,8 @@ pub struct KeycredApi<S> {
     store: Arc<S>,
     /// Recently checked bearer tokens, so most requests skip the database to authenticate.
     tokens: Arc<TokenCache>,
+    /// Failed client authentications at the token endpoint, per client_id and address.
+    auth_failures: AuthFailureLimiter,
 }
 
 impl<S: Store> KeycredApi<S> {
@@ -39,7 +42,14 @@ impl<S: Store> KeycredApi<S> {
         KeycredApi {
             store: Arc::new(store),
             tokens: Arc::new(tokens),
+            auth_failures: AuthFailureLimiter::default(),
         }
+    }
+
+    /// Limits failed client authentications with `limiter` instead of the default one.
+    pub fn with_auth_failure_limiter(mut self, limiter: AuthFailureLimiter) -> Self {
+        self.auth_failures = limiter;
+        self
     }
 
     /// Runs `write`, which revokes the tokens `revocation` names, and then drops them
@@ -153,7 +163,8 @@ impl<S: Store> Api for KeycredApi<S> {
         _params: api::CreateServiceAccountTokenParams,
         body: api::TokenRequest,
     ) -> Result<api::CreateServiceAccountTokenResponse, ApiError> {
-        token::create(self.store.as_ref(), context.caller, body).await
+        let peer = crate::rate_limit::current_peer();
+        token::create(self.store.as_ref(), &self.auth_failures, peer, context.caller, body).await
     }
 
     async fn list_organizations(

@@ -173,7 +173,8 @@ pub fn try_read_response(stream: &mut TcpStream) -> Result<TestResponse, String>
     Ok(parse_response(&bytes))
 }
 
-fn parse_response(bytes: &[u8]) -> TestResponse {
+/// Parses a whole response already read (head, then a body by length, chunks or EOF).
+pub fn parse_response(bytes: &[u8]) -> TestResponse {
     let split = bytes
         .windows(4)
         .position(|window| window == b"\r\n\r\n")

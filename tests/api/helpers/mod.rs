@@ -19,7 +19,7 @@ use tempfile::TempDir;
 
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
-pub use http::{read_response, TestResponse};
+pub use http::{parse_response, read_response, TestResponse};
 pub use pages::{duplicates, ids_of, Page};
 pub use resources::{
     credentials_path, is_resource_id, next_millisecond, organization_path, service_account_path, service_accounts_path,
@@ -179,6 +179,11 @@ impl TestApp {
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The directory holding the database (and its `-wal`/`-shm` files).
