@@ -1,6 +1,10 @@
-//! Startup: open the store, bind the listener, wrap the generated router (and `/metrics`
-//! beside it) in the request envelope (request IDs, logging, no caching, metrics), and
-//! serve until told to stop.
+//! Startup: open the store the `--database` value names (SQLite or PostgreSQL), bind the
+//! listener, wrap the generated router (and `/metrics` beside it) in the request envelope
+//! (request IDs, logging, no caching, metrics), and serve until told to stop.
+//!
+//! [`Store`] is not object safe (its methods return `impl Future`), so there is no
+//! `dyn Store`: startup matches on the backend once and builds the router, or runs
+//! the bootstrap, over the concrete store type.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,11 +18,12 @@ use axum::response::Response;
 use keycred_api::RequestId;
 use tokio::net::TcpListener;
 
-use crate::config::{BootstrapConfig, ServeConfig};
+use crate::config::{BootstrapConfig, Database, ServeConfig};
 use crate::handlers::KeycredApi;
 use crate::metrics::{Metrics, OperationLabel};
+use crate::storage::postgres::PgStore;
 use crate::storage::sqlite::SqliteStore;
-use crate::storage::{IgnoreStorageEvents, StorageError, StorageObserver};
+use crate::storage::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
@@ -47,9 +52,11 @@ impl Application {
     pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
         let metrics = Arc::new(Metrics::new());
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
-        let store = open_store(config.database.clone(), observer).await?;
-        let api = Arc::new(KeycredApi::new(store));
-        let router = keycred_api::router(api)
+        let api_router = match &config.database {
+            Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?),
+            Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?),
+        };
+        let router = api_router
             .merge(crate::metrics::routes(Arc::clone(&metrics)))
             .route_layer(axum::middleware::from_fn(crate::metrics::label_operation))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
@@ -71,9 +78,17 @@ impl Application {
     }
 }
 
+/// The generated router over the API implementation on `store`.
+fn api_router<S: Store>(store: S) -> axum::Router {
+    keycred_api::router(Arc::new(KeycredApi::new(store)))
+}
+
 /// Opens the SQLite store off the async runtime (opening may migrate and fsync),
 /// reporting its work to `observer`.
-async fn open_store(path: std::path::PathBuf, observer: Arc<dyn StorageObserver>) -> Result<SqliteStore, StorageError> {
+async fn open_sqlite(
+    path: std::path::PathBuf,
+    observer: Arc<dyn StorageObserver>,
+) -> Result<SqliteStore, StorageError> {
     tokio::task::spawn_blocking(move || SqliteStore::open_observed(&path, observer))
         .await
         .map_err(|error| StorageError::Internal(format!("opening the database panicked: {error}")))?
@@ -165,7 +180,7 @@ pub async fn shutdown_signal() {
 pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let application = Application::build(&config).await?;
     let address = application.address()?;
-    tracing::info!(%address, database = %config.database.display(), "keycred started");
+    tracing::info!(%address, database = %config.database.describe(), "keycred started");
     println!("listening on http://{address}");
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(())
@@ -173,8 +188,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
 
 /// `keycred bootstrap`: prints what it made, as `name: value` lines or one JSON object.
 pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let store = open_store(config.database.clone(), Arc::new(IgnoreStorageEvents)).await?;
-    let made = crate::bootstrap::bootstrap(&store, &config).await?;
+    let observer: Arc<dyn StorageObserver> = Arc::new(IgnoreStorageEvents);
+    let made = match &config.database {
+        Database::Sqlite(path) => {
+            let store = open_sqlite(path.clone(), observer).await?;
+            crate::bootstrap::bootstrap(&store, &config).await?
+        }
+        Database::Postgres(url) => {
+            let store = PgStore::connect(url, observer).await?;
+            crate::bootstrap::bootstrap(&store, &config).await?
+        }
+    };
     if config.json {
         println!("{}", serde_json::to_string(&made)?);
     } else {

@@ -1,24 +1,24 @@
-//! Shared machinery: a real `keycred serve` per test (this file), the `keycred
-//! bootstrap` command line, a tiny HTTP/1.1 client over `TcpStream`, checks of the
-//! error shape, the resource paths and writes, and walks over paginated lists.
+//! Shared machinery: a real `keycred serve` per test (this file) on a fresh database of
+//! the backend `KEYCRED_TEST_BACKEND` names (`database`), the `keycred bootstrap`
+//! command line, a tiny HTTP/1.1 client over `TcpStream`, checks of the error shape,
+//! the resource paths and writes, and walks over paginated lists.
 
 mod bootstrap;
 mod checks;
+mod database;
 mod http;
 mod pages;
 mod resources;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
+pub use database::{require_postgres, TestDatabase};
 pub use http::{read_response, TestResponse};
 pub use pages::{duplicates, ids_of, Page};
 pub use resources::{
@@ -38,28 +38,45 @@ pub fn keycred_binary() -> &'static str {
     env!("CARGO_BIN_EXE_keycred")
 }
 
-/// A running `keycred serve` with its own temporary database. Dropping it kills the server.
+/// A running `keycred serve` on a test database (shared with the other instances
+/// started with it by [`spawn_instances`]). Dropping it kills the server; the
+/// database goes when the last server on it is dropped.
 pub struct TestApp {
     /// Where the server listens, e.g. `127.0.0.1:41234`.
     pub address: String,
-    /// The SQLite file the server uses.
-    pub database: PathBuf,
+    /// The database the server uses.
+    pub database: Arc<TestDatabase>,
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
-    dir: Option<TempDir>,
 }
 
-/// Starts a server on 127.0.0.1 port 0 with a fresh database in a new temp dir.
+/// Starts a server on 127.0.0.1 port 0 with a fresh database of the backend
+/// `KEYCRED_TEST_BACKEND` names.
 pub fn spawn_app() -> TestApp {
-    start(tempfile::tempdir().expect("create a temp dir"))
+    start(Arc::new(TestDatabase::new()))
 }
 
-fn start(dir: TempDir) -> TestApp {
-    let database = dir.path().join("keycred.db");
+/// Starts `count` servers at once on one fresh database, as a scaled-out deployment
+/// would: they find the database empty and migrate it concurrently.
+pub fn spawn_instances(count: usize) -> Vec<TestApp> {
+    let database = Arc::new(TestDatabase::new());
+    let starting: Vec<_> = (0..count)
+        .map(|_| {
+            let database = Arc::clone(&database);
+            thread::spawn(move || start(database))
+        })
+        .collect();
+    starting
+        .into_iter()
+        .map(|instance| instance.join().expect("start an instance"))
+        .collect()
+}
+
+fn start(database: Arc<TestDatabase>) -> TestApp {
     let mut child = Command::new(keycred_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
-        .arg(&database)
+        .arg(database.argument())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -122,7 +139,6 @@ fn start(dir: TempDir) -> TestApp {
         child,
         stdout,
         stderr,
-        dir: Some(dir),
     }
 }
 
@@ -160,11 +176,6 @@ impl TestApp {
             }
             thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    /// The directory holding the database (and its `-wal`/`-shm` files).
-    pub fn data_dir(&self) -> &Path {
-        self.dir.as_ref().expect("the temp dir lives as long as the app").path()
     }
 
     /// Sends SIGTERM with the `kill` command.
@@ -206,8 +217,8 @@ impl TestApp {
     pub fn kill_and_restart(mut self) -> TestApp {
         self.child.kill().expect("kill -9 the server");
         self.child.wait().expect("reap the server");
-        let dir = self.dir.take().expect("the temp dir");
+        let database = Arc::clone(&self.database);
         drop(self);
-        start(dir)
+        start(database)
     }
 }
