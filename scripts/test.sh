@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust formatting, lints and tests, then the
 # official Python SDK against a real keycred server, then the contract tests
-# (scripts/contract.sh: spec lint, schemathesis, generated SDKs).
+# (scripts/contract.sh: spec lint, schemathesis, generated SDKs). The end-to-end
+# suite and the SDK tests run twice, once per storage backend: SQLite, then
+# PostgreSQL.
+#
 # Usage: bash scripts/test.sh   (from anywhere; needs no stdin)
+#
+# PostgreSQL: the PostgreSQL variants use the server at KEYCRED_TEST_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/test; the user must be allowed to
+# create databases, one per test). If it does not answer and a local Debian
+# cluster exists, this script starts it (as root). If it still does not answer,
+# the PostgreSQL variants are skipped with a message saying why, or, in CI
+# (CI=true), the run fails.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -11,14 +21,72 @@ section() {
     printf '\n==> %s\n' "$*"
 }
 
+export KEYCRED_TEST_POSTGRES_URL=${KEYCRED_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+
+# True when the PostgreSQL server at KEYCRED_TEST_POSTGRES_URL accepts a query
+# (with psql), or at least a TCP connection (without it).
+postgres_answers() {
+    if command -v psql >/dev/null 2>&1; then
+        psql "$KEYCRED_TEST_POSTGRES_URL" -Atqc 'SELECT 1' >/dev/null 2>&1
+        return
+    fi
+    local host port
+    host=$(sed -E 's#^[a-z]+://([^@/]*@)?([^:/?]*).*#\2#' <<<"$KEYCRED_TEST_POSTGRES_URL")
+    port=$(sed -E 's#^[a-z]+://([^@/]*@)?[^:/?]*(:([0-9]+))?.*#\3#' <<<"$KEYCRED_TEST_POSTGRES_URL")
+    (exec 3<>"/dev/tcp/${host:-127.0.0.1}/${port:-5432}") 2>/dev/null
+}
+
+# Starts the local Debian cluster(s) if PostgreSQL does not answer, then waits for
+# it. Sets postgres_skip_reason when it cannot be had.
+postgres_skip_reason=""
+ensure_postgres() {
+    if postgres_answers; then
+        return
+    fi
+    if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ] && [ "$(id -u)" = 0 ]; then
+        for version in $(ls /etc/postgresql); do
+            if [ -d "/etc/postgresql/$version/main" ]; then
+                echo "PostgreSQL does not answer; starting cluster $version/main"
+                pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+            fi
+        done
+        for _ in $(seq 1 30); do
+            if postgres_answers; then
+                return
+            fi
+            sleep 1
+        done
+    fi
+    postgres_skip_reason="no PostgreSQL answers at ${KEYCRED_TEST_POSTGRES_URL}"
+}
+
 section "cargo fmt --check"
 cargo fmt --all -- --check
 
 section "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-section "cargo test"
-cargo test --workspace
+section "cargo test (unit tests; end-to-end on SQLite)"
+KEYCRED_TEST_BACKEND=sqlite cargo test --workspace
+
+section "PostgreSQL (${KEYCRED_TEST_POSTGRES_URL})"
+ensure_postgres
+if [ -n "$postgres_skip_reason" ]; then
+    if [ "${CI:-}" = "true" ]; then
+        echo "error: CI=true and $postgres_skip_reason: the PostgreSQL variants cannot run" >&2
+        exit 1
+    fi
+    echo "SKIPPED: the PostgreSQL variants (store tests, end-to-end suite, Python SDK):"
+    echo "         $postgres_skip_reason. Start PostgreSQL, or set KEYCRED_TEST_POSTGRES_URL."
+else
+    echo "PostgreSQL answers"
+
+    section "cargo test: the PostgreSQL store"
+    cargo test -p keycred-impl --lib -- --ignored
+
+    section "cargo test: end-to-end on PostgreSQL (with the multi-instance tests)"
+    KEYCRED_TEST_BACKEND=postgres cargo test --test api -- --include-ignored
+fi
 
 section "cargo build --bin keycred"
 cargo build --bin keycred
@@ -54,8 +122,15 @@ else
     echo "chromium is missing and cannot be installed here (needs root and apt-get); the /docs browser test will skip"
 fi
 
-section "pytest tests/python"
-.venv/bin/python -m pytest -q tests/python
+section "pytest tests/python (SQLite)"
+KEYCRED_TEST_BACKEND=sqlite .venv/bin/python -m pytest -q -rs tests/python
+
+if [ -n "$postgres_skip_reason" ]; then
+    section "pytest tests/python (PostgreSQL): SKIPPED, $postgres_skip_reason"
+else
+    section "pytest tests/python (PostgreSQL)"
+    KEYCRED_TEST_BACKEND=postgres .venv/bin/python -m pytest -q -rs tests/python
+fi
 
 # Its own sections, tools (in .tools/) and closing "contract: N passed, N failed" line.
 section "contract tests (scripts/contract.sh)"

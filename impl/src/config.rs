@@ -1,6 +1,7 @@
 //! The command line: `keycred serve` and `keycred bootstrap`, with their flags and
 //! environment variables. This is a contract other tools rely on; change it with care.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -30,9 +31,10 @@ pub struct ServeConfig {
     /// Address to listen on; a port of 0 picks a free one.
     #[arg(long, env = "KEYCRED_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// SQLite database file; created if missing.
-    #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db")]
-    pub database: PathBuf,
+    /// A SQLite database file (created if missing), or a PostgreSQL URL
+    /// (`postgres://…` or `postgresql://…`) for several instances sharing one database.
+    #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db", value_parser = Database::parse)]
+    pub database: Database,
     /// The most connections served at once; further ones wait in the kernel's backlog.
     /// Lowered to what the open-file limit (`ulimit -n`) allows.
     #[arg(long, env = "KEYCRED_MAX_CONNECTIONS", default_value_t = crate::server::MAX_CONNECTIONS,
@@ -76,9 +78,10 @@ impl ServeConfig {
 /// What `keycred bootstrap` creates.
 #[derive(Debug, Clone, Args)]
 pub struct BootstrapConfig {
-    /// SQLite database file; created if missing. May be in use by a running server.
-    #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db")]
-    pub database: PathBuf,
+    /// A SQLite database file (created if missing) or a PostgreSQL URL, as for `serve`.
+    /// May be in use by running servers.
+    #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db", value_parser = Database::parse)]
+    pub database: Database,
     /// The organization's label (a DNS label); the organization is created if it is new.
     #[arg(long)]
     pub org_label: String,
@@ -96,7 +99,136 @@ pub struct BootstrapConfig {
     pub json: bool,
 }
 
+/// Where keycred keeps its data, as `--database` / `KEYCRED_DATABASE` names it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded default: one SQLite file (any value that is not a PostgreSQL URL).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its `postgres://` or `postgresql://` URL (kept whole:
+    /// the driver parses it; it may carry a password, so it is never shown as is).
+    Postgres(String),
+}
+
+impl Database {
+    /// The URL schemes that select PostgreSQL; anything else is a SQLite path.
+    const POSTGRES_SCHEMES: [&'static str; 2] = ["postgres://", "postgresql://"];
+
+    /// Reads a `--database` value: a PostgreSQL URL if it starts with one of the
+    /// schemes (and then it must parse as one), else a SQLite file path. A bad URL is
+    /// refused without repeating it, since it may hold a password.
+    pub fn parse(value: &str) -> Result<Database, String> {
+        let is_url = Self::POSTGRES_SCHEMES.iter().any(|scheme| value.starts_with(scheme));
+        if !is_url {
+            return Ok(Database::Sqlite(PathBuf::from(value)));
+        }
+        value.parse::<tokio_postgres::Config>().map_err(|error| {
+            // The driver's messages name options, never their values.
+            let cause = std::error::Error::source(&error).map(|cause| format!(": {cause}"));
+            format!("not a valid PostgreSQL URL ({error}{})", cause.unwrap_or_default())
+        })?;
+        Ok(Database::Postgres(value.to_owned()))
+    }
+
+    /// A description for logs and messages: the path, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// Never prints a PostgreSQL password, even in `{:?}` output.
+impl fmt::Debug for Database {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => formatter.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(_) => formatter.debug_tuple("Postgres").field(&self.describe()).finish(),
+        }
+    }
+}
+
+/// A PostgreSQL URL with the password of its user-info part, and any `password`
+/// query parameter, replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The user-info ends at the last `@` before the path or query starts.
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, hosts)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{hosts}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 /// Parses the process's command line (exits with usage on error).
 pub fn parse() -> Cli {
     Cli::parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_select_postgres_and_everything_else_is_a_sqlite_path() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgresql://u:p@db.example/keycred?sslmode=disable",
+        ] {
+            assert_eq!(Database::parse(url), Ok(Database::Postgres(url.to_owned())), "{url}");
+        }
+        for path in [
+            "./keycred.db",
+            "keycred.db",
+            "/var/lib/keycred/db",
+            "postgres.db",
+            "postgres:/x",
+        ] {
+            assert_eq!(
+                Database::parse(path),
+                Ok(Database::Sqlite(PathBuf::from(path))),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_postgres_url_is_refused_without_repeating_it() {
+        let error = Database::parse("postgres://user:s3cret@host:notaport/db").unwrap_err();
+        assert!(!error.contains("s3cret"), "{error}");
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let database = Database::parse("postgresql://keycred:s3cret@db:5432/keycred?password=other&sslmode=disable")
+            .expect("a valid URL");
+        let shown = format!("{} {database:?}", database.describe());
+        assert!(!shown.contains("s3cret") && !shown.contains("other"), "{shown}");
+        assert!(
+            shown.contains("postgresql://keycred:***@db:5432/keycred?password=***&sslmode=disable"),
+            "{shown}"
+        );
+        let no_password = Database::parse("postgres://postgres@127.0.0.1/test").expect("a valid URL");
+        assert_eq!(no_password.describe(), "postgres://postgres@127.0.0.1/test");
+    }
 }

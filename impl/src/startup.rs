@@ -1,6 +1,11 @@
-//! Startup: open the store, bind the listener, wrap the generated router (and `/metrics`
-//! beside it) in the request envelope (request IDs, logging, no caching, metrics, the
-//! peer's address for the token endpoint's limits), and serve until told to stop.
+//! Startup: open the store the `--database` value names (SQLite or PostgreSQL), bind the
+//! listener, wrap the generated router (and `/metrics` and the served contract beside it)
+//! in the request envelope (request IDs, logging, no caching, metrics, the peer's address
+//! for the token endpoint's limits), and serve until told to stop.
+//!
+//! [`Store`] is not object safe (its methods return `impl Future`), so there is no
+//! `dyn Store`: startup matches on the backend once and builds the router, or runs
+//! the bootstrap, over the concrete store type.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,13 +19,14 @@ use axum::response::Response;
 use keycred_api::RequestId;
 use tokio::net::TcpListener;
 
-use crate::config::{BootstrapConfig, ServeConfig};
+use crate::config::{BootstrapConfig, Database, ServeConfig};
 use crate::handlers::KeycredApi;
 use crate::metrics::{Metrics, OperationLabel};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::server::Limits;
+use crate::storage::postgres::PgStore;
 use crate::storage::sqlite::SqliteStore;
-use crate::storage::{IgnoreStorageEvents, StorageError, StorageObserver};
+use crate::storage::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
@@ -51,10 +57,12 @@ impl Application {
     pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
         let metrics = Arc::new(Metrics::new());
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
-        let store = open_store(config.database.clone(), observer).await?;
         let limiter = AuthFailureLimiter::new(config.auth_failure_window());
-        let api = Arc::new(KeycredApi::new(store).with_auth_failure_limiter(limiter));
-        let router = keycred_api::router(api)
+        let api_router = match &config.database {
+            Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?, limiter),
+            Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?, limiter),
+        };
+        let router = api_router
             .merge(crate::served_contract::routes())
             .merge(crate::metrics::routes(Arc::clone(&metrics)))
             .route_layer(axum::middleware::from_fn(crate::metrics::label_operation))
@@ -91,9 +99,17 @@ impl Application {
     }
 }
 
+/// The generated router over the API implementation on `store`.
+fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> axum::Router {
+    keycred_api::router(Arc::new(KeycredApi::new(store).with_auth_failure_limiter(limiter)))
+}
+
 /// Opens the SQLite store off the async runtime (opening may migrate and fsync),
 /// reporting its work to `observer`.
-async fn open_store(path: std::path::PathBuf, observer: Arc<dyn StorageObserver>) -> Result<SqliteStore, StorageError> {
+async fn open_sqlite(
+    path: std::path::PathBuf,
+    observer: Arc<dyn StorageObserver>,
+) -> Result<SqliteStore, StorageError> {
     tokio::task::spawn_blocking(move || SqliteStore::open_observed(&path, observer))
         .await
         .map_err(|error| StorageError::Internal(format!("opening the database panicked: {error}")))?
@@ -196,7 +212,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let limits = application.limits();
     tracing::info!(
         %address,
-        database = %config.database.display(),
+        database = %config.database.describe(),
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_read_timeout.as_secs(),
         body_timeout_s = limits.request_body_timeout.as_secs(),
@@ -209,8 +225,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
 
 /// `keycred bootstrap`: prints what it made, as `name: value` lines or one JSON object.
 pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let store = open_store(config.database.clone(), Arc::new(IgnoreStorageEvents)).await?;
-    let made = crate::bootstrap::bootstrap(&store, &config).await?;
+    let observer: Arc<dyn StorageObserver> = Arc::new(IgnoreStorageEvents);
+    let made = match &config.database {
+        Database::Sqlite(path) => {
+            let store = open_sqlite(path.clone(), observer).await?;
+            crate::bootstrap::bootstrap(&store, &config).await?
+        }
+        Database::Postgres(url) => {
+            let store = PgStore::connect(url, observer).await?;
+            crate::bootstrap::bootstrap(&store, &config).await?
+        }
+    };
     if config.json {
         println!("{}", serde_json::to_string(&made)?);
     } else {

@@ -3,9 +3,9 @@
 //! a bare 4xx where hyper refuses the request before keycred sees it), after each of
 //! which the server still answers `GET /healthz` and a normal PATCH.
 //!
-//! Two documented rules are pinned here too: a NUL character (`"\u0000"`) in a string
-//! is an ordinary character, stored and returned exactly; and of duplicate keys in a
-//! JSON object the last one counts.
+//! Two documented rules are pinned here too: a NUL character (`"\u0000"`) in a name
+//! or description is a 400 on every backend (PostgreSQL cannot store it); and of
+//! duplicate keys in a JSON object the last one counts.
 
 use std::io::Write;
 use std::net::Shutdown;
@@ -209,17 +209,12 @@ const CASES: &[Case] = &[
     Case {
         name: "a NUL character inside the name",
         send: |t| t.patch_bytes(br#"{"name":"nul\u0000inside","description":"\u0000"}"#),
-        expect: Expect::Accepted(200, |target, response| {
-            for body in [response.json(), target.stored()] {
-                assert_eq!(body["name"], "nul\u{0}inside", "{body}");
-                assert_eq!(body["description"], "\u{0}", "{body}");
-            }
-        }),
+        expect: Expect::Error(400, "invalid_request"),
     },
     Case {
         name: "a name that is one NUL character",
         send: |t| t.patch_bytes(br#"{"name":"\u0000"}"#),
-        expect: Expect::Accepted(200, |target, _| assert_eq!(target.stored()["name"], "\u{0}")),
+        expect: Expect::Error(400, "invalid_request"),
     },
     Case {
         name: "a duplicate key, the last one a string",
@@ -607,21 +602,6 @@ fn every_hostile_request_gets_a_clean_answer_and_the_server_keeps_serving() {
         "a request panicked:\n{}",
         target.app.logs()
     );
-}
-
-#[test]
-fn a_nul_character_is_stored_and_returned_exactly_across_a_restart() {
-    let app = spawn_app();
-    let admin = app.admin("acme");
-    let token = app.token_for(&admin);
-    let body = r#"{"name":"a\u0000b","description":"\u0000\u0000"}"#;
-    assert_eq!(app.patch_json(&credential_path(&admin), &token, body).status, 200);
-
-    let app = app.kill_and_restart();
-
-    let stored = app.credential(&admin, &token);
-    assert_eq!(stored["name"], "a\u{0}b");
-    assert_eq!(stored["description"], "\u{0}\u{0}");
 }
 
 #[test]

@@ -1,6 +1,12 @@
 //! End-to-end tests of keycred: every test starts the real `keycred serve` binary on a
-//! loopback port with a fresh SQLite database, makes credentials with `keycred
-//! bootstrap`, and talks plain HTTP/1.1 to it.
+//! loopback port with a fresh database, makes credentials with `keycred bootstrap`, and
+//! talks plain HTTP/1.1 to it.
+//!
+//! The whole suite runs on either backend: a SQLite file per test by default, or a
+//! PostgreSQL database per test with `KEYCRED_TEST_BACKEND=postgres` (see
+//! `helpers/database.rs`); `scripts/test.sh` runs it both ways. The few tests that only
+//! make sense on PostgreSQL (`multi_instance`) are `#[ignore]`d with that reason, and run
+//! with `-- --include-ignored` on PostgreSQL.
 
 mod auth;
 mod cli;
@@ -18,6 +24,7 @@ mod hostile_input;
 mod isolation;
 mod lifecycle;
 mod metrics;
+mod multi_instance;
 mod organizations;
 mod pagination;
 mod permission_truth;

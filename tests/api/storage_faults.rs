@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    assert_error, assert_token_error, credential_path, spawn_app, spawn_app_with, Bootstrapped, ServeOptions, TestApp,
-    TestResponse,
+    assert_error, assert_token_error, credential_path, spawn_app, spawn_app_with, sqlite_only, Bootstrapped,
+    ServeOptions, TestApp, TestResponse,
 };
 
 /// The most a write may take while the database is locked: the server's 5 s busy
@@ -118,7 +118,7 @@ fn assert_reads_see(app: &TestApp, admin: &Bootstrapped, token: &str, name: &str
 fn assert_intact_after_restart(app: TestApp, admin: &Bootstrapped, token: &str, name: &str) {
     let app = app.kill_and_restart();
     assert_eq!(app.credential(admin, token)["name"], name);
-    let database = rusqlite::Connection::open(&app.database).expect("open the database");
+    let database = rusqlite::Connection::open(app.database.sqlite_path()).expect("open the database");
     let integrity: String = database
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .expect("run the integrity check");
@@ -127,9 +127,12 @@ fn assert_intact_after_restart(app: TestApp, admin: &Bootstrapped, token: &str, 
 
 #[test]
 fn while_another_process_locks_the_database_writes_are_503_and_reads_go_on() {
+    if !sqlite_only("while_another_process_locks_the_database_writes_are_503_and_reads_go_on") {
+        return;
+    }
     let (app, admin, token) = serving(spawn_app());
     assert_eq!(rename(&app, &admin, &token, "before the lock").status, 200);
-    let mut lock = rusqlite::Connection::open(&app.database).expect("open the database");
+    let mut lock = rusqlite::Connection::open(app.database.sqlite_path()).expect("open the database");
     let exclusive = lock
         .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
         .expect("BEGIN EXCLUSIVE");
@@ -157,6 +160,9 @@ fn while_another_process_locks_the_database_writes_are_503_and_reads_go_on() {
 
 #[test]
 fn when_the_disk_is_full_writes_are_503_reads_go_on_and_writes_return_with_space() {
+    if !sqlite_only("when_the_disk_is_full_writes_are_503_reads_go_on_and_writes_return_with_space") {
+        return;
+    }
     if !running_as_root() {
         eprintln!("SKIPPED: mounting a small tmpfs to fill needs root");
         return;
@@ -214,13 +220,19 @@ fn fill(path: &Path) {
 
 #[test]
 fn while_the_database_files_cannot_be_written_writes_are_503_and_reads_go_on() {
+    if !sqlite_only("while_the_database_files_cannot_be_written_writes_are_503_and_reads_go_on") {
+        return;
+    }
     if !running_as_root() {
         eprintln!("SKIPPED: chattr +i needs root (file modes do not stop root)");
         return;
     }
     let (app, admin, token) = serving(spawn_app());
     assert_eq!(rename(&app, &admin, &token, "before the lock-down").status, 200);
-    let files = [app.database.clone(), app.data_dir().join("keycred.db-wal")];
+    let files = [
+        app.database.sqlite_path().to_path_buf(),
+        app.data_dir().join("keycred.db-wal"),
+    ];
     let Some(immutable) = Immutable::set(&files) else {
         eprintln!("SKIPPED: this file system does not take chattr +i");
         return;

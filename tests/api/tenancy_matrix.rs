@@ -326,23 +326,14 @@ fn new_things(app: &TestApp, admin: &Bootstrapped, token: &str, role: &str) -> T
 /// it (and none could have cached it), expiring `expires_in_ms` from now.
 fn token_in_database(app: &TestApp, who: &Bootstrapped, expires_in_ms: i64) -> String {
     let token = keycred_impl::auth::mint_token();
-    let database = rusqlite::Connection::open(&app.database).expect("open the database");
-    database
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .expect("set a busy timeout");
     let now = now_millis();
-    database
-        .execute(
-            "INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![
-                token.id,
-                token.secret_hash.as_slice(),
-                who.credential_id,
-                now - 60_000,
-                now + expires_in_ms
-            ],
-        )
-        .expect("insert a token");
+    app.database.insert_token(
+        &token.id,
+        token.secret_hash.as_slice(),
+        &who.credential_id,
+        now - 60_000,
+        now + expires_in_ms,
+    );
     token.access_token
 }
 

@@ -1,7 +1,10 @@
 //! Request validation: malformed PATCH bodies and over-long path parameters are 400s
 //! whose message names the field and the rule, never the rejected value.
 
-use crate::helpers::{assert_error, credential_path, credential_path_of, message_of, spawn_app, Bootstrapped, TestApp};
+use crate::helpers::{
+    assert_error, credential_path, credential_path_of, credentials_path, message_of, service_accounts_path, spawn_app,
+    Bootstrapped, TestApp,
+};
 
 /// PATCHes `body`, asserts a 400 `invalid_request` and that nothing changed; returns the message.
 fn rejected(app: &TestApp, who: &Bootstrapped, token: &str, body: &str) -> String {
@@ -213,4 +216,54 @@ fn an_over_long_path_parameter_is_400_on_patch_too() {
 
     assert_error(&response, 400, "invalid_request");
     assert!(message_of(&response).contains("credential_id"), "{}", response.text());
+}
+
+#[test]
+fn text_holding_nul_is_400_naming_the_field_on_every_backend() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+
+    // PostgreSQL cannot store NUL in text, so neither backend takes it: the same
+    // request gets the same answer whichever database keycred runs on.
+    for (body, field) in [
+        (r#"{"name":"a\u0000b"}"#, "name"),
+        (r#"{"description":"\u0000"}"#, "description"),
+    ] {
+        let message = rejected(&app, &admin, &token, body);
+        assert!(message.starts_with(field) && message.contains("NUL"), "{message}");
+    }
+    let organization = &admin.organization_id;
+    for (path, body) in [
+        (service_accounts_path(organization), r#"{"name":"robot\u0000"}"#),
+        (
+            credentials_path(organization, &admin.service_account_id),
+            r#"{"name":"ok","description":"a\u0000"}"#,
+        ),
+    ] {
+        assert_error(&app.post_json(&path, &token, body), 400, "invalid_request");
+    }
+}
+
+#[test]
+fn path_parameters_holding_nul_are_not_found_on_every_backend() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+
+    for path in [
+        credential_path_of(&admin.organization_id, &admin.service_account_id, "a%00b"),
+        credential_path_of(&admin.organization_id, "%00", &admin.credential_id),
+        credential_path_of("acme%00", &admin.service_account_id, &admin.credential_id),
+    ] {
+        assert_error(&app.get(&path, &token), 404, "not_found");
+        assert_error(&app.patch_json(&path, &token, r#"{"name":"x"}"#), 404, "not_found");
+        assert_error(&app.delete(&path, &token), 404, "not_found");
+    }
+    assert_eq!(app.credential(&admin, &token)["id"], admin.credential_id.as_str());
+
+    let form = "grant_type=client_credentials&client_id=a%00b&client_secret=x";
+    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+    let response = app.request("POST", "/service-account-token", &headers, Some(form.as_bytes()));
+    assert_eq!(response.status, 401, "{}", response.text());
 }

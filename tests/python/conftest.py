@@ -1,8 +1,15 @@
 """Fixtures that run a real keycred server for the Python tests.
 
 The tests talk to keycred the way a user would: a real `keycred serve`
-process on a loopback port, a real SQLite file, and credentials made with
+process on a loopback port, a real database, and credentials made with
 the `keycred bootstrap` command line.
+
+The database is a SQLite file by default. With KEYCRED_TEST_BACKEND=postgres
+it is a PostgreSQL database of the session's own, `CREATE DATABASE
+keycred_test_<random>` on the server at KEYCRED_TEST_POSTGRES_URL (default
+postgres://postgres@127.0.0.1:5432/test), dropped at the end. Without a
+reachable PostgreSQL that variant is skipped, saying why, except in CI
+(CI=true), where it fails.
 """
 
 import json
@@ -24,6 +31,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 30
 SHUTDOWN_TIMEOUT_SECONDS = 10
 LISTENING = re.compile(r"listening on (http://\S+)")
+BACKEND = os.environ.get("KEYCRED_TEST_BACKEND") or "sqlite"
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 
 
 @dataclass
@@ -31,7 +40,7 @@ class Server:
     """What the tests need to know about the running keycred server."""
 
     base_url: str
-    database: Path
+    database: str
     binary: Path
 
 
@@ -91,8 +100,55 @@ def wait_for_base_url(process: subprocess.Popen, lines: queue.Queue, stderr_path
     )
 
 
+def with_database(url: str, database: str) -> str:
+    """`url` with its database name replaced by `database` (query kept)."""
+    scheme, rest = url.split("://", 1)
+    before_query, _, query = rest.partition("?")
+    authority = before_query.split("/", 1)[0]
+    return f"{scheme}://{authority}/{database}" + (f"?{query}" if query else "")
+
+
+def postgres_unavailable(reason: str):
+    """Skip the PostgreSQL variant, saying why; in CI, fail instead."""
+    message = (
+        f"PostgreSQL variant skipped: {reason}. Start PostgreSQL, or point "
+        "KEYCRED_TEST_POSTGRES_URL at one (scripts/test.sh starts a local cluster when it can)."
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
-def keycred_server(tmp_path_factory):
+def database(tmp_path_factory):
+    """The `--database` value for the session's server, per KEYCRED_TEST_BACKEND."""
+    if BACKEND == "sqlite":
+        yield str(tmp_path_factory.mktemp("keycred") / "keycred.db")
+        return
+    if BACKEND != "postgres":
+        pytest.fail(f"KEYCRED_TEST_BACKEND={BACKEND!r}: expected sqlite or postgres", pytrace=False)
+
+    admin_url = os.environ.get("KEYCRED_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    try:
+        import psycopg
+    except ImportError as error:
+        postgres_unavailable(f"the psycopg package is missing ({error})")
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.Error as error:
+        postgres_unavailable(f"cannot connect to {admin_url} ({str(error).strip()})")
+    name = f"keycred_test_{uuid.uuid4().hex[:16]}"
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def keycred_server(tmp_path_factory, database):
     """Start one `keycred serve` for the whole session and stop it with SIGTERM.
 
     Stopping with SIGTERM, and requiring a prompt exit, checks the graceful
@@ -107,12 +163,11 @@ def keycred_server(tmp_path_factory):
             pytrace=False,
         )
 
-    workdir = tmp_path_factory.mktemp("keycred")
-    database = workdir / "keycred.db"
+    workdir = tmp_path_factory.mktemp("keycred-serve")
     stderr_path = workdir / "serve.stderr"
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(
-            [str(binary), "serve", "--listen", "127.0.0.1:0", "--database", str(database)],
+            [str(binary), "serve", "--listen", "127.0.0.1:0", "--database", database],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -167,7 +222,7 @@ def bootstrap(keycred_server):
             str(keycred_server.binary),
             "bootstrap",
             "--database",
-            str(keycred_server.database),
+            keycred_server.database,
             "--org-label",
             label or new_label(),
             "--role",

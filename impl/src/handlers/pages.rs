@@ -39,7 +39,9 @@ impl ListScope<'_> {
         else {
             return Err(malformed());
         };
-        if list != self.list || parent != self.parent || id.is_empty() {
+        // No ID holds NUL, and PostgreSQL could not compare one that did: such a
+        // cursor is forged, and refused alike on both backends.
+        if list != self.list || parent != self.parent || id.is_empty() || id.contains('\0') {
             return Err(malformed());
         }
         let created_at = created_at.parse().map_err(|_| malformed())?;
@@ -143,7 +145,8 @@ mod tests {
 
     #[test]
     fn malformed_cursors_are_refused() {
-        for cursor in ["!!!", "Zm9v", "YzpzYTE6eDph", "YzpzYTE6MTo"] {
+        let with_nul = URL_SAFE_NO_PAD.encode("c:sa1:1:a\0b");
+        for cursor in ["!!!", "Zm9v", "YzpzYTE6eDph", "YzpzYTE6MTo", &with_nul] {
             assert!(CREDENTIALS.decode("after", cursor).is_err(), "{cursor}");
         }
     }

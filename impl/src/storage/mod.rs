@@ -1,9 +1,13 @@
 //! The storage trait: what keycred persists, in domain terms, with no HTTP or SQL in sight.
 //!
-//! Handlers talk to a [`Store`]; the embedded default is [`sqlite::SqliteStore`].
-//! The trait is async and free of SQLite-only assumptions so that a PostgreSQL
-//! implementation can sit beside it. Timestamps are Unix epoch milliseconds (UTC).
+//! Handlers talk to a [`Store`]; the embedded default is [`sqlite::SqliteStore`], and
+//! [`postgres::PgStore`] serves several keycred instances from one PostgreSQL database.
+//! The trait is async and free of either database's assumptions; both implementations
+//! read their schema changes from the one list in [`migrations`]. Timestamps are Unix
+//! epoch milliseconds (UTC).
 
+pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
@@ -248,14 +252,16 @@ pub type StorageResult<T> = Result<T, StorageError>;
 /// the numbers are published. Called on hot paths, so implementations must be cheap
 /// and must not block (atomics, not locks).
 pub trait StorageObserver: Send + Sync + 'static {
-    /// The queue of writes waiting for the writer grew (positive) or shrank (negative)
-    /// by `delta`. Growth is reported before the write is offered to the queue, so the
-    /// running sum never goes below zero.
+    /// The queue of writes waiting for the writer (SQLite: the writer thread; PostgreSQL:
+    /// a free connection) grew (positive) or shrank (negative) by `delta`. Growth is
+    /// reported before the write is offered to the queue, so the running sum never goes
+    /// below zero.
     fn write_queue_changed(&self, delta: isize) {
         let _ = delta;
     }
 
-    /// The writer took `size` queued writes to commit together in one transaction.
+    /// The writer took `size` queued writes to commit together in one transaction
+    /// (always 1 on PostgreSQL, where each write commits on its own).
     fn write_batch(&self, size: usize) {
         let _ = size;
     }

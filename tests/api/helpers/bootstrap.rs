@@ -15,7 +15,7 @@ impl TestApp {
         Command::new(keycred_binary())
             .arg("bootstrap")
             .arg("--database")
-            .arg(&self.database)
+            .arg(self.database.argument())
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -1,9 +1,11 @@
-//! Shared machinery: a real `keycred serve` per test (this file), the `keycred
-//! bootstrap` command line, a tiny HTTP/1.1 client over `TcpStream`, checks of the
-//! error shape, the resource paths and writes, and walks over paginated lists.
+//! Shared machinery: a real `keycred serve` per test (this file) on a fresh database of
+//! the backend `KEYCRED_TEST_BACKEND` names (`database`), the `keycred bootstrap`
+//! command line, a tiny HTTP/1.1 client over `TcpStream`, checks of the error shape,
+//! the resource paths and writes, and walks over paginated lists.
 
 mod bootstrap;
 mod checks;
+mod database;
 mod http;
 mod pages;
 mod resources;
@@ -15,10 +17,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
+pub use database::{require_postgres, sqlite_only, TestDatabase};
 pub use http::{parse_response, read_response, TestResponse};
 pub use pages::{duplicates, ids_of, Page};
 pub use resources::{
@@ -38,18 +39,19 @@ pub fn keycred_binary() -> &'static str {
     env!("CARGO_BIN_EXE_keycred")
 }
 
-/// A running `keycred serve` with its own temporary database. Dropping it kills the server.
+/// A running `keycred serve` on a test database (shared with the other instances
+/// started with it by [`spawn_instances`]). Dropping it kills the server; the
+/// database goes when the last server on it is dropped.
 pub struct TestApp {
     /// Where the server listens, e.g. `127.0.0.1:41234`.
     pub address: String,
-    /// The SQLite file the server uses.
-    pub database: PathBuf,
+    /// The database the server uses.
+    pub database: Arc<TestDatabase>,
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Extra environment the server runs with, kept for restarts.
     env: Vec<(String, String)>,
-    dir: Option<TempDir>,
 }
 
 /// What a test may change about how `keycred serve` starts.
@@ -57,26 +59,46 @@ pub struct TestApp {
 pub struct ServeOptions {
     /// Extra environment variables, e.g. `KEYCRED_LOG=trace`.
     pub env: Vec<(String, String)>,
-    /// The database file; `keycred.db` in a fresh temp dir when `None`.
+    /// A SQLite database file of the test's choosing (e.g. on a small tmpfs); a fresh
+    /// database of the backend `KEYCRED_TEST_BACKEND` names when `None`.
     pub database: Option<PathBuf>,
 }
 
-/// Starts a server on 127.0.0.1 port 0 with a fresh database in a new temp dir.
+/// Starts a server on 127.0.0.1 port 0 with a fresh database of the backend
+/// `KEYCRED_TEST_BACKEND` names.
 pub fn spawn_app() -> TestApp {
     spawn_app_with(ServeOptions::default())
 }
 
 /// Starts a server on 127.0.0.1 port 0 as `options` say.
 pub fn spawn_app_with(options: ServeOptions) -> TestApp {
-    let dir = tempfile::tempdir().expect("create a temp dir");
-    let database = options.database.unwrap_or_else(|| dir.path().join("keycred.db"));
-    start(dir, database, options.env)
+    let database = match options.database {
+        Some(path) => TestDatabase::sqlite_at(path),
+        None => TestDatabase::new(),
+    };
+    start(Arc::new(database), options.env)
 }
 
-fn start(dir: TempDir, database: PathBuf, env: Vec<(String, String)>) -> TestApp {
+/// Starts `count` servers at once on one fresh database, as a scaled-out deployment
+/// would: they find the database empty and migrate it concurrently.
+pub fn spawn_instances(count: usize) -> Vec<TestApp> {
+    let database = Arc::new(TestDatabase::new());
+    let starting: Vec<_> = (0..count)
+        .map(|_| {
+            let database = Arc::clone(&database);
+            thread::spawn(move || start(database, Vec::new()))
+        })
+        .collect();
+    starting
+        .into_iter()
+        .map(|instance| instance.join().expect("start an instance"))
+        .collect()
+}
+
+fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
     let mut child = Command::new(keycred_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
-        .arg(&database)
+        .arg(database.argument())
         .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -141,7 +163,6 @@ fn start(dir: TempDir, database: PathBuf, env: Vec<(String, String)>) -> TestApp
         stdout,
         stderr,
         env,
-        dir: Some(dir),
     }
 }
 
@@ -186,9 +207,13 @@ impl TestApp {
         self.child.id()
     }
 
-    /// The directory holding the database (and its `-wal`/`-shm` files).
+    /// The directory holding the SQLite database (and its `-wal`/`-shm` files).
+    /// Only SQLite tests ask; a PostgreSQL database has no directory.
     pub fn data_dir(&self) -> &Path {
-        self.database.parent().expect("the database is in a directory")
+        self.database
+            .sqlite_path()
+            .parent()
+            .expect("the database is in a directory")
     }
 
     /// Sends SIGTERM with the `kill` command.
@@ -240,10 +265,9 @@ impl TestApp {
     pub fn kill_and_restart(mut self) -> TestApp {
         self.child.kill().expect("kill -9 the server");
         self.child.wait().expect("reap the server");
-        let dir = self.dir.take().expect("the temp dir");
-        let database = self.database.clone();
+        let database = Arc::clone(&self.database);
         let env = std::mem::take(&mut self.env);
         drop(self);
-        start(dir, database, env)
+        start(database, env)
     }
 }

@@ -1,4 +1,5 @@
-//! Numbered schema migrations, embedded in the binary and applied in order at open.
+//! Applies the numbered schema migrations (the one list in [`crate::storage::migrations`],
+//! SQLite's spelling of each) in order at open.
 //!
 //! Each migration runs in its own `BEGIN IMMEDIATE` transaction together with its
 //! row in `schema_migrations`, so it is applied completely or not at all. Taking
@@ -10,34 +11,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::from_sqlite;
+use crate::storage::migrations::{newest_version, Migration, MIGRATIONS};
 use crate::storage::{Millis, StorageError, StorageResult};
-
-/// One schema change: its number and its SQL (one or more statements).
-pub(super) struct Migration {
-    /// Position in the sequence; recorded in `schema_migrations.version`.
-    pub(super) version: i64,
-    /// The statements, run as one batch inside the migration's transaction.
-    pub(super) sql: &'static str,
-}
-
-/// Every migration, oldest first. Append only: an applied migration never changes.
-pub(super) const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        sql: include_str!("../../../migrations/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        sql: include_str!("../../../migrations/0002_list_indexes.sql"),
-    },
-];
 
 /// Brings the database up to the newest migration; applies nothing (and takes no
 /// write lock) when it is already there. Fails if the database was migrated by a
 /// newer keycred, whose schema this build does not know.
 pub(super) fn migrate(conn: &mut Connection) -> StorageResult<()> {
     let applied = applied_versions(conn)?;
-    let newest_known = MIGRATIONS.last().map_or(0, |migration| migration.version);
+    let newest_known = newest_version();
     if let Some(&newest_applied) = applied.last() {
         if newest_applied > newest_known {
             return Err(StorageError::Internal(format!(
@@ -94,7 +76,7 @@ fn apply(conn: &mut Connection, migration: &Migration) -> StorageResult<()> {
             // Dropping `tx` rolls back the no-op CREATE TABLE IF NOT EXISTS.
             return Ok(());
         }
-        tx.execute_batch(migration.sql)?;
+        tx.execute_batch(migration.sqlite)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![migration.version, now_millis()],

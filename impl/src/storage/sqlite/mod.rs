@@ -1,6 +1,6 @@
 //! The embedded SQLite [`Store`]: one writer thread with group commit, a small
-//! pool of read-only connections, and the schema migrations. All of keycred's SQL
-//! lives in this module and in `impl/migrations/`.
+//! pool of read-only connections, and the schema migrations. All of its SQL lives in
+//! this module and in `impl/migrations/sqlite/`.
 //!
 //! Layout: `connection` opens connections with their pragmas, `migrations` brings
 //! the schema up to date, `writer` runs writes, `readers` runs reads, `queries`
