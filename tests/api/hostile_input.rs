@@ -389,9 +389,18 @@ const CASES: &[Case] = &[
         expect: Expect::Error(400, "invalid_request"),
     },
     Case {
-        name: "a forged cursor at the earliest time there is",
+        name: "a forged cursor whose ID holds NUL characters",
         send: |t| {
             let position = format!("c:{}:{}:{}", t.admin.service_account_id, i64::MIN, "\u{0}".repeat(100));
+            let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position);
+            t.get(&format!("{}?after={cursor}", t.credentials()))
+        },
+        expect: Expect::Error(400, "invalid_request"),
+    },
+    Case {
+        name: "a forged cursor at the earliest time there is",
+        send: |t| {
+            let position = format!("c:{}:{}:{}", t.admin.service_account_id, i64::MIN, "0");
             let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position);
             t.get(&format!("{}?after={cursor}", t.credentials()))
         },
