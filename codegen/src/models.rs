@@ -298,16 +298,23 @@ pub fn decode_expr(
             Ok(quote!(crate::decode::decode_enum::<#ident>(#value, #field)))
         }
         SchemaKind::Type(Type::String(string)) => {
-            if string.pattern.is_some() {
-                return Err(CodegenError::unsupported(
-                    location,
-                    "pattern cannot be enforced by this generator",
-                ));
-            }
+            let without_nul = match string.pattern.as_deref() {
+                None => false,
+                Some(NO_NUL_PATTERN) => true,
+                Some(_) => {
+                    return Err(CodegenError::unsupported(
+                        location,
+                        format!("the only string pattern this generator enforces is {NO_NUL_PATTERN}"),
+                    ))
+                }
+            };
             if let VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) = &string.format {
                 return Ok(quote!(<crate::decode::Timestamp as crate::decode::Decode>::decode(#value, #field)));
             }
             let length = length_tokens(string);
+            if without_nul {
+                return Ok(quote!(crate::decode::decode_string_without_nul(#value, #field, #length)));
+            }
             Ok(quote!(crate::decode::decode_string(#value, #field, #length)))
         }
         SchemaKind::Type(Type::Integer(integer)) => {
@@ -354,6 +361,10 @@ pub fn decode_expr(
         )),
     }
 }
+
+/// The pattern of a string that holds no NUL character (U+0000), which PostgreSQL
+/// cannot store: the one string pattern the generator enforces.
+const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
 
 /// `crate::decode::Length { … }` for a string's limits.
 pub fn length_tokens(string: &StringType) -> TokenStream {

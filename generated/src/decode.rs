@@ -34,6 +34,8 @@ pub enum Problem {
     BadFormat(&'static str),
     /// Given more than once where only once makes sense.
     Repeated,
+    /// Holds the NUL character, which no stored text may (PostgreSQL cannot store it).
+    ContainsNul,
 }
 
 impl fmt::Display for Problem {
@@ -49,6 +51,7 @@ impl fmt::Display for Problem {
             Problem::NotOneOf(allowed) => write!(f, "must be one of: {allowed}"),
             Problem::BadFormat(format) => write!(f, "must be {format}"),
             Problem::Repeated => write!(f, "must be given only once"),
+            Problem::ContainsNul => write!(f, "must not contain the NUL character (U+0000)"),
         }
     }
 }
@@ -140,6 +143,16 @@ pub fn decode_string(value: Value, field: &str, length: Length) -> Result<String
         }
         other => Err(wrong_type(&other, field, "a string")),
     }
+}
+
+/// Decodes a JSON string within length limits that must not hold the NUL character
+/// (the spec's `pattern: '^[^\u0000]*$'`).
+pub fn decode_string_without_nul(value: Value, field: &str, length: Length) -> Result<String, ValidationError> {
+    let text = decode_string(value, field, length)?;
+    if text.contains('\0') {
+        return Err(ValidationError::new(field, Problem::ContainsNul));
+    }
+    Ok(text)
 }
 
 /// Decodes a JSON integer within an optional range.

@@ -628,7 +628,7 @@ impl crate::decode::Decode for CreateServiceAccountRequest {
             name: {
                 let field = crate::decode::field_path(parent, "name");
                 let value = crate::decode::required(&mut fields, parent, "name")?;
-                crate::decode::decode_string(
+                crate::decode::decode_string_without_nul(
                     value,
                     &field,
                     crate::decode::Length {
@@ -641,7 +641,7 @@ impl crate::decode::Decode for CreateServiceAccountRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "description");
                     Some(
-                        crate::decode::decode_string(
+                        crate::decode::decode_string_without_nul(
                             value,
                             &field,
                             crate::decode::Length {
@@ -696,7 +696,7 @@ impl crate::decode::Decode for UpdateServiceAccountRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "name");
                     Some(
-                        crate::decode::decode_string(
+                        crate::decode::decode_string_without_nul(
                             value,
                             &field,
                             crate::decode::Length {
@@ -712,7 +712,7 @@ impl crate::decode::Decode for UpdateServiceAccountRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "description");
                     Some(
-                        crate::decode::decode_string(
+                        crate::decode::decode_string_without_nul(
                             value,
                             &field,
                             crate::decode::Length {
@@ -759,7 +759,7 @@ impl crate::decode::Decode for CreateServiceAccountCredentialRequest {
             name: {
                 let field = crate::decode::field_path(parent, "name");
                 let value = crate::decode::required(&mut fields, parent, "name")?;
-                crate::decode::decode_string(
+                crate::decode::decode_string_without_nul(
                     value,
                     &field,
                     crate::decode::Length {
@@ -772,7 +772,7 @@ impl crate::decode::Decode for CreateServiceAccountCredentialRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "description");
                     Some(
-                        crate::decode::decode_string(
+                        crate::decode::decode_string_without_nul(
                             value,
                             &field,
                             crate::decode::Length {
@@ -1052,7 +1052,7 @@ impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "name");
                     Some(
-                        crate::decode::decode_string(
+                        crate::decode::decode_string_without_nul(
                             value,
                             &field,
                             crate::decode::Length {
@@ -1068,7 +1068,7 @@ impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "description");
                     Some(
-                        crate::decode::decode_string(
+                        crate::decode::decode_string_without_nul(
                             value,
                             &field,
                             crate::decode::Length {

@@ -11,7 +11,7 @@ use keycred_api::{
 };
 
 use super::pages::ListScope;
-use super::{expanded_permissions, now, storable_text, storage_error, KeycredApi};
+use super::{expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
@@ -89,8 +89,6 @@ pub async fn create<S: Store>(
     params: CreateServiceAccountCredentialParams,
     body: CreateServiceAccountCredentialRequest,
 ) -> Result<CreateServiceAccountCredentialResponse, ApiError> {
-    storable_text("name", Some(&body.name))?;
-    storable_text("description", body.description.as_deref())?;
     let organization_id = api
         .caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND)
         .await?;
@@ -163,8 +161,6 @@ pub async fn update<S: Store>(
     params: UpdateServiceAccountCredentialParams,
     body: UpdateServiceAccountCredentialRequest,
 ) -> Result<UpdateServiceAccountCredentialResponse, ApiError> {
-    storable_text("name", body.name.as_deref())?;
-    storable_text("description", body.description.as_deref())?;
     let organization_id = api
         .caller_organization(&caller, &params.organization_id, NOT_FOUND)
         .await?;

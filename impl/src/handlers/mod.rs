@@ -101,18 +101,6 @@ fn storage_error(error: StorageError) -> ApiError {
     }
 }
 
-/// Refuses a text field the API would store if it contains the NUL character (U+0000),
-/// with a 400 naming the field. PostgreSQL cannot store NUL in text, and a request must
-/// get the same answer whichever database keycred runs on, so neither backend takes it.
-fn storable_text(field: &str, value: Option<&str>) -> Result<(), ApiError> {
-    match value {
-        Some(text) if text.contains('\0') => Err(ApiError::invalid_request(format!(
-            "{field}: must not contain the NUL character (U+0000)"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// The caller's permissions on a resource type, when `expand` asks for them.
 fn expanded_permissions(caller: &Caller, expand: &[ExpandValue], resource: Resource) -> Option<Permissions> {
     expand

@@ -9,7 +9,7 @@ use keycred_api::{
 };
 
 use super::pages::ListScope;
-use super::{expanded_permissions, now, storable_text, storage_error, KeycredApi};
+use super::{expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
@@ -99,8 +99,6 @@ pub async fn create<S: Store>(
     params: CreateServiceAccountParams,
     body: CreateServiceAccountRequest,
 ) -> Result<CreateServiceAccountResponse, ApiError> {
-    storable_text("name", Some(&body.name))?;
-    storable_text("description", body.description.as_deref())?;
     let organization_id = api
         .caller_organization(&caller, &params.organization_id, NOT_FOUND)
         .await?;
@@ -159,8 +157,6 @@ pub async fn update<S: Store>(
     params: UpdateServiceAccountParams,
     body: UpdateServiceAccountRequest,
 ) -> Result<UpdateServiceAccountResponse, ApiError> {
-    storable_text("name", body.name.as_deref())?;
-    storable_text("description", body.description.as_deref())?;
     let organization_id = api
         .caller_organization(&caller, &params.organization_id, NOT_FOUND)
         .await?;
