@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# Benchmarks keycred against its two reference ceilings, in one run:
+#   - builds release (keycred and the keycred-bench tools);
+#   - seeds a database of N credentials for N in 10,000 and 1,000,000 (`seed`,
+#     through keycred's own store);
+#   - starts the fixed-JSON axum ceiling (`reference-axum`) and one `keycred serve`
+#     per database, mints a token for each, and measures the raw SQLite rate at 1
+#     update per transaction once per database;
+#   - then, in each of several rounds and for each N, back to back: the raw SQLite
+#     ceiling (`reference-sqlite`: keycred's UPDATE … RETURNING with keycred's
+#     pragmas, 64 per durable transaction), keycred PATCH, keycred GET and the
+#     axum GET, each driven by oha at 64 connections;
+#   - reads each keycred's peak RSS (VmHWM), prints req/s, p50/p99 latency, CPU
+#     per request, peak RSS and keycred's ratios to the ceilings (and of 1,000,000
+#     to 10,000), and writes them into BENCHMARKS.md (between its bench.sh
+#     markers). Ratios are taken within each round, then the median.
+#
+# Usage: bash scripts/bench.sh [--quick] [--no-record]
+#   --quick      N = 10,000 only, 5 s runs, 2 rounds (instead of 10 s, 3 rounds)
+#   --no-record  print the results but leave BENCHMARKS.md alone
+# Environment overrides: BENCH_SIZES ("10000 1000000"), BENCH_SECONDS (10),
+# BENCH_ROUNDS (3), BENCH_CONNECTIONS (64). Needs python3 and curl; installs oha
+# with `cargo install oha --locked` if it is missing. Needs no stdin, and stops
+# every process it started, whatever happens.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+bin="$CARGO_TARGET_DIR/release"
+
+command_line="bash scripts/bench.sh${*:+ $*}"
+for var in BENCH_SIZES BENCH_SECONDS BENCH_ROUNDS BENCH_CONNECTIONS; do
+    if [ -n "${!var:-}" ]; then
+        command_line="$var=\"${!var}\" $command_line"
+    fi
+done
+quick=0
+record=1
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=1 ;;
+        --no-record) record=0 ;;
+        -h | --help)
+            sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "bench.sh: unknown argument $arg (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+if [ "$quick" = 1 ]; then
+    sizes=${BENCH_SIZES:-10000}
+    run_seconds=${BENCH_SECONDS:-5}
+    rounds=${BENCH_ROUNDS:-2}
+    mode=quick
+else
+    sizes=${BENCH_SIZES:-10000 1000000}
+    run_seconds=${BENCH_SECONDS:-10}
+    rounds=${BENCH_ROUNDS:-3}
+    mode=full
+fi
+connections=${BENCH_CONNECTIONS:-64}
+warmup_seconds=2
+# PATCH bodies: 1,000 different descriptions, one picked at random per request
+# (oha -Z) and per raw UPDATE alike. They must differ: SQLite writes no cell whose
+# content is unchanged, so re-sending one fixed body would, after the first pass
+# over the rows, commit transactions that sync nothing.
+body_count=1000
+clock_ticks=$(getconf CLK_TCK)
+
+section() {
+    printf '\n==> %s\n' "$*" >&2
+}
+
+for tool in python3 curl; do
+    command -v "$tool" >/dev/null || {
+        echo "bench.sh: $tool is needed" >&2
+        exit 1
+    }
+done
+
+# ---------------------------------------------------------------- processes
+# Every process started here is recorded, and stopped on any exit.
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]+"${pids[@]}"}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    pids=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME COMMAND...: starts a server that prints `listening on http://ADDR`,
+# waits for that line, and sets $server_pid and $server_url.
+start_server() {
+    local name=$1
+    shift
+    # Created here, so the loop below can read it before the child opens it.
+    : >"$work/$name.out"
+    "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null &
+    server_pid=$!
+    pids+=("$server_pid")
+    local tries=0
+    server_url=""
+    while [ -z "$server_url" ]; do
+        server_url=$(sed -n 's/^listening on \(http:\/\/[^ ]*\)$/\1/p' "$work/$name.out" | head -n 1)
+        if [ -n "$server_url" ]; then
+            break
+        fi
+        if ! kill -0 "$server_pid" 2>/dev/null || [ "$tries" -ge 600 ]; then
+            echo "bench.sh: $name did not start; its stderr:" >&2
+            tail -n 20 "$work/$name.err" >&2
+            exit 1
+        fi
+        tries=$((tries + 1))
+        sleep 0.1
+    done
+}
+
+# stop_server PID: SIGTERM, then wait for it to finish.
+stop_server() {
+    local pid=$1 kept=() other
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for other in "${pids[@]}"; do
+        [ "$other" = "$pid" ] || kept+=("$other")
+    done
+    pids=("${kept[@]+"${kept[@]}"}")
+}
+
+# peak_rss_kib PID: the process's peak resident set (VmHWM), in KiB.
+peak_rss_kib() {
+    awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
+}
+
+# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# ---------------------------------------------------------------- build and tools
+section "cargo build --release (keycred, keycred-bench)"
+cargo build --release -p keycred -p keycred-bench --bins
+
+section "oha"
+oha=$(command -v oha || true)
+if [ -z "$oha" ] && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/oha" ]; then
+    oha="${CARGO_HOME:-$HOME/.cargo}/bin/oha"
+fi
+if [ -z "$oha" ] || ! "$oha" --version >/dev/null 2>&1; then
+    echo "oha not found: cargo install oha --locked" >&2
+    # Its own temporary target directory, not the workspace's.
+    env -u CARGO_TARGET_DIR cargo install oha --locked </dev/null
+    oha="${CARGO_HOME:-$HOME/.cargo}/bin/oha"
+fi
+oha_version=$("$oha" --version)
+echo "$oha_version" >&2
+oha_help=$("$oha" --help)
+if grep -q -- '--output-format' <<<"$oha_help"; then
+    oha_json=(--output-format json)
+else
+    oha_json=(-j)
+fi
+for flag in --urls-from-file -Z; do
+    grep -q -- "$flag" <<<"$oha_help" || {
+        echo "bench.sh: this oha has no $flag; install a newer one (cargo install oha --locked)" >&2
+        exit 1
+    }
+done
+
+work="$CARGO_TARGET_DIR/bench-run"
+rm -rf "$work"
+mkdir -p "$work"
+results="$work/results.jsonl"
+: >"$results"
+bodies="$work/bodies.txt"
+for ((i = 0; i < body_count; i++)); do
+    printf '{"description":"bench %d"}\n' "$i"
+done >"$bodies"
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+# record KEY=VALUE...: appends one JSON object to the results.
+record() {
+    python3 - "$results" "$@" <<'PY'
+import json, sys
+entry = {}
+for pair in sys.argv[2:]:
+    key, _, value = pair.partition("=")
+    try:
+        entry[key] = json.loads(value)
+    except ValueError:
+        entry[key] = value
+with open(sys.argv[1], "a") as out:
+    out.write(json.dumps(entry) + "\n")
+PY
+}
+
+# json_fields JSON FIELD[:VAR]...: prints `VAR=value` shell assignments of the
+# object's fields (numbers rounded to 3 decimals; null as "null"), for eval.
+json_fields() {
+    python3 - "$@" <<'PY'
+import json, shlex, sys
+data = json.loads(sys.argv[1])
+for spec in sys.argv[2:]:
+    field, _, var = spec.partition(":")
+    value = data[field]
+    if isinstance(value, float):
+        value = f"{value:.3f}"
+    elif value is None:
+        value = "null"
+    print(f"{var or field}={shlex.quote(str(value))}")
+PY
+}
+
+# summarize OHA_JSON: prints `rps=… p50_ms=… p99_ms=… requests=… non_2xx=… errors=…`.
+summarize() {
+    python3 - "$1" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+summary = data["summary"]
+percentiles = data.get("latencyPercentiles", {})
+statuses = {int(code): count for code, count in data.get("statusCodeDistribution", {}).items()}
+errors = sum(data.get("errorDistribution", {}).values())
+requests = sum(statuses.values())
+non_2xx = sum(count for code, count in statuses.items() if not 200 <= code < 300)
+print(
+    f"rps={summary['requestsPerSec']:.1f} p50_ms={percentiles.get('p50', float('nan')) * 1000:.3f} "
+    f"p99_ms={percentiles.get('p99', float('nan')) * 1000:.3f} requests={requests} "
+    f"non_2xx={non_2xx} errors={errors} statuses='{json.dumps(statuses)}'"
+)
+PY
+}
+
+# load LABEL PID URLS SECONDS OUT [oha args...]: one oha run against the server
+# PID, its JSON in OUT; sets $rps $p50_ms $p99_ms $requests $non_2xx $errors
+# $statuses and $cpu_us (the server's CPU time per request, in µs).
+load() {
+    local label=$1 pid=$2 urls=$3 seconds=$4 out=$5 before after
+    shift 5
+    echo "oha: $label, $connections connections, ${seconds} s" >&2
+    before=$(cpu_ticks "$pid")
+    # -w: requests still running at the deadline are finished, not counted as failures.
+    # --urls-from-file: the URL argument is a file of URLs, one picked for each request.
+    "$oha" --no-tui "${oha_json[@]}" -z "${seconds}s" -w -c "$connections" "$@" --urls-from-file "$urls" \
+        </dev/null >"$out"
+    after=$(cpu_ticks "$pid")
+    eval "$(summarize "$out")"
+    cpu_us=$(python3 -c 'import sys; t, hz, n = map(float, sys.argv[1:]); print(f"{t / hz * 1e6 / max(n, 1):.1f}")' \
+        "$((after - before))" "$clock_ticks" "$requests")
+}
+
+# ---------------------------------------------------------------- seed every N
+for n in $sizes; do
+    section "N=$n: seed"
+    mkdir -p "$work/n$n"
+    "$bin/seed" --database "$work/n$n/keycred.db" --credentials "$n" --out "$work/n$n/seed.json" \
+        --paths "$work/n$n/paths.txt" </dev/null
+done
+
+# ---------------------------------------------------------------- start the servers
+# Every server stays up for the whole run, so that each round measures every N and
+# both ceilings within a few seconds of one another (other work on the machine
+# comes and goes; comparing within a round keeps it out of the ratios).
+section "reference-axum (fixed JSON)"
+start_server reference-axum "$bin/reference-axum" --listen 127.0.0.1:0
+axum_pid=$server_pid
+axum_url=$server_url
+declare -A keycred_pids
+for n in $sizes; do
+    dir="$work/n$n"
+    db="$dir/keycred.db"
+    section "N=$n: keycred"
+    eval "$(json_fields "$(cat "$dir/seed.json")" client_id client_secret)"
+    start_server "keycred-n$n" "$bin/keycred" serve --listen 127.0.0.1:0 --database "$db"
+    keycred_pids[$n]=$server_pid
+    token=$(curl -sSf -u "$client_id:$client_secret" -d grant_type=client_credentials \
+        "$server_url/service-account-token" </dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    echo "Authorization: Bearer $token" >"$dir/auth-header"
+    sed "s|^|$server_url|" "$dir/paths.txt" >"$dir/keycred-urls.txt"
+    # The same routes for the fixed-JSON handler (it ignores the IDs).
+    sed "s|^|$axum_url|" "$dir/paths.txt" >"$dir/axum-urls.txt"
+    # One request of each kind must succeed before anything is timed.
+    first_url=$(head -n 1 "$dir/keycred-urls.txt")
+    curl -sSf -o /dev/null -H "$(cat "$dir/auth-header")" "$first_url" </dev/null
+    curl -sSf -o /dev/null -X PATCH -H "$(cat "$dir/auth-header")" -H 'Content-Type: application/json' \
+        -d "$(head -n 1 "$bodies")" "$first_url" </dev/null
+    load "keycred GET warm-up" "${keycred_pids[$n]}" "$dir/keycred-urls.txt" "$warmup_seconds" \
+        "$dir/warmup.json" -H "$(cat "$dir/auth-header")"
+
+    section "N=$n: raw SQLite, 1 update per transaction (for reference)"
+    "$bin/reference-sqlite" --database "$db" --paths "$dir/paths.txt" --bodies "$bodies" \
+        --seconds "$run_seconds" --batch 1 </dev/null >"$dir/sqlite-1.jsonl"
+    eval "$(json_fields "$(head -n 1 "$dir/sqlite-1.jsonl")" updates_per_sec:ups transaction_ms_p50:tp50 \
+        transaction_ms_p99:tp99 commit_ms_p50:cp50 commit_ms_p99:cp99 cpu_us_per_update:cpu)"
+    echo "raw SQLite, 1 per transaction: $ups updates/s (COMMIT p50 $cp50 ms, p99 $cp99 ms)" >&2
+    record kind=sqlite n="$n" batch=1 round=0 rps="$ups" p50_ms="$tp50" p99_ms="$tp99" \
+        commit_p50_ms="$cp50" commit_p99_ms="$cp99" cpu_us="$cpu"
+done
+load "reference-axum GET warm-up" "$axum_pid" "$work/n$(awk '{ print $1 }' <<<"$sizes")/axum-urls.txt" \
+    "$warmup_seconds" "$work/axum-warmup.json"
+
+# ---------------------------------------------------------------- the rounds
+for ((round = 1; round <= rounds; round++)); do
+    for n in $sizes; do
+        section "round $round of $rounds, N=$n"
+        dir="$work/n$n"
+        pid=${keycred_pids[$n]}
+        load_avg=$(cut -d' ' -f1 /proc/loadavg)
+
+        "$bin/reference-sqlite" --database "$dir/keycred.db" --paths "$dir/paths.txt" --bodies "$bodies" \
+            --seconds "$run_seconds" --batch 64 </dev/null >"$dir/sqlite-64-$round.jsonl"
+        eval "$(json_fields "$(head -n 1 "$dir/sqlite-64-$round.jsonl")" updates_per_sec:ups \
+            transaction_ms_p50:tp50 transaction_ms_p99:tp99 commit_ms_p50:cp50 commit_ms_p99:cp99 \
+            cpu_us_per_update:cpu)"
+        echo "raw SQLite, 64 per transaction: $ups updates/s (COMMIT p50 $cp50 ms, p99 $cp99 ms)" >&2
+        record kind=sqlite n="$n" batch=64 round="$round" rps="$ups" p50_ms="$tp50" p99_ms="$tp99" \
+            commit_p50_ms="$cp50" commit_p99_ms="$cp99" cpu_us="$cpu" load="$load_avg"
+
+        for method in PATCH GET; do
+            if [ "$method" = PATCH ]; then
+                extra=(-m PATCH -H 'Content-Type: application/json' -Z "$bodies")
+            else
+                extra=(-m GET)
+            fi
+            load "keycred $method" "$pid" "$dir/keycred-urls.txt" "$run_seconds" \
+                "$dir/keycred-$method-$round.json" -H "$(cat "$dir/auth-header")" "${extra[@]}"
+            echo "keycred $method: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request," \
+                "$non_2xx non-2xx, $errors errors" >&2
+            record kind=keycred n="$n" method="$method" round="$round" rps="$rps" p50_ms="$p50_ms" \
+                p99_ms="$p99_ms" cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" \
+                statuses="$statuses" load="$load_avg"
+        done
+
+        load "reference-axum GET" "$axum_pid" "$dir/axum-urls.txt" "$run_seconds" "$dir/axum-GET-$round.json" -m GET
+        echo "reference-axum GET: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request" >&2
+        record kind=axum n="$n" method=GET round="$round" rps="$rps" p50_ms="$p50_ms" p99_ms="$p99_ms" \
+            cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" load="$load_avg"
+    done
+done
+
+# ---------------------------------------------------------------- peak RSS, stop
+for n in $sizes; do
+    dir="$work/n$n"
+    rss_kib=$(peak_rss_kib "${keycred_pids[$n]}")
+    echo "keycred peak RSS at N=$n: $((rss_kib / 1024)) MiB" >&2
+    eval "$(json_fields "$(cat "$dir/seed.json")" seconds:seed_seconds)"
+    record kind=keycred-rss n="$n" rss_kib="$rss_kib" seed_seconds="$seed_seconds" \
+        db_mib="$(du -sm "$dir/keycred.db" | cut -f1)"
+    stop_server "${keycred_pids[$n]}"
+    # The databases and request logs are large; the figures are in results.jsonl.
+    rm -f "$dir/keycred.db" "$dir/keycred.db-wal" "$dir/keycred.db-shm"
+    tail -n 20 "$work/keycred-n$n.err" >"$work/keycred-n$n.err.tail"
+    rm -f "$work/keycred-n$n.err"
+done
+record kind=axum-rss rss_kib="$(peak_rss_kib "$axum_pid")"
+stop_server "$axum_pid"
+
+# ---------------------------------------------------------------- report
+section "results"
+export BENCH_CPU BENCH_CORES BENCH_MEMORY BENCH_KERNEL BENCH_RUSTC BENCH_OHA BENCH_LOAD_START BENCH_LOAD_END \
+    BENCH_DATE BENCH_SECONDS_RUN BENCH_ROUNDS_RUN BENCH_CONNECTIONS_RUN BENCH_COMMAND
+BENCH_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+BENCH_CORES=$(nproc)
+BENCH_MEMORY=$(free -h | awk '/^Mem:/ { print $2 }')
+BENCH_KERNEL=$(uname -sr)
+BENCH_RUSTC=$(rustc --version)
+BENCH_OHA=$oha_version
+BENCH_LOAD_START=$load_at_start
+BENCH_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_DATE=$started_at
+BENCH_SECONDS_RUN=$run_seconds
+BENCH_ROUNDS_RUN=$rounds
+BENCH_CONNECTIONS_RUN=$connections
+BENCH_COMMAND=$command_line
+python3 - "$results" "$root/BENCHMARKS.md" "$mode" "$record" <<'PY'
+import json, os, re, statistics, sys
+
+results_file, benchmarks_file, mode, record = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+rows = [json.loads(line) for line in open(results_file)]
+env = os.environ
+
+
+def select(**want):
+    return [row for row in rows if all(row.get(key) == value for key, value in want.items())]
+
+
+def median(values):
+    values = [value for value in values if isinstance(value, (int, float))]
+    return statistics.median(values) if values else None
+
+
+def num(value, digits=0):
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def spread(runs):
+    values = [run["rps"] for run in runs]
+    return f"{min(values):,.0f}–{max(values):,.0f}" if len(values) > 1 else "–"
+
+
+sizes = sorted({row["n"] for row in rows if row.get("kind") == "keycred"})
+lines = [
+    f"Run {env['BENCH_DATE']} with `{env['BENCH_COMMAND']}`: {env['BENCH_CPU']}, {env['BENCH_CORES']} cores, "
+    f"{env['BENCH_MEMORY']} memory, {env['BENCH_KERNEL']}; {env['BENCH_RUSTC']}; {env['BENCH_OHA']}. "
+    f"Each measurement: {env['BENCH_SECONDS_RUN']} s at {env['BENCH_CONNECTIONS_RUN']} connections, oha on the "
+    f"same machine; {env['BENCH_ROUNDS_RUN']} rounds, each running, for every N, the raw SQLite, keycred PATCH, "
+    f"keycred GET and axum GET measurements back to back; figures are medians over the rounds (range of req/s "
+    f"given), ratios are medians of the ratios within each round. "
+    f"Load average at start {env['BENCH_LOAD_START']}, at end {env['BENCH_LOAD_END']}.",
+    "",
+    "| N credentials | what | req/s | req/s range | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | failed |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+]
+axum_rss = select(kind="axum-rss")
+for n in sizes:
+    rss = select(kind="keycred-rss", n=n)
+    rss_mib = rss[0]["rss_kib"] / 1024 if rss else None
+    entries = [
+        ("keycred PATCH", select(kind="keycred", n=n, method="PATCH"), rss_mib),
+        ("keycred GET", select(kind="keycred", n=n, method="GET"), rss_mib),
+        ("raw SQLite UPDATE, 64/transaction (ms per transaction)", select(kind="sqlite", n=n, batch=64), None),
+        ("raw SQLite UPDATE, 1/transaction (ms per transaction)", select(kind="sqlite", n=n, batch=1), None),
+        ("fixed-JSON axum GET", select(kind="axum", n=n),
+         axum_rss[0]["rss_kib"] / 1024 if axum_rss else None),
+    ]
+    for label, runs, rss_value in entries:
+        if not runs:
+            continue
+        failed = sum(run.get("non_2xx", 0) + run.get("errors", 0) for run in runs) if "non_2xx" in runs[0] else None
+        lines.append(
+            f"| {n:,} | {label} | {num(median(r['rps'] for r in runs))} | {spread(runs)} | "
+            f"{num(median(r['p50_ms'] for r in runs), 2)} | {num(median(r['p99_ms'] for r in runs), 2)} | "
+            f"{num(median(r.get('cpu_us') for r in runs), 1)} | {num(rss_value, 1)} | "
+            f"{'–' if failed is None else failed} |"
+        )
+
+
+def ratio(_n, numerator, denominator):
+    """Median over rounds of numerator/denominator, each taken within one round."""
+    values = []
+    for top in numerator:
+        for bottom in denominator:
+            if top.get("round") == bottom.get("round") and bottom["rps"]:
+                values.append(top["rps"] / bottom["rps"])
+    return median(values)
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+lines += ["", "| target | N | measured | met |", "|---|---:|---:|:---:|"]
+for n in sizes:
+    patch, get = select(kind="keycred", n=n, method="PATCH"), select(kind="keycred", n=n, method="GET")
+    raw, axum = select(kind="sqlite", n=n, batch=64), select(kind="axum", n=n)
+    rss = select(kind="keycred-rss", n=n)
+    value = ratio(n, patch, raw)
+    if value is not None:
+        lines.append(f"| PATCH ≥ 0.85× raw durable batched UPDATE (64/transaction) | {n:,} | {value:.2f}× | "
+                     f"{verdict(value >= 0.85)} |")
+    value = median(r["p99_ms"] for r in patch)
+    if value is not None:
+        lines.append(f"| PATCH p99 ≤ 10 ms | {n:,} | {value:.2f} ms | {verdict(value <= 10)} |")
+    value = ratio(n, get, axum)
+    if value is not None:
+        lines.append(f"| GET ≥ 0.6× fixed-JSON axum handler | {n:,} | {value:.2f}× | {verdict(value >= 0.6)} |")
+    if rss:
+        mib = rss[0]["rss_kib"] / 1024
+        lines.append(f"| peak RSS ≤ 64 MiB | {n:,} | {mib:.1f} MiB | {verdict(mib <= 64)} |")
+if len(sizes) >= 2:
+    small, large = sizes[0], sizes[-1]
+    for method in ("PATCH", "GET"):
+        a = select(kind="keycred", n=small, method=method)
+        b = select(kind="keycred", n=large, method=method)
+        if a and b:
+            change = ratio(large, b, a) - 1
+            cpu_a, cpu_b = median(r["cpu_us"] for r in a), median(r["cpu_us"] for r in b)
+            lines.append(f"| {method} req/s at {large:,} within 10% of {small:,} (same round; CPU µs/req "
+                         f"{cpu_a:.0f} → {cpu_b:.0f}) | {large:,} | {change:+.1%} | {verdict(abs(change) <= 0.10)} |")
+lines.append("")
+notes = []
+for n in sizes:
+    rss = select(kind="keycred-rss", n=n)
+    if rss:
+        notes.append(f"seeding {n:,} credentials through keycred's store took {rss[0]['seed_seconds']} s "
+                     f"(database {rss[0]['db_mib']} MiB)")
+    raw, raw1 = select(kind="sqlite", n=n, batch=64), select(kind="sqlite", n=n, batch=1)
+    if raw and raw1:
+        notes.append(f"raw SQLite COMMIT (WAL fsync) at {n:,}: p50 {raw1[0]['commit_p50_ms']:.2f} ms / "
+                     f"p99 {raw1[0]['commit_p99_ms']:.2f} ms alone, p50 "
+                     f"{median(r['commit_p50_ms'] for r in raw):.2f} ms / p99 "
+                     f"{median(r['commit_p99_ms'] for r in raw):.2f} ms after 64 updates")
+    loads = [r["load"] for r in rows if r.get("n") == n and isinstance(r.get("load"), (int, float))]
+    if loads:
+        notes.append(f"1-minute load average at the rounds' starts at {n:,}: {min(loads):.2f}–{max(loads):.2f}")
+lines.append("Notes: " + "; ".join(notes) + ".")
+report = "\n".join(lines)
+print(report)
+
+if record:
+    begin, end = f"<!-- bench.sh {mode}: begin -->", f"<!-- bench.sh {mode}: end -->"
+    block = f"{begin}\n{report}\n{end}"
+    try:
+        text = open(benchmarks_file).read()
+    except FileNotFoundError:
+        text = "# Benchmarks\n"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        title = "Latest full run" if mode == "full" else "Latest quick run"
+        text = text.rstrip("\n") + f"\n\n## {title}\n\n{block}\n"
+    open(benchmarks_file, "w").write(text)
+    print(f"\nwritten to {benchmarks_file}", file=sys.stderr)
+PY
+echo "raw results: $results" >&2
