@@ -119,7 +119,8 @@ pub fn effective_settings(conn: &Connection) -> rusqlite::Result<Vec<(String, St
 
 /// keycred's PATCH statement, byte for byte as in `queries::update_credential`:
 /// `?1` credential ID, `?2` service account ID, `?3` organization ID, `?4` name,
-/// `?5` description, `?6` now (epoch milliseconds).
+/// `?5` description, `?6` now (epoch milliseconds), `?7`–`?9` the expected
+/// `updated_at`, name and description of an `If-Match` update (all NULL otherwise).
 pub const UPDATE_CREDENTIAL_SQL: &str = "UPDATE credentials
          SET name = COALESCE(?4, name),
              description = COALESCE(?5, description),
@@ -130,6 +131,7 @@ pub const UPDATE_CREDENTIAL_SQL: &str = "UPDATE credentials
                  ELSE updated_at
              END
          WHERE id = ?1 AND service_account_id = ?2 AND organization_id = ?3
+           AND (?7 IS NULL OR (updated_at = ?7 AND name = ?8 AND description IS ?9))
          RETURNING id, organization_id, service_account_id, client_id, name, description,
                    created_at, updated_at, last_used_at";
 

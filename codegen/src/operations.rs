@@ -37,6 +37,16 @@ struct Body<'a> {
     form: bool,
 }
 
+/// One documented response of an operation.
+struct Answer<'a> {
+    code: u16,
+    /// The named schema of its JSON body; `None` for an empty body.
+    model: Option<&'a str>,
+    /// Whether it declares an `ETag` header (success responses only), which the
+    /// operation then must supply with the body.
+    etag: bool,
+}
+
 /// One operation, with everything the generator needs already resolved.
 struct Op<'a> {
     id: &'a str,
@@ -45,7 +55,7 @@ struct Op<'a> {
     operation: &'a Operation,
     params: Vec<&'a Parameter>,
     body: Option<Body<'a>>,
-    responses: Vec<(u16, Option<&'a str>)>,
+    responses: Vec<Answer<'a>>,
     auth: Auth,
     style: Style,
 }
@@ -218,11 +228,7 @@ fn body<'a>(spec: &'a OpenAPI, operation: &'a Operation, location: &str) -> Resu
     Ok(Some(Body { model, form }))
 }
 
-fn responses<'a>(
-    spec: &'a OpenAPI,
-    operation: &'a Operation,
-    location: &str,
-) -> Result<Vec<(u16, Option<&'a str>)>, CodegenError> {
+fn responses<'a>(spec: &'a OpenAPI, operation: &'a Operation, location: &str) -> Result<Vec<Answer<'a>>, CodegenError> {
     if operation.responses.default.is_some() {
         return Err(CodegenError::unsupported(
             location,
@@ -262,9 +268,24 @@ fn responses<'a>(
                 ))
             }
         };
-        variants.push((*code, model));
+        // Error responses' headers (WWW-Authenticate, Retry-After) are the runtime's to
+        // set; a success response's headers come from the operation, and the only one
+        // supported is an `ETag` that goes with a body.
+        let success = (200..300).contains(code);
+        let etag = success && !response.headers.is_empty();
+        if etag && (model.is_none() || response.headers.keys().any(|name| name != "ETag")) {
+            return Err(CodegenError::unsupported(
+                location,
+                "the only header a success response may declare is ETag, and only with a body",
+            ));
+        }
+        variants.push(Answer {
+            code: *code,
+            model,
+            etag,
+        });
     }
-    if !variants.iter().any(|(code, _)| (200..300).contains(code)) {
+    if !variants.iter().any(|answer| (200..300).contains(&answer.code)) {
         return Err(CodegenError::unsupported(location, "an operation needs a 2xx response"));
     }
     Ok(variants)
@@ -415,6 +436,12 @@ fn params_struct(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
             {
                 (quote!(Option<uuid::Uuid>), quote!(raw.header_uuid(#name)?))
             }
+            (Parameter::Header { .. }, SchemaKind::Type(Type::String(string)))
+                if string.pattern.is_none() && string.enumeration.is_empty() =>
+            {
+                let length = length_tokens(string);
+                (quote!(Option<String>), quote!(raw.header_string(#name, #length)?))
+            }
             _ => {
                 return Err(CodegenError::unsupported(
                     location,
@@ -507,12 +534,20 @@ fn response_enum(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
     let style = style_tokens(op.style);
     let mut variants = Vec::new();
     let mut arms = Vec::new();
-    for (code, model) in &op.responses {
+    for Answer { code, model, etag } in &op.responses {
         let variant = format_ident!("Status{}", code);
         let variant_doc = format!(" {code}");
         let status = status_tokens(*code);
         let success = (200..300).contains(code);
         match model {
+            Some(model) if *etag => {
+                let model = type_ident(model);
+                let variant_doc = format!(" {code}, with the `ETag` the response carries");
+                variants.push(quote! { #[doc = #variant_doc] #variant(#model, crate::request::EntityTag), });
+                arms.push(quote! {
+                    Self::#variant(body, etag) => crate::request::with_etag((#status, axum::Json(body)).into_response(), etag),
+                });
+            }
             Some(model) => {
                 let model = type_ident(model);
                 variants.push(quote! { #[doc = #variant_doc] #variant(#model), });

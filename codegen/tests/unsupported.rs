@@ -104,3 +104,32 @@ fn a_parameter_pattern_other_than_the_uuid_header_is_refused() {
     .unwrap_err();
     assert!(error.to_string().contains("pattern"), "{error}");
 }
+
+#[test]
+fn a_plain_string_header_parameter_is_an_optional_string() {
+    let code = generate_with_paths(
+        "  /things:\n    get:\n      operationId: listThings\n      security: []\n      parameters:\n        - {name: If-Match, in: header, required: false, schema: {type: string, maxLength: 9}}\n      responses:\n        '200': {description: ok}\n",
+    )
+    .unwrap();
+    assert!(code.contains("pub if_match: Option<String>"), "{code}");
+    assert!(code.contains(".header_string("), "{code}");
+}
+
+#[test]
+fn an_etag_on_a_success_response_comes_with_the_body() {
+    let code = generate_with_paths(
+        "  /things:\n    get:\n      operationId: listThings\n      security: []\n      responses:\n        '200':\n          description: ok\n          headers:\n            ETag: {required: true, schema: {type: string}}\n          content:\n            application/json:\n              schema: {$ref: '#/components/schemas/Thing'}\n",
+    )
+    .unwrap();
+    assert!(code.contains("Status200(Thing, crate::request::EntityTag)"), "{code}");
+    assert!(code.contains("crate::request::with_etag("), "{code}");
+}
+
+#[test]
+fn other_headers_on_a_success_response_are_refused_rather_than_ignored() {
+    let error = generate_with_paths(
+        "  /things:\n    get:\n      operationId: listThings\n      security: []\n      responses:\n        '200':\n          description: ok\n          headers:\n            Location: {schema: {type: string}}\n          content:\n            application/json:\n              schema: {$ref: '#/components/schemas/Thing'}\n",
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("ETag"), "{error}");
+}

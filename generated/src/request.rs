@@ -242,6 +242,19 @@ impl<'a> RawParams<'a> {
         Ok(values.into_iter().filter_map(E::from_wire).collect())
     }
 
+    /// An optional string header within length limits. A value that is not visible
+    /// ASCII (RFC 9110 field values may carry other bytes) is refused rather than guessed at.
+    pub fn header_string(&self, name: &str, length: Length) -> Result<Option<String>, ValidationError> {
+        let Some(value) = self.headers.get(name) else {
+            return Ok(None);
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| ValidationError::new(name, Problem::WrongType("visible ASCII text")))?;
+        check_length(text, name, length)?;
+        Ok(Some(text.to_owned()))
+    }
+
     /// An optional UUID header, in the canonical form the spec's pattern describes.
     pub fn header_uuid(&self, name: &str) -> Result<Option<uuid::Uuid>, ValidationError> {
         let Some(value) = self.headers.get(name) else {
@@ -262,6 +275,29 @@ pub fn parse_canonical_uuid(text: &str) -> Option<uuid::Uuid> {
         return None;
     }
     uuid::Uuid::try_parse(text).ok()
+}
+
+/// An entity tag as sent in an `ETag` header, quotes included (`"…"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityTag(pub String);
+
+impl EntityTag {
+    /// Whether an `If-Match` value (RFC 9110 §13.1.1) matches this tag: `*`, or a
+    /// comma-separated list holding this tag, compared strongly (a weak `W/` tag never
+    /// matches). Anything malformed matches nothing, so it fails safe with a 412.
+    pub fn matches(&self, if_match: &str) -> bool {
+        let if_match = if_match.trim();
+        if_match == "*" || if_match.split(',').any(|candidate| candidate.trim() == self.0)
+    }
+}
+
+/// Adds an `ETag` header to a success response. Tags are made by the server from hex
+/// digits, so one that is not a valid header value is a bug: it is left out, not sent broken.
+pub fn with_etag(mut response: axum::response::Response, etag: EntityTag) -> axum::response::Response {
+    if let Ok(value) = axum::http::HeaderValue::try_from(etag.0) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 /// The media types a request body may have.

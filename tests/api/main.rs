@@ -17,6 +17,7 @@ mod credential_get;
 mod credential_update;
 mod cursors;
 mod errors;
+mod etags;
 mod expand;
 mod health;
 mod helpers;

@@ -12,7 +12,8 @@ Usage: check_spec.py openapi.yaml   (exit status 1 and one line per problem if a
     401 and 503 when it needs a token or a credential (both are looked up in the
         database);
     403 and 404 under /organizations/{organization_id} (roles; unknown IDs);
-    413 and 415 when it has a request body (size limit; media type).
+    413 and 415 when it has a request body (size limit; media type);
+    412 when it takes If-Match (a version that no longer matches).
   A 401 documents its WWW-Authenticate header.
 - Every operation that creates a resource (a POST whose 2xx body has an `id`) has a
   link to every operation on the resource's own path, passing that `id`, so a
@@ -66,6 +67,8 @@ def expected_errors(path: str, operation: dict, spec: dict) -> set:
         statuses |= {"403", "404"}
     if "requestBody" in operation:
         statuses |= {"413", "415"}
+    if any(parameter.get("name") == "If-Match" for parameter in parameters(spec, {}, operation)):
+        statuses |= {"412"}
     return statuses
 
 

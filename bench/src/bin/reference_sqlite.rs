@@ -143,7 +143,11 @@ fn run(
                     key.organization_id,
                     patch.name,
                     patch.description,
-                    now
+                    now,
+                    // No If-Match: the unconditional update keycred's plain PATCH runs.
+                    None::<i64>,
+                    None::<&str>,
+                    None::<&str>
                 ],
                 |row| {
                     Ok((

@@ -2391,8 +2391,8 @@ impl CreateServiceAccountParams {
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateServiceAccountResponse {
-    /// 200
-    Status200(ServiceAccount),
+    /// 200, with the `ETag` the response carries
+    Status200(ServiceAccount, crate::request::EntityTag),
     /// 400
     Status400(Error),
     /// 401
@@ -2415,13 +2415,16 @@ pub enum CreateServiceAccountResponse {
 impl axum::response::IntoResponse for CreateServiceAccountResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
-            Self::Status200(body) => {
-                (
-                    axum::http::StatusCode::from_u16(200u16)
-                        .expect("the generator checked this status"),
-                    axum::Json(body),
+            Self::Status200(body, etag) => {
+                crate::request::with_etag(
+                    (
+                        axum::http::StatusCode::from_u16(200u16)
+                            .expect("the generator checked this status"),
+                        axum::Json(body),
+                    )
+                        .into_response(),
+                    etag,
                 )
-                    .into_response()
             }
             Self::Status400(body) => {
                 crate::error::error_model_response(
@@ -2589,8 +2592,8 @@ impl GetServiceAccountParams {
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetServiceAccountResponse {
-    /// 200
-    Status200(ServiceAccount),
+    /// 200, with the `ETag` the response carries
+    Status200(ServiceAccount, crate::request::EntityTag),
     /// 400
     Status400(Error),
     /// 401
@@ -2607,13 +2610,16 @@ pub enum GetServiceAccountResponse {
 impl axum::response::IntoResponse for GetServiceAccountResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
-            Self::Status200(body) => {
-                (
-                    axum::http::StatusCode::from_u16(200u16)
-                        .expect("the generator checked this status"),
-                    axum::Json(body),
+            Self::Status200(body, etag) => {
+                crate::request::with_etag(
+                    (
+                        axum::http::StatusCode::from_u16(200u16)
+                            .expect("the generator checked this status"),
+                        axum::Json(body),
+                    )
+                        .into_response(),
+                    etag,
                 )
-                    .into_response()
             }
             Self::Status400(body) => {
                 crate::error::error_model_response(
@@ -2715,6 +2721,14 @@ pub struct UpdateServiceAccountParams {
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
     /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
+    /// Makes the update conditional (optimistic concurrency; an addition to
+    /// the Keycard API): the `ETag` of the version the client last read, or
+    /// `*` for any version. If the resource has changed since (its `ETag` is
+    /// no longer among those given), nothing is changed and the answer is a
+    /// 412. The check and the update are one atomic step in the database, so
+    /// it holds across several keycred instances. Without this header the
+    /// update is unconditional.
+    pub if_match: Option<String>,
 }
 impl UpdateServiceAccountParams {
     /// Reads the parameters from a request, enforcing the spec's rules.
@@ -2740,6 +2754,14 @@ impl UpdateServiceAccountParams {
                 )?,
             x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
             expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+            if_match: raw
+                .header_string(
+                    "If-Match",
+                    crate::decode::Length {
+                        min: None,
+                        max: Some(1024u64),
+                    },
+                )?,
         })
     }
 }
@@ -2747,8 +2769,8 @@ impl UpdateServiceAccountParams {
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateServiceAccountResponse {
-    /// 200
-    Status200(ServiceAccount),
+    /// 200, with the `ETag` the response carries
+    Status200(ServiceAccount, crate::request::EntityTag),
     /// 400
     Status400(Error),
     /// 401
@@ -2759,6 +2781,8 @@ pub enum UpdateServiceAccountResponse {
     Status404(Error),
     /// 408
     Status408(Error),
+    /// 412
+    Status412(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -2771,13 +2795,16 @@ pub enum UpdateServiceAccountResponse {
 impl axum::response::IntoResponse for UpdateServiceAccountResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
-            Self::Status200(body) => {
-                (
-                    axum::http::StatusCode::from_u16(200u16)
-                        .expect("the generator checked this status"),
-                    axum::Json(body),
+            Self::Status200(body, etag) => {
+                crate::request::with_etag(
+                    (
+                        axum::http::StatusCode::from_u16(200u16)
+                            .expect("the generator checked this status"),
+                        axum::Json(body),
+                    )
+                        .into_response(),
+                    etag,
                 )
-                    .into_response()
             }
             Self::Status400(body) => {
                 crate::error::error_model_response(
@@ -2814,6 +2841,14 @@ impl axum::response::IntoResponse for UpdateServiceAccountResponse {
             Self::Status408(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(408u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status412(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(412u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,
@@ -3265,8 +3300,8 @@ impl CreateServiceAccountCredentialParams {
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateServiceAccountCredentialResponse {
-    /// 200
-    Status200(CredentialCreateResponse),
+    /// 200, with the `ETag` the response carries
+    Status200(CredentialCreateResponse, crate::request::EntityTag),
     /// 400
     Status400(Error),
     /// 401
@@ -3289,13 +3324,16 @@ pub enum CreateServiceAccountCredentialResponse {
 impl axum::response::IntoResponse for CreateServiceAccountCredentialResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
-            Self::Status200(body) => {
-                (
-                    axum::http::StatusCode::from_u16(200u16)
-                        .expect("the generator checked this status"),
-                    axum::Json(body),
+            Self::Status200(body, etag) => {
+                crate::request::with_etag(
+                    (
+                        axum::http::StatusCode::from_u16(200u16)
+                            .expect("the generator checked this status"),
+                        axum::Json(body),
+                    )
+                        .into_response(),
+                    etag,
                 )
-                    .into_response()
             }
             Self::Status400(body) => {
                 crate::error::error_model_response(
@@ -3473,8 +3511,8 @@ impl GetServiceAccountCredentialParams {
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetServiceAccountCredentialResponse {
-    /// 200
-    Status200(ServiceAccountCredential),
+    /// 200, with the `ETag` the response carries
+    Status200(ServiceAccountCredential, crate::request::EntityTag),
     /// 400
     Status400(Error),
     /// 401
@@ -3491,13 +3529,16 @@ pub enum GetServiceAccountCredentialResponse {
 impl axum::response::IntoResponse for GetServiceAccountCredentialResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
-            Self::Status200(body) => {
-                (
-                    axum::http::StatusCode::from_u16(200u16)
-                        .expect("the generator checked this status"),
-                    axum::Json(body),
+            Self::Status200(body, etag) => {
+                crate::request::with_etag(
+                    (
+                        axum::http::StatusCode::from_u16(200u16)
+                            .expect("the generator checked this status"),
+                        axum::Json(body),
+                    )
+                        .into_response(),
+                    etag,
                 )
-                    .into_response()
             }
             Self::Status400(body) => {
                 crate::error::error_model_response(
@@ -3601,6 +3642,14 @@ pub struct UpdateServiceAccountCredentialParams {
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
     /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
+    /// Makes the update conditional (optimistic concurrency; an addition to
+    /// the Keycard API): the `ETag` of the version the client last read, or
+    /// `*` for any version. If the resource has changed since (its `ETag` is
+    /// no longer among those given), nothing is changed and the answer is a
+    /// 412. The check and the update are one atomic step in the database, so
+    /// it holds across several keycred instances. Without this header the
+    /// update is unconditional.
+    pub if_match: Option<String>,
 }
 impl UpdateServiceAccountCredentialParams {
     /// Reads the parameters from a request, enforcing the spec's rules.
@@ -3634,6 +3683,14 @@ impl UpdateServiceAccountCredentialParams {
                 )?,
             x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
             expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+            if_match: raw
+                .header_string(
+                    "If-Match",
+                    crate::decode::Length {
+                        min: None,
+                        max: Some(1024u64),
+                    },
+                )?,
         })
     }
 }
@@ -3641,8 +3698,8 @@ impl UpdateServiceAccountCredentialParams {
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateServiceAccountCredentialResponse {
-    /// 200
-    Status200(ServiceAccountCredential),
+    /// 200, with the `ETag` the response carries
+    Status200(ServiceAccountCredential, crate::request::EntityTag),
     /// 400
     Status400(Error),
     /// 401
@@ -3653,6 +3710,8 @@ pub enum UpdateServiceAccountCredentialResponse {
     Status404(Error),
     /// 408
     Status408(Error),
+    /// 412
+    Status412(Error),
     /// 413
     Status413(Error),
     /// 415
@@ -3665,13 +3724,16 @@ pub enum UpdateServiceAccountCredentialResponse {
 impl axum::response::IntoResponse for UpdateServiceAccountCredentialResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
-            Self::Status200(body) => {
-                (
-                    axum::http::StatusCode::from_u16(200u16)
-                        .expect("the generator checked this status"),
-                    axum::Json(body),
+            Self::Status200(body, etag) => {
+                crate::request::with_etag(
+                    (
+                        axum::http::StatusCode::from_u16(200u16)
+                            .expect("the generator checked this status"),
+                        axum::Json(body),
+                    )
+                        .into_response(),
+                    etag,
                 )
-                    .into_response()
             }
             Self::Status400(body) => {
                 crate::error::error_model_response(
@@ -3708,6 +3770,14 @@ impl axum::response::IntoResponse for UpdateServiceAccountCredentialResponse {
             Self::Status408(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(408u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
+            Self::Status412(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(412u16)
                         .expect("the generator checked this status"),
                     crate::error::ErrorStyle::Api,
                     body,

@@ -11,7 +11,7 @@ use keycred_api::{
 };
 
 use super::pages::ListScope;
-use super::{expanded_permissions, now, storage_error, KeycredApi};
+use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
@@ -118,6 +118,7 @@ pub async fn create<S: Store>(
     {
         return Err(ApiError::not_found(SERVICE_ACCOUNT_NOT_FOUND));
     }
+    let etag = etags::credential(&credential);
     Ok(CreateServiceAccountCredentialResponse::Status200(
         CredentialCreateResponse {
             id: credential.id,
@@ -127,6 +128,7 @@ pub async fn create<S: Store>(
             name: credential.name,
             description: credential.description,
         },
+        etag,
     ))
 }
 
@@ -147,14 +149,15 @@ pub async fn get<S: Store>(
     };
     let credential = api.store.find_credential(key).await.map_err(storage_error)?;
     let credential = credential.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(GetServiceAccountCredentialResponse::Status200(credential_model(
-        credential,
-        &caller,
-        &params.expand,
-    )))
+    let etag = etags::credential(&credential);
+    Ok(GetServiceAccountCredentialResponse::Status200(
+        credential_model(credential, &caller, &params.expand),
+        etag,
+    ))
 }
 
 /// `PATCH …/credentials/{credential_id}`: absent fields are unchanged, `{}` changes nothing.
+/// With `If-Match`, the update applies only to the version it names (else 412).
 pub async fn update<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
@@ -174,17 +177,39 @@ pub async fn update<S: Store>(
         name: body.name,
         description: body.description,
     };
+    // A missing credential is a 404 whatever If-Match says (RFC 9110 §13.2.1: preconditions
+    // are ignored when the answer without them would not be a success).
+    let expected = match params.if_match.as_deref() {
+        None => None,
+        Some(if_match) => {
+            let current = api.store.find_credential(key).await.map_err(storage_error)?;
+            let current = current.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+            if !etags::credential(&current).matches(if_match) {
+                return Err(etags::precondition_failed("credential"));
+            }
+            Some(current)
+        }
+    };
+    let conditional = expected.is_some();
     let credential = api
         .store
-        .update_credential(key, patch, now())
+        .update_credential(key, patch, now(), expected)
         .await
         .map_err(storage_error)?;
-    let credential = credential.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(UpdateServiceAccountCredentialResponse::Status200(credential_model(
-        credential,
-        &caller,
-        &params.expand,
-    )))
+    let credential = match credential {
+        Some(credential) => credential,
+        // Changed between the read and the update: still there means someone else's
+        // update came first.
+        None if conditional && api.store.find_credential(key).await.map_err(storage_error)?.is_some() => {
+            return Err(etags::precondition_failed("credential"))
+        }
+        None => return Err(ApiError::not_found(NOT_FOUND)),
+    };
+    let etag = etags::credential(&credential);
+    Ok(UpdateServiceAccountCredentialResponse::Status200(
+        credential_model(credential, &caller, &params.expand),
+        etag,
+    ))
 }
 
 /// `DELETE …/credentials/{credential_id}`: the credential's tokens go with it, at once

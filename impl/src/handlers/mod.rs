@@ -1,8 +1,10 @@
 //! The [`Api`] implementation: one module per tag, and the glue every handler shares
 //! (the clock, storage errors as API errors, finding the caller's organization, the
-//! token cache and the writes that revoke tokens).
+//! token cache and the writes that revoke tokens). `etags` holds the `ETag`/`If-Match`
+//! rules the credential and service-account handlers share.
 
 mod credentials;
+mod etags;
 mod health;
 mod organizations;
 mod pages;

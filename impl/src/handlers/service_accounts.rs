@@ -9,7 +9,7 @@ use keycred_api::{
 };
 
 use super::pages::ListScope;
-use super::{expanded_permissions, now, storage_error, KeycredApi};
+use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::storage::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
@@ -117,11 +117,11 @@ pub async fn create<S: Store>(
         .create_service_account(service_account.clone())
         .await
         .map_err(storage_error)?;
-    Ok(CreateServiceAccountResponse::Status200(service_account_model(
-        service_account,
-        &caller,
-        &[],
-    )))
+    let etag = etags::service_account(&service_account);
+    Ok(CreateServiceAccountResponse::Status200(
+        service_account_model(service_account, &caller, &[]),
+        etag,
+    ))
 }
 
 /// `GET /organizations/{organization_id}/service-accounts/{service_account_id}`
@@ -141,16 +141,17 @@ pub async fn get<S: Store>(
     let service_account = found
         .map_err(storage_error)?
         .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(GetServiceAccountResponse::Status200(service_account_model(
-        service_account,
-        &caller,
-        &params.expand,
-    )))
+    let etag = etags::service_account(&service_account);
+    Ok(GetServiceAccountResponse::Status200(
+        service_account_model(service_account, &caller, &params.expand),
+        etag,
+    ))
 }
 
 /// `PATCH /organizations/{organization_id}/service-accounts/{service_account_id}`: a new
 /// role binds the service account's existing tokens at once (the token cache forgets
-/// them before the answer).
+/// them before the answer). With `If-Match`, the update applies only to the version it
+/// names (else 412).
 pub async fn update<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
@@ -167,27 +168,60 @@ pub async fn update<S: Store>(
         role: body.role.map(role_from_model),
     };
     let service_account_id = params.service_account_id;
+    // A missing service account is a 404 whatever If-Match says (RFC 9110 §13.2.1:
+    // preconditions are ignored when the answer without them would not be a success).
+    let expected = match params.if_match.as_deref() {
+        None => None,
+        Some(if_match) => {
+            let current = api
+                .store
+                .find_service_account(&organization_id, &service_account_id)
+                .await;
+            let current = current
+                .map_err(storage_error)?
+                .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+            if !etags::service_account(&current).matches(if_match) {
+                return Err(etags::precondition_failed("service account"));
+            }
+            Some(current)
+        }
+    };
+    let conditional = expected.is_some();
     let updated = if patch.role.is_some() {
         let revocation = Revocation::ServiceAccount(service_account_id.clone());
+        let (organization_id, service_account_id) = (organization_id.clone(), service_account_id.clone());
         api.revoking(revocation, |store| async move {
             store
-                .update_service_account(&organization_id, &service_account_id, patch, now())
+                .update_service_account(&organization_id, &service_account_id, patch, now(), expected)
                 .await
         })
         .await
     } else {
         api.store
-            .update_service_account(&organization_id, &service_account_id, patch, now())
+            .update_service_account(&organization_id, &service_account_id, patch, now(), expected)
             .await
     };
-    let service_account = updated
-        .map_err(storage_error)?
-        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(UpdateServiceAccountResponse::Status200(service_account_model(
-        service_account,
-        &caller,
-        &params.expand,
-    )))
+    let service_account = match updated.map_err(storage_error)? {
+        Some(service_account) => service_account,
+        // Changed between the read and the update: still there means someone else's
+        // update came first.
+        None if conditional
+            && api
+                .store
+                .find_service_account(&organization_id, &service_account_id)
+                .await
+                .map_err(storage_error)?
+                .is_some() =>
+        {
+            return Err(etags::precondition_failed("service account"))
+        }
+        None => return Err(ApiError::not_found(NOT_FOUND)),
+    };
+    let etag = etags::service_account(&service_account);
+    Ok(UpdateServiceAccountResponse::Status200(
+        service_account_model(service_account, &caller, &params.expand),
+        etag,
+    ))
 }
 
 /// `DELETE /organizations/{organization_id}/service-accounts/{service_account_id}`: its

@@ -306,12 +306,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a patch and returns the service account as stored afterwards; `None` if it
     /// is not in this organization. `updated_at` becomes `now` only when a field changed.
+    ///
+    /// With `expected`, the patch applies only if the stored service account still has
+    /// exactly `expected`'s name, description, role and `updated_at` (`None` otherwise,
+    /// and nothing changes): a compare-and-set in the one statement, so it holds against
+    /// concurrent writers, other keycred instances included.
     fn update_service_account(
         &self,
         organization_id: &str,
         service_account_id: &str,
         patch: ServiceAccountPatch,
         now: Millis,
+        expected: Option<ServiceAccount>,
     ) -> impl Future<Output = StorageResult<Option<ServiceAccount>>> + Send;
 
     /// Deletes a service account with its credentials and their tokens, in one
@@ -346,11 +352,16 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a patch and returns the credential as stored afterwards; `None` if it
     /// does not exist under exactly these IDs. `updated_at` becomes `now` only when a
     /// field actually changed.
+    ///
+    /// With `expected`, the patch applies only if the stored credential still has exactly
+    /// `expected`'s name, description and `updated_at` (`None` otherwise, and nothing
+    /// changes), checked in the same statement, as for [`Store::update_service_account`].
     fn update_credential(
         &self,
         key: CredentialKey<'_>,
         patch: CredentialPatch,
         now: Millis,
+        expected: Option<Credential>,
     ) -> impl Future<Output = StorageResult<Option<Credential>>> + Send;
 
     /// Looks up a credential by client_id, with its secret hash, for the token endpoint.

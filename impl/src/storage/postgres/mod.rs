@@ -253,13 +253,15 @@ impl Store for PgStore {
         service_account_id: &str,
         patch: ServiceAccountPatch,
         now: Millis,
+        expected: Option<ServiceAccount>,
     ) -> StorageResult<Option<ServiceAccount>> {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(None);
         }
         self.observed(async {
             let client = self.writer("update service account").await?;
-            queries::update_service_account(&client, organization_id, service_account_id, &patch, now).await
+            let expected = expected.as_ref();
+            queries::update_service_account(&client, organization_id, service_account_id, &patch, now, expected).await
         })
         .await
     }
@@ -337,13 +339,14 @@ impl Store for PgStore {
         key: CredentialKey<'_>,
         patch: CredentialPatch,
         now: Millis,
+        expected: Option<Credential>,
     ) -> StorageResult<Option<Credential>> {
         if unstorable(&key_parts(&key)) {
             return Ok(None);
         }
         self.observed(async {
             let client = self.writer("update credential").await?;
-            queries::update_credential(&client, key, &patch, now).await
+            queries::update_credential(&client, key, &patch, now, expected.as_ref()).await
         })
         .await
     }

@@ -184,13 +184,17 @@ pub(super) async fn find_service_account(
 /// Applies `patch` in one statement and returns the row as stored afterwards;
 /// `None` if the service account is not in this organization. `updated_at` moves
 /// to `now` only if a field really changes (the right-hand sides all see the row
-/// before this update, and after any update committed before it).
+/// before this update, and after any update committed before it). With `expected`,
+/// only a row still in exactly that state is updated (`None` otherwise): under READ
+/// COMMITTED, a row another transaction changed meanwhile has the WHERE re-checked
+/// against its new version, so two such updates of one version cannot both apply.
 pub(super) async fn update_service_account(
     client: &ClientWrapper,
     organization_id: &str,
     service_account_id: &str,
     patch: &ServiceAccountPatch,
     now: Millis,
+    expected: Option<&ServiceAccount>,
 ) -> StorageResult<Option<ServiceAccount>> {
     let op = "update service account";
     let sql = format!(
@@ -206,9 +210,15 @@ pub(super) async fn update_service_account(
                  ELSE updated_at
              END
          WHERE id = $1 AND organization_id = $2
+           AND ($7::bigint IS NULL OR (updated_at = $7::bigint AND name = $8::text
+                AND description IS NOT DISTINCT FROM $9::text AND role = $10::text))
          RETURNING {SERVICE_ACCOUNT_COLUMNS}"
     );
     let role = patch.role.map(Role::as_str);
+    let expected_updated_at = expected.map(|stored| stored.updated_at);
+    let expected_name = expected.map(|stored| stored.name.as_str());
+    let expected_description = expected.and_then(|stored| stored.description.as_deref());
+    let expected_role = expected.map(|stored| stored.role.as_str());
     let row = query_opt(
         client,
         op,
@@ -220,6 +230,10 @@ pub(super) async fn update_service_account(
             &patch.description,
             &role,
             &now,
+            &expected_updated_at,
+            &expected_name,
+            &expected_description,
+            &expected_role,
         ],
     )
     .await?;
@@ -266,12 +280,14 @@ pub(super) async fn find_credential(
 
 /// Applies `patch` in one statement and returns the row as stored afterwards;
 /// `None` if no credential matches all three IDs. `updated_at` moves to `now` only
-/// if a field really changes.
+/// if a field really changes. With `expected`, only a row still in exactly that state
+/// is updated (`None` otherwise), atomically as in [`update_service_account`].
 pub(super) async fn update_credential(
     client: &ClientWrapper,
     key: CredentialKey<'_>,
     patch: &CredentialPatch,
     now: Millis,
+    expected: Option<&Credential>,
 ) -> StorageResult<Option<Credential>> {
     let op = "update credential";
     let sql = format!(
@@ -285,8 +301,13 @@ pub(super) async fn update_credential(
                  ELSE updated_at
              END
          WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
+           AND ($7::bigint IS NULL OR (updated_at = $7::bigint AND name = $8::text
+                AND description IS NOT DISTINCT FROM $9::text))
          RETURNING {CREDENTIAL_COLUMNS}"
     );
+    let expected_updated_at = expected.map(|stored| stored.updated_at);
+    let expected_name = expected.map(|stored| stored.name.as_str());
+    let expected_description = expected.and_then(|stored| stored.description.as_deref());
     let row = query_opt(
         client,
         op,
@@ -298,6 +319,9 @@ pub(super) async fn update_credential(
             &patch.name,
             &patch.description,
             &now,
+            &expected_updated_at,
+            &expected_name,
+            &expected_description,
         ],
     )
     .await?;

@@ -400,6 +400,56 @@ async fn a_credential_is_not_created_outside_its_service_accounts_organization()
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL"]
+async fn a_conditional_update_applies_only_to_the_expected_state() {
+    let database = TestDatabase::create().await;
+    let store = open(&database).await;
+    seed(&store).await;
+    let cred_key = key("org", "sa", "cred");
+    let read = store.find_credential(cred_key).await.unwrap().unwrap();
+    let rename = |name: &str| CredentialPatch {
+        name: Some(name.to_owned()),
+        description: None,
+    };
+
+    let first = store
+        .update_credential(cred_key, rename("first"), 6_000, Some(read.clone()))
+        .await
+        .unwrap();
+    assert_eq!(first.as_ref().map(|stored| stored.name.as_str()), Some("first"));
+    // The same expectation again: the row has moved on, so nothing changes.
+    let stale = store
+        .update_credential(cred_key, rename("second"), 7_000, Some(read))
+        .await
+        .unwrap();
+    assert_eq!(stale, None);
+    assert_eq!(store.find_credential(cred_key).await.unwrap(), first);
+
+    let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
+    let demote = ServiceAccountPatch {
+        role: Some(Role::OrgViewer),
+        ..ServiceAccountPatch::default()
+    };
+    let mut other_role = account.clone();
+    other_role.role = Role::OrgViewer;
+    let refused = store
+        .update_service_account("org", "sa", demote.clone(), 8_000, Some(other_role))
+        .await
+        .unwrap();
+    assert_eq!(refused, None);
+    assert_eq!(
+        store.find_service_account("org", "sa").await.unwrap(),
+        Some(account.clone())
+    );
+    let applied = store
+        .update_service_account("org", "sa", demote, 8_000, Some(account))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(applied.role, Role::OrgViewer);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
 async fn updating_a_credential_changes_only_what_the_patch_changes() {
     let database = TestDatabase::create().await;
     let store = open(&database).await;
@@ -410,7 +460,7 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
     };
 
     let renamed = store
-        .update_credential(key("org", "sa", "cred"), patch(Some("renamed"), None), 4_000)
+        .update_credential(key("org", "sa", "cred"), patch(Some("renamed"), None), 4_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -424,20 +474,20 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
     );
 
     let same = store
-        .update_credential(key("org", "sa", "cred"), patch(Some("renamed"), None), 5_000)
+        .update_credential(key("org", "sa", "cred"), patch(Some("renamed"), None), 5_000, None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(same.updated_at, 4_000, "nothing changed, so updated_at stays");
     let empty = store
-        .update_credential(key("org", "sa", "cred"), patch(None, None), 6_000)
+        .update_credential(key("org", "sa", "cred"), patch(None, None), 6_000, None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(empty, same);
 
     let described = store
-        .update_credential(key("org", "sa", "cred"), patch(None, Some("new")), 7_000)
+        .update_credential(key("org", "sa", "cred"), patch(None, Some("new")), 7_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -453,7 +503,7 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
         key("org", "sa", "other"),
     ] {
         let missed = store
-            .update_credential(wrong, patch(Some("x"), None), 8_000)
+            .update_credential(wrong, patch(Some("x"), None), 8_000, None)
             .await
             .unwrap();
         assert!(missed.is_none());
@@ -476,6 +526,7 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
                 ..ServiceAccountPatch::default()
             },
             4_000,
+            None,
         )
         .await
         .unwrap()
@@ -494,6 +545,7 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
                 ..ServiceAccountPatch::default()
             },
             5_000,
+            None,
         )
         .await
         .unwrap()
@@ -503,7 +555,7 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
     record.unwrap();
     assert_eq!(store.find_token("tok").await.unwrap().unwrap().role, Role::OrgViewer);
     assert!(store
-        .update_service_account("other", "sa", ServiceAccountPatch::default(), 6_000)
+        .update_service_account("other", "sa", ServiceAccountPatch::default(), 6_000, None)
         .await
         .unwrap()
         .is_none());
@@ -533,7 +585,7 @@ async fn concurrent_updates_of_different_fields_never_undo_each_other() {
                     },
                 };
                 let stored = store
-                    .update_credential(key("org", "sa", "cred"), patch, 10_000 + round as i64)
+                    .update_credential(key("org", "sa", "cred"), patch, 10_000 + round as i64, None)
                     .await
                     .unwrap()
                     .unwrap();

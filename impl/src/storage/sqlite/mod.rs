@@ -147,13 +147,21 @@ impl Store for SqliteStore {
         service_account_id: &str,
         patch: ServiceAccountPatch,
         now: Millis,
+        expected: Option<ServiceAccount>,
     ) -> StorageResult<Option<ServiceAccount>> {
         let organization_id = organization_id.to_owned();
         let service_account_id = service_account_id.to_owned();
         self.writer
             .write(move |conn| {
-                queries::update_service_account(conn, &organization_id, &service_account_id, &patch, now)
-                    .map_err(|err| from_sqlite("update service account", err))
+                queries::update_service_account(
+                    conn,
+                    &organization_id,
+                    &service_account_id,
+                    &patch,
+                    now,
+                    expected.as_ref(),
+                )
+                .map_err(|err| from_sqlite("update service account", err))
             })
             .await
     }
@@ -221,11 +229,13 @@ impl Store for SqliteStore {
         key: CredentialKey<'_>,
         patch: CredentialPatch,
         now: Millis,
+        expected: Option<Credential>,
     ) -> StorageResult<Option<Credential>> {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
-                queries::update_credential(conn, &key, &patch, now).map_err(|err| from_sqlite("update credential", err))
+                queries::update_credential(conn, &key, &patch, now, expected.as_ref())
+                    .map_err(|err| from_sqlite("update credential", err))
             })
             .await
     }

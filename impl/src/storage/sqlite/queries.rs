@@ -153,12 +153,14 @@ pub(super) fn find_service_account(
 /// Applies `patch` in one statement and returns the row as stored afterwards;
 /// `None` if the service account is not in this organization. `updated_at` moves
 /// to `now` only if a field really changes (the right-hand sides all see the old row).
+/// With `expected`, only a row still in exactly that state is updated (`None` otherwise).
 pub(super) fn update_service_account(
     conn: &Connection,
     organization_id: &str,
     service_account_id: &str,
     patch: &ServiceAccountPatch,
     now: Millis,
+    expected: Option<&ServiceAccount>,
 ) -> rusqlite::Result<Option<ServiceAccount>> {
     let mut statement = conn.prepare_cached(
         "UPDATE service_accounts
@@ -173,6 +175,7 @@ pub(super) fn update_service_account(
                  ELSE updated_at
              END
          WHERE id = ?1 AND organization_id = ?2
+           AND (?7 IS NULL OR (updated_at = ?7 AND name = ?8 AND description IS ?9 AND role = ?10))
          RETURNING id, organization_id, name, description, role, created_at, updated_at",
     )?;
     statement
@@ -184,6 +187,10 @@ pub(super) fn update_service_account(
                 patch.description,
                 patch.role.map(Role::as_str),
                 now,
+                expected.map(|stored| stored.updated_at),
+                expected.map(|stored| stored.name.as_str()),
+                expected.and_then(|stored| stored.description.as_deref()),
+                expected.map(|stored| stored.role.as_str()),
             ],
             service_account_from_row,
         )
@@ -221,12 +228,14 @@ pub(super) fn find_credential(conn: &Connection, key: &OwnedCredentialKey) -> ru
 
 /// Applies `patch` in one statement and returns the row as stored afterwards;
 /// `None` if no credential matches all three IDs. `updated_at` moves to `now` only
-/// if a field really changes (the right-hand sides all see the old row).
+/// if a field really changes (the right-hand sides all see the old row). With
+/// `expected`, only a row still in exactly that state is updated (`None` otherwise).
 pub(super) fn update_credential(
     conn: &Connection,
     key: &OwnedCredentialKey,
     patch: &CredentialPatch,
     now: Millis,
+    expected: Option<&Credential>,
 ) -> rusqlite::Result<Option<Credential>> {
     let mut statement = conn.prepare_cached(
         "UPDATE credentials
@@ -239,6 +248,7 @@ pub(super) fn update_credential(
                  ELSE updated_at
              END
          WHERE id = ?1 AND service_account_id = ?2 AND organization_id = ?3
+           AND (?7 IS NULL OR (updated_at = ?7 AND name = ?8 AND description IS ?9))
          RETURNING id, organization_id, service_account_id, client_id, name, description,
                    created_at, updated_at, last_used_at",
     )?;
@@ -251,6 +261,9 @@ pub(super) fn update_credential(
                 patch.name,
                 patch.description,
                 now,
+                expected.map(|stored| stored.updated_at),
+                expected.map(|stored| stored.name.as_str()),
+                expected.and_then(|stored| stored.description.as_deref()),
             ],
             credential_from_row,
         )

@@ -422,7 +422,7 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
 
     // An empty patch changes nothing, not even updated_at.
     let unchanged = store
-        .update_credential(cred_key, CredentialPatch::default(), 5_000)
+        .update_credential(cred_key, CredentialPatch::default(), 5_000, None)
         .await
         .unwrap();
     assert_eq!(unchanged, Some(original.clone()));
@@ -432,7 +432,7 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
         name: Some(original.name.clone()),
         description: original.description.clone(),
     };
-    let unchanged = store.update_credential(cred_key, same, 5_000).await.unwrap();
+    let unchanged = store.update_credential(cred_key, same, 5_000, None).await.unwrap();
     assert_eq!(unchanged, Some(original.clone()));
 
     // A new name keeps the description and moves updated_at.
@@ -440,7 +440,11 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
         name: Some("renamed".to_owned()),
         description: None,
     };
-    let renamed = store.update_credential(cred_key, rename, 6_000).await.unwrap().unwrap();
+    let renamed = store
+        .update_credential(cred_key, rename, 6_000, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(renamed.name, "renamed");
     assert_eq!(renamed.description, original.description);
     assert_eq!(renamed.updated_at, 6_000);
@@ -452,7 +456,7 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
         description: Some("new description".to_owned()),
     };
     let described = store
-        .update_credential(cred_key, describe, 7_000)
+        .update_credential(cred_key, describe, 7_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -462,6 +466,55 @@ async fn updating_a_credential_changes_only_what_the_patch_changes() {
 
     // What was returned is what is stored.
     assert_eq!(store.find_credential(cred_key).await.unwrap(), Some(described));
+}
+
+#[tokio::test]
+async fn a_conditional_update_applies_only_to_the_expected_state() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    let cred_key = key("org", "sa", "cred");
+    let read = store.find_credential(cred_key).await.unwrap().unwrap();
+    let rename = |name: &str| CredentialPatch {
+        name: Some(name.to_owned()),
+        description: None,
+    };
+
+    let first = store
+        .update_credential(cred_key, rename("first"), 6_000, Some(read.clone()))
+        .await
+        .unwrap();
+    assert_eq!(first.as_ref().map(|stored| stored.name.as_str()), Some("first"));
+    // The same expectation again: the row has moved on, so nothing changes.
+    let stale = store
+        .update_credential(cred_key, rename("second"), 7_000, Some(read))
+        .await
+        .unwrap();
+    assert_eq!(stale, None);
+    assert_eq!(store.find_credential(cred_key).await.unwrap(), first);
+
+    let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
+    let demote = ServiceAccountPatch {
+        role: Some(Role::OrgViewer),
+        ..ServiceAccountPatch::default()
+    };
+    let mut other_role = account.clone();
+    other_role.role = Role::OrgViewer;
+    let refused = store
+        .update_service_account("org", "sa", demote.clone(), 8_000, Some(other_role))
+        .await
+        .unwrap();
+    assert_eq!(refused, None);
+    assert_eq!(
+        store.find_service_account("org", "sa").await.unwrap(),
+        Some(account.clone())
+    );
+    let applied = store
+        .update_service_account("org", "sa", demote, 8_000, Some(account))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(applied.role, Role::OrgViewer);
 }
 
 #[tokio::test]
@@ -480,7 +533,10 @@ async fn updating_a_credential_through_wrong_ids_finds_nothing() {
         key("org", "sa", "nope"),
     ] {
         assert_eq!(
-            store.update_credential(wrong, patch.clone(), 9_000).await.unwrap(),
+            store
+                .update_credential(wrong, patch.clone(), 9_000, None)
+                .await
+                .unwrap(),
             None
         );
     }
@@ -588,7 +644,7 @@ async fn concurrent_writes_all_commit_and_survive_reopening() {
                 description: None,
             };
             store
-                .update_credential(key("org", "sa", &id), patch, 10_000 + index as Millis)
+                .update_credential(key("org", "sa", &id), patch, 10_000 + index as Millis, None)
                 .await
         }));
     }
@@ -909,7 +965,7 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
 
     // An empty patch changes nothing, not even updated_at.
     let unchanged = store
-        .update_service_account("org", "sa", ServiceAccountPatch::default(), 5_000)
+        .update_service_account("org", "sa", ServiceAccountPatch::default(), 5_000, None)
         .await
         .unwrap();
     assert_eq!(unchanged, Some(original.clone()));
@@ -920,7 +976,10 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
         description: original.description.clone(),
         role: Some(original.role),
     };
-    let unchanged = store.update_service_account("org", "sa", same, 5_000).await.unwrap();
+    let unchanged = store
+        .update_service_account("org", "sa", same, 5_000, None)
+        .await
+        .unwrap();
     assert_eq!(unchanged, Some(original.clone()));
     assert_eq!(
         store.find_service_account("org", "sa").await.unwrap(),
@@ -933,7 +992,7 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
         ..ServiceAccountPatch::default()
     };
     let renamed = store
-        .update_service_account("org", "sa", rename, 6_000)
+        .update_service_account("org", "sa", rename, 6_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -948,7 +1007,7 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
         ..ServiceAccountPatch::default()
     };
     let described = store
-        .update_service_account("org", "sa", describe, 7_000)
+        .update_service_account("org", "sa", describe, 7_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -961,7 +1020,7 @@ async fn updating_a_service_account_changes_only_what_the_patch_changes() {
         ..ServiceAccountPatch::default()
     };
     let demoted = store
-        .update_service_account("org", "sa", demote, 8_000)
+        .update_service_account("org", "sa", demote, 8_000, None)
         .await
         .unwrap()
         .unwrap();
@@ -995,7 +1054,7 @@ async fn service_accounts_are_updated_and_deleted_only_through_their_own_organiz
 
     for (organization_id, service_account_id) in [("other", "sa"), ("org", "nope"), ("acme", "sa")] {
         let updated = store
-            .update_service_account(organization_id, service_account_id, patch.clone(), 9_000)
+            .update_service_account(organization_id, service_account_id, patch.clone(), 9_000, None)
             .await
             .unwrap();
         assert_eq!(updated, None, "{organization_id}/{service_account_id}");
