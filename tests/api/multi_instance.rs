@@ -15,8 +15,8 @@
 //!   the token cache's TTL ([`TOKEN_CACHE_TTL`], 5 s) of the acknowledgement.
 //!
 //! PostgreSQL only: `#[ignore]`d in a plain run, run by `scripts/test.sh` with
-//! `KEYCRED_TEST_BACKEND=postgres` and `-- --include-ignored`. `If-Match` (optimistic
-//! concurrency on a credential's version) is not implemented yet, so not tested.
+//! `KEYCRED_TEST_BACKEND=postgres` and `-- --include-ignored`. `If-Match` across
+//! instances is tested in `etags.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
