@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use keycred_impl::config::{self, Command};
 use keycred_impl::startup;
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small
+/// buffers across threads, which glibc's malloc served at about a tenth of a GET's CPU
+/// time (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = config::parse();
     startup::init_logging();

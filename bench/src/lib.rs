@@ -65,13 +65,16 @@ pub fn read_credential_paths(file: &Path) -> Result<Vec<CredentialKey>, String> 
 
 /// keycred's per-connection pragmas, in the order keycred sets them
 /// (`impl/src/storage/sqlite/connection.rs`, `apply_pragmas`). keycred sets no
-/// `page_size`, `cache_size`, `mmap_size` or `wal_autocheckpoint`, so neither does
-/// the reference: both run with SQLite's defaults for those.
-pub const KEYCRED_PRAGMAS: [(&str, &str); 4] = [
+/// `page_size`, `cache_size` or `mmap_size`, so neither does the reference: both run
+/// with SQLite's defaults for those. With `wal_autocheckpoint` off, the reference
+/// checkpoints as keycred does, with keycred's own checkpointer thread.
+pub const KEYCRED_PRAGMAS: [(&str, &str); 6] = [
     ("busy_timeout", "5000"),
     ("journal_mode", "WAL"),
     ("synchronous", "FULL"),
     ("foreign_keys", "ON"),
+    ("wal_autocheckpoint", "0"),
+    ("journal_size_limit", "67108864"),
 ];
 
 /// Applies [`KEYCRED_PRAGMAS`] to `conn` and checks that WAL mode took hold.
@@ -102,6 +105,7 @@ pub fn effective_settings(conn: &Connection) -> rusqlite::Result<Vec<(String, St
         "cache_size",
         "mmap_size",
         "wal_autocheckpoint",
+        "journal_size_limit",
     ];
     names
         .iter()
@@ -200,7 +204,7 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(found, expected, "keycred's pragmas changed: update KEYCRED_PRAGMAS");
-        for setting in ["page_size", "cache_size", "mmap_size", "wal_autocheckpoint"] {
+        for setting in ["page_size", "cache_size", "mmap_size"] {
             assert!(
                 !connection.contains(&format!("\"{setting}\"")),
                 "keycred now sets {setting}: the reference must set it too"

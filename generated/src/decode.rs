@@ -264,7 +264,21 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// The timestamp as the API writes it, e.g. `2019-12-27T18:11:19.117Z`.
     pub fn to_rfc3339(self) -> String {
+        use chrono::{Datelike, Timelike};
         match chrono::DateTime::from_timestamp_millis(self.0) {
+            // Written field by field: every response carries a few of these, and
+            // interpreting a strftime pattern each time cost more than the rest of
+            // the serialisation.
+            Some(time) if (0..=9999).contains(&time.year()) => format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                time.year(),
+                time.month(),
+                time.day(),
+                time.hour(),
+                time.minute(),
+                time.second(),
+                time.timestamp_subsec_millis()
+            ),
             Some(time) => time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             None => "1970-01-01T00:00:00.000Z".to_owned(),
         }
@@ -292,6 +306,26 @@ impl Decode for Timestamp {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(1_577_470_279_117).to_rfc3339(), "2019-12-27T18:11:19.117Z");
+        assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp(253_402_300_799_999).to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        for millis in [5, 86_399_999, 951_782_400_001, 4_102_444_800_000, 253_402_300_800_000] {
+            let expected = chrono::DateTime::from_timestamp_millis(millis)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            assert_eq!(Timestamp(millis).to_rfc3339(), expected);
+        }
+        let written = Timestamp(951_782_400_001).to_rfc3339();
+        assert_eq!(
+            Timestamp::decode(json!(written), "at").ok().map(|time| time.0),
+            Some(951_782_400_001)
+        );
+    }
 
     const DESCRIPTION: Length = Length {
         min: None,
@@ -339,12 +373,6 @@ mod tests {
             decode_integer(json!(1.5), "limit", None, None).unwrap_err().problem,
             Problem::WrongType("an integer")
         );
-    }
-
-    #[test]
-    fn timestamps_have_milliseconds_and_z() {
-        assert_eq!(Timestamp(1_577_470_279_117).to_rfc3339(), "2019-12-27T18:11:19.117Z");
-        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -33,14 +33,27 @@ pub fn token_secret() -> String {
     random_string(ALPHANUMERIC, 43)
 }
 
-/// A server-generated request ID (a random UUID).
+/// A server-generated request ID (a random UUID, version 4). Its bytes come from the
+/// thread's CSPRNG, like every other ID here, rather than from a system call per request.
 pub fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Builder::from_random_bytes(rand::rng().random())
+        .into_uuid()
+        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_random_version_4_uuids() {
+        let id = request_id();
+        let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(id, parsed.hyphenated().to_string(), "canonical lowercase form");
+        assert_ne!(request_id(), id);
+    }
 
     #[test]
     fn resource_ids_are_26_lowercase_alphanumerics() {

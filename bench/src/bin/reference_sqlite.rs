@@ -1,6 +1,7 @@
 //! `reference-sqlite`: the ceiling for keycred's PATCH. Raw rusqlite on one
 //! connection with exactly keycred's pragmas (WAL, synchronous=FULL, SQLite's
-//! default page and cache sizes), running keycred's own `UPDATE … RETURNING` on
+//! default page and cache sizes) and keycred's checkpointing (its checkpointer
+//! thread, and the writer's catch-up checkpoint when that asks for one), running keycred's own `UPDATE … RETURNING` on
 //! credentials picked at random from a paths file, each with a body picked at random
 //! from a bodies file (the PATCH bodies the load generator sends), `--batch` updates
 //! per durable transaction (`BEGIN IMMEDIATE … COMMIT`), for `--seconds` each.
@@ -17,9 +18,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use std::sync::Arc;
+
 use keycred_bench::{
     apply_keycred_pragmas, effective_settings, quantile, read_credential_paths, UPDATE_CREDENTIAL_SQL,
 };
+use keycred_impl::storage::sqlite::{catch_up, Checkpointer};
+use keycred_impl::storage::IgnoreStorageEvents;
 use rand::Rng;
 use rusqlite::{params, Connection, OpenFlags};
 use serde::Serialize;
@@ -100,8 +105,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         conn.pragma_update(None, name, value)?;
     }
     let settings = effective_settings(&conn)?;
+    let checkpointer = Checkpointer::start(&args.database, Arc::new(IgnoreStorageEvents))?;
     for &batch in &args.batches {
-        let result = run(&conn, &keys, &patches, batch, Duration::from_secs_f64(args.seconds))?;
+        let result = run(
+            &conn,
+            &checkpointer,
+            &keys,
+            &patches,
+            batch,
+            Duration::from_secs_f64(args.seconds),
+        )?;
         println!(
             "{}",
             serde_json::to_string(&RunResult {
@@ -116,6 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// One timed run of `batch` updates per transaction.
 fn run(
     conn: &Connection,
+    checkpointer: &Checkpointer,
     keys: &[keycred_bench::CredentialKey],
     patches: &[Patch],
     batch: usize,
@@ -169,6 +183,9 @@ fn run(
         let commit_started = Instant::now();
         conn.execute_batch("COMMIT")?;
         commit_ms.push(commit_started.elapsed().as_secs_f64() * 1000.0);
+        if checkpointer.committed() {
+            catch_up(conn, &IgnoreStorageEvents);
+        }
         transaction_ms.push(transaction_started.elapsed().as_secs_f64() * 1000.0);
     }
     let seconds = started.elapsed().as_secs_f64();

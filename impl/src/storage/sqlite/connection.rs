@@ -13,6 +13,10 @@ use crate::storage::{StorageError, StorageResult};
 /// SQLITE_BUSY, which callers see as `Unavailable`.
 const BUSY_TIMEOUT_MS: u64 = 5000;
 
+/// Prepared statements kept per connection: more than keycred has, so that none is
+/// ever parsed twice.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
 /// Pause between attempts to switch to WAL mode while another connection holds a lock.
 const WAL_RETRY_PAUSE_MS: u64 = 10;
 
@@ -21,6 +25,17 @@ pub(super) fn open_writer(path: &Path) -> StorageResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|err| from_sqlite("open database for writing", err))?;
     apply_pragmas(&conn).map_err(|err| from_sqlite("configure writer connection", err))?;
+    check_pragmas(&conn)?;
+    Ok(conn)
+}
+
+/// Opens the connection the checkpointer thread runs checkpoints on. The database
+/// must already exist.
+pub(super) fn open_checkpointer(path: &Path) -> StorageResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|err| from_sqlite("open database for checkpoints", err))?;
+    apply_pragmas(&conn).map_err(|err| from_sqlite("configure checkpointer connection", err))?;
     check_pragmas(&conn)?;
     Ok(conn)
 }
@@ -41,12 +56,17 @@ pub(super) fn open_reader(path: &Path) -> StorageResult<Connection> {
 /// The pragmas every connection gets. They are per connection (only journal_mode
 /// is stored in the file), so each connection must set them itself.
 fn apply_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)?;
     set_wal_mode(conn)?;
     // FULL: in WAL mode every commit syncs the log, so an acknowledged write
     // survives power loss and not only a process crash. Do not weaken.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // No checkpoint inside a COMMIT: the checkpointer thread does them (checkpointer.rs).
+    conn.pragma_update(None, "wal_autocheckpoint", "0")?;
+    // After a burst the log file is cut back to 64 MiB once it starts over.
+    conn.pragma_update(None, "journal_size_limit", "67108864")?;
     Ok(())
 }
 

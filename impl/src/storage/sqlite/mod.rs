@@ -3,9 +3,11 @@
 //! this module and in `impl/migrations/sqlite/`.
 //!
 //! Layout: `connection` opens connections with their pragmas, `migrations` brings
-//! the schema up to date, `writer` runs writes, `readers` runs reads, `queries`
-//! holds the SQL of each operation and `error` maps SQLite errors.
+//! the schema up to date, `writer` runs writes, `checkpointer` copies the log back
+//! into the database file, `readers` runs reads, `queries` holds the SQL of each
+//! operation and `error` maps SQLite errors.
 
+mod checkpointer;
 mod connection;
 mod error;
 mod migrations;
@@ -21,6 +23,8 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
+// Public for the benchmark's raw SQLite reference, which checkpoints as keycred does.
+pub use self::checkpointer::{catch_up, Checkpointer, CHECKPOINT_INTERVAL};
 use self::error::{from_sqlite, is_foreign_key_violation};
 use self::queries::OwnedCredentialKey;
 use self::readers::ReaderPool;
@@ -70,7 +74,8 @@ impl SqliteStore {
         migrations::migrate(&mut writer_conn)?;
         // Readers open after migrating, so they never see a half-made schema.
         let readers = ReaderPool::open(path, READER_COUNT, Arc::clone(&observer))?;
-        let writer = Writer::start(writer_conn, queue_capacity, observer)?;
+        let checkpointer = Checkpointer::start(path, Arc::clone(&observer))?;
+        let writer = Writer::start(writer_conn, checkpointer, queue_capacity, observer)?;
         Ok(SqliteStore { writer, readers })
     }
 }

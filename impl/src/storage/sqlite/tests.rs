@@ -290,27 +290,31 @@ async fn a_database_from_a_newer_build_is_refused() {
 async fn connections_have_the_required_pragmas() {
     let (_dir, path) = temp_db();
     let store = open(&path);
-    let read_pragmas = |conn: &Connection| -> rusqlite::Result<(String, i64, i64, i64, i64)> {
+    type Pragmas = (String, i64, i64, i64, i64, i64, i64);
+    let read_pragmas = |conn: &Connection| -> rusqlite::Result<Pragmas> {
         Ok((
             conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?,
             conn.pragma_query_value(None, "synchronous", |row| row.get(0))?,
             conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?,
             conn.pragma_query_value(None, "busy_timeout", |row| row.get(0))?,
             conn.pragma_query_value(None, "query_only", |row| row.get(0))?,
+            conn.pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))?,
+            conn.pragma_query_value(None, "journal_size_limit", |row| row.get(0))?,
         ))
     };
+    let log_limit = 64 * 1024 * 1024;
     let writer = store
         .writer
         .write(move |conn| read_pragmas(conn).map_err(|err| StorageError::Internal(err.to_string())))
         .await
         .expect("writer pragmas");
-    assert_eq!(writer, ("wal".to_owned(), 2, 1, 5000, 0));
+    assert_eq!(writer, ("wal".to_owned(), 2, 1, 5000, 0, 0, log_limit));
     let reader = store
         .readers
         .read("pragmas", read_pragmas)
         .await
         .expect("reader pragmas");
-    assert_eq!(reader, ("wal".to_owned(), 2, 1, 5000, 1));
+    assert_eq!(reader, ("wal".to_owned(), 2, 1, 5000, 1, 0, log_limit));
 
     let write_on_reader = store
         .readers
@@ -1220,8 +1224,8 @@ async fn a_snapshot_read_does_not_see_commits_made_during_it() {
         .unwrap();
     assert_eq!(counts, (1, 1));
 
-    // The transaction ended with the read: the next read (sequential reads use the
-    // pool's first connection) is back in autocommit mode and sees the new row.
+    // The transaction ended with the read: the next read (on whichever reader
+    // connection) is in autocommit mode and sees the new row.
     let after = store
         .readers
         .read("count", |conn| {
@@ -1237,4 +1241,108 @@ async fn a_snapshot_read_does_not_see_commits_made_during_it() {
         .await
         .unwrap();
     assert!(!autocommit, "the work runs inside a transaction");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_go_on_while_another_process_holds_the_write_lock() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+
+    let _lock = hold_write_lock(&path);
+    let read = tokio::time::timeout(Duration::from_secs(2), store.find_organization("org")).await;
+    assert!(matches!(read, Ok(Ok(Some(_)))), "{read:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_read_fails_alone_and_the_readers_go_on() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+
+    // More panics than there are reader threads: none of them may take a thread down.
+    for _ in 0..(2 * super::READER_COUNT) {
+        let panicked = store
+            .readers
+            .read::<(), _>("panicking read", |_| panic!("a read that panics"))
+            .await;
+        assert!(matches!(panicked, Err(StorageError::Internal(_))), "{panicked:?}");
+    }
+    for _ in 0..(2 * super::READER_COUNT) {
+        assert!(store.find_organization("org").await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_reads_than_the_queue_holds_all_answer() {
+    let (_dir, path) = temp_db();
+    let store = Arc::new(open(&path));
+    seed(&store).await;
+
+    // The queue holds 1,024 reads; the rest wait for a place instead of failing.
+    let reads: Vec<_> = (0..3_000)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.find_organization("org").await })
+        })
+        .collect();
+    for read in reads {
+        assert!(read.await.unwrap().unwrap().is_some());
+    }
+}
+
+/// Copies the database file alone (not its write-ahead log) and counts the
+/// organizations in the copy: what a checkpoint has already copied into the file.
+fn organizations_in_the_database_file(path: &Path) -> i64 {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(path, &copy).expect("copy the database file");
+    let conn = Connection::open(&copy).expect("open the copy");
+    conn.query_row("SELECT count(*) FROM organizations", [], |row| row.get(0))
+        .expect("count organizations")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpointer_copies_commits_into_the_database_file() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    // A few small commits: far below the 1,000 log pages at which SQLite's own
+    // automatic checkpoint would copy them.
+    for index in 0..5 {
+        let id = format!("o{index}");
+        store.create_organization(organization(&id, &id)).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while organizations_in_the_database_file(&path) < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commits never reached the database file"
+        );
+        tokio::time::sleep(super::CHECKPOINT_INTERVAL).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_stays_small_under_a_stream_of_writes() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+
+    // 4,000 commits one after another, each rewriting a 500-character description:
+    // never checkpointed, the log would pass 4,000 pages (16 MiB). Checkpointed, it
+    // starts over once it holds about 1,000 pages (a little more, as the checkpointer
+    // looks only every 100 ms).
+    for index in 0..4_000 {
+        let patch = CredentialPatch {
+            name: None,
+            description: Some(format!("{index:0>500}")),
+        };
+        store
+            .update_credential(key("org", "sa", "cred"), patch, 2_000 + index, None)
+            .await
+            .unwrap();
+    }
+    let wal = path.with_extension("db-wal");
+    let log_bytes = std::fs::metadata(&wal).map(|meta| meta.len()).unwrap_or(0);
+    assert!(log_bytes < 10 * 1024 * 1024, "the log grew to {log_bytes} bytes");
 }
