@@ -63,8 +63,15 @@ fn tag(fields: &[Option<&str>]) -> EntityTag {
         }
     }
     let digest = hasher.finalize();
-    let hex: String = digest[..8].iter().map(|byte| format!("{byte:02x}")).collect();
-    EntityTag(format!("\"{hex}\""))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut quoted = String::with_capacity(18);
+    quoted.push('"');
+    for byte in &digest[..8] {
+        quoted.push(char::from(HEX[usize::from(byte >> 4)]));
+        quoted.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    quoted.push('"');
+    EntityTag(quoted)
 }
 
 #[cfg(test)]
@@ -82,6 +89,13 @@ mod tests {
             created_at: 1,
             updated_at: 1,
         }
+    }
+
+    #[test]
+    fn a_tag_is_the_first_8_bytes_of_the_framed_sha256_in_quoted_hex() {
+        // sha256(0x01 ‖ be64(1) ‖ "a" ‖ 0x00), as tags were written from the start:
+        // a tag a client holds stays valid across keycred versions.
+        assert_eq!(tag(&[Some("a"), None]).0, "\"79932a6254534fdd\"");
     }
 
     #[test]
