@@ -4,17 +4,28 @@
 //! credential: no auth, no database, no logging. Prints `listening on http://ADDR`
 //! like keycred, and stops on SIGTERM or ctrl-c.
 //!
-//! `--blocking-hops N` (not used by the benchmark) makes each request first await N
-//! empty `spawn_blocking` calls, as keycred's handlers await one per database read:
-//! it measures what those thread hand-offs cost by themselves (see BENCHMARKS.md).
+//! Two what-ifs, not used by `bench.sh` (see BENCHMARKS.md):
+//! - `--blocking-hops N` makes each request first await N empty `spawn_blocking`
+//!   calls, as keycred's handlers once awaited one per database read: what those
+//!   thread hand-offs cost by themselves;
+//! - `--store DB` makes each request first read the credential its path names
+//!   through keycred's own `SqliteStore` (its reader threads, its SQL) and answer
+//!   404 if there is none: the fixed-JSON server plus exactly keycred's database
+//!   read, with no auth, validation, logging or metrics.
 
-use axum::extract::State;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use keycred_bench::CREDENTIAL_ROUTE;
+use keycred_impl::storage::sqlite::SqliteStore;
+use keycred_impl::storage::{CredentialKey, Store};
 
 /// What keycred answers to a GET of one credential, with made-up values.
 const CREDENTIAL_JSON: &str = concat!(
@@ -32,23 +43,57 @@ struct Args {
     /// Empty `spawn_blocking` round trips awaited before each answer (profiling only).
     #[arg(long, default_value_t = 0)]
     blocking_hops: usize,
+    /// A keycred database to read each requested credential from first (profiling only).
+    #[arg(long)]
+    store: Option<PathBuf>,
 }
 
-/// The fixed answer, for GET and PATCH alike, after `hops` empty blocking-pool round trips.
-async fn credential(State(hops): State<usize>) -> impl IntoResponse {
-    for _ in 0..hops {
+/// What each request does before answering.
+struct Setup {
+    /// Empty blocking-pool round trips.
+    blocking_hops: usize,
+    /// keycred's store, to read the credential from.
+    store: Option<SqliteStore>,
+}
+
+/// The fixed answer, for GET and PATCH alike, after the hops and the read `setup` asks for.
+async fn credential(
+    State(setup): State<Arc<Setup>>,
+    Path((organization_id, service_account_id, credential_id)): Path<(String, String, String)>,
+) -> Response {
+    for _ in 0..setup.blocking_hops {
         let _ = tokio::task::spawn_blocking(|| ()).await;
     }
-    ([(CONTENT_TYPE, "application/json")], CREDENTIAL_JSON)
+    if let Some(store) = &setup.store {
+        let key = CredentialKey {
+            organization_id: &organization_id,
+            service_account_id: &service_account_id,
+            credential_id: &credential_id,
+        };
+        match store.find_credential(key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+    ([(CONTENT_TYPE, "application/json")], CREDENTIAL_JSON).into_response()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    let store = match &args.store {
+        Some(path) => Some(SqliteStore::open(path)?),
+        None => None,
+    };
+    let setup = Arc::new(Setup {
+        blocking_hops: args.blocking_hops,
+        store,
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let router = Router::new()
             .route(CREDENTIAL_ROUTE, get(credential).patch(credential))
-            .with_state(args.blocking_hops);
+            .with_state(setup);
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         println!("listening on http://{}", listener.local_addr()?);
         axum::serve(listener, router)

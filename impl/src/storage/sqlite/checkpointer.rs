@@ -6,18 +6,20 @@
 //! copied and the database file synced: the slowest PATCHes were those. keycred's
 //! connections turn that off (`wal_autocheckpoint = 0`, see `connection.rs`) and
 //! this thread, with a connection of its own, runs a PASSIVE checkpoint at most
-//! every [`CHECKPOINT_INTERVAL`] while there are new commits. PASSIVE never waits for
-//! and never blocks the writer or the readers; whatever it could not copy (frames a
-//! reader still needs) it copies next time.
+//! every [`CHECKPOINT_INTERVAL`] while there are new commits. PASSIVE never waits
+//! for and never blocks the writer or the readers; whatever it could not copy
+//! (frames a reader still needs) it copies next time.
 //!
 //! The log starts over from its beginning only when a write transaction begins
 //! with everything in it copied, which a checkpoint beside a steady stream of
 //! commits never achieves: each commit appends frames while the copy runs. So when
-//! the log has grown past [`CATCH_UP_FRAMES`], the thread asks the writer to
-//! checkpoint once itself, between two batches: by then the thread has copied
-//! nearly everything, so the writer copies only the last few frames and syncs the
-//! database file, and its next transaction starts the log over. Without that the
-//! log file would grow for as long as writes keep coming.
+//! the log has grown past [`CATCH_UP_FRAMES`] and a pass of the thread has copied
+//! all of it that existed when the pass began, the thread asks the writer to
+//! checkpoint once itself, between two batches: the writer then copies only what
+//! was committed during that pass and syncs the database file, and its next
+//! transaction starts the log over. Without that the log file would grow for as
+//! long as writes keep coming. The sync is the one wait left on the write path,
+//! once per [`CATCH_UP_FRAMES`] pages of log.
 //!
 //! Durability does not depend on this thread: a commit is durable once its log
 //! frames are synced, and the log is replayed on the next open if the process dies
@@ -40,8 +42,12 @@ use crate::storage::{StorageError, StorageObserver};
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The log size, in frames (pages), past which the writer is asked to catch up:
-/// SQLite's own automatic checkpoint size, about 4 MiB.
-pub const CATCH_UP_FRAMES: i64 = 1000;
+/// about 32 MiB. The catch-up ends with a sync of the database file, which took
+/// 15–20 ms on the benchmark machine with 1,000,000 credentials whatever few
+/// pages it copied, and every request queued meanwhile waits for it; so it must
+/// be rare. At SQLite's own 1,000 frames it came every ~100 ms under load there
+/// and PATCH p99 was 22–24 ms; at 8,000, 7.6–8.3 ms (BENCHMARKS.md).
+pub const CATCH_UP_FRAMES: i64 = 8000;
 
 /// What the writer and the thread share.
 #[derive(Default)]
@@ -113,7 +119,8 @@ fn lock(flags: &Mutex<Signals>) -> MutexGuard<'_, Signals> {
     flags.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The thread's body: wait for a commit, checkpoint, rest for the interval; until stopped.
+/// The thread's body: wait for a commit, checkpoint, rest for the interval unless the
+/// log is long; until stopped.
 fn checkpointer_loop(conn: &Connection, signals: &(Mutex<Signals>, Condvar), observer: &dyn StorageObserver) {
     let (flags, wake) = signals;
     loop {
@@ -127,20 +134,22 @@ fn checkpointer_loop(conn: &Connection, signals: &(Mutex<Signals>, Condvar), obs
             }
             state.committed = false;
         }
-        let log_frames = match checkpoint(conn) {
-            Ok(log_frames) => log_frames,
+        let pass = match checkpoint(conn) {
+            Ok(pass) => pass,
             Err(err) => {
                 let error = from_sqlite("checkpoint the write-ahead log", err);
                 tracing::error!(%error, "checkpoint failed");
                 observer.storage_failed(&error);
-                0
+                Pass::default()
             }
         };
-        // Rest, but wake at once to stop.
         let mut state = lock(flags);
-        if log_frames >= CATCH_UP_FRAMES {
+        if pass.log_frames >= CATCH_UP_FRAMES && pass.reached_the_end() {
+            // What is left for the writer is only what was committed during this pass.
             state.catch_up = true;
         }
+        // Rest, but wake at once to stop. Resting also leaves the writer's catch-up
+        // the only checkpoint running when it comes.
         if !state.stopping {
             drop(
                 wake.wait_timeout_while(state, CHECKPOINT_INTERVAL, |state| !state.stopping)
@@ -150,11 +159,33 @@ fn checkpointer_loop(conn: &Connection, signals: &(Mutex<Signals>, Condvar), obs
     }
 }
 
-/// One PASSIVE checkpoint: copies what it can without waiting for anyone, and
-/// answers how many frames the log holds.
-pub fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
-    // The row is (busy, frames in the log, frames copied so far).
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+/// What one checkpoint did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pass {
+    /// Another checkpoint was running, so this one did nothing.
+    busy: bool,
+    /// Frames (pages) in the log.
+    log_frames: i64,
+    /// Frames of the log now copied into the database file.
+    copied_frames: i64,
+}
+
+impl Pass {
+    /// True if the whole log as it stood when the pass began is in the database file.
+    fn reached_the_end(self) -> bool {
+        !self.busy && self.copied_frames >= self.log_frames
+    }
+}
+
+/// One PASSIVE checkpoint: copies what it can without waiting for anyone.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<Pass> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok(Pass {
+            busy: row.get::<_, i64>(0)? != 0,
+            log_frames: row.get(1)?,
+            copied_frames: row.get(2)?,
+        })
+    })
 }
 
 /// The writer's catch-up checkpoint, run on its own connection between batches when
