@@ -14,27 +14,31 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = config::parse();
-    startup::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("keycred: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = match cli.command {
-        Command::Serve(serve) => runtime
-            .block_on(startup::serve(serve))
-            .map_err(|error| error.to_string()),
-        Command::Bootstrap(bootstrap) => runtime
-            .block_on(startup::bootstrap(bootstrap))
-            .map_err(|error| error.to_string()),
-    };
+    let log_writer = startup::init_logging();
+    let outcome = run(cli.command);
+    // Every queued log line is written before the last word.
+    drop(log_writer);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("keycred: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs `command` on a new async runtime.
+fn run(command: Command) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+    match command {
+        Command::Serve(serve) => runtime
+            .block_on(startup::serve(serve))
+            .map_err(|error| error.to_string()),
+        Command::Bootstrap(bootstrap) => runtime
+            .block_on(startup::bootstrap(bootstrap))
+            .map_err(|error| error.to_string()),
     }
 }

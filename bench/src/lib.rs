@@ -139,6 +139,14 @@ pub const UPDATE_CREDENTIAL_SQL: &str = "UPDATE credentials
          RETURNING id, organization_id, service_account_id, client_id, name, description,
                    created_at, updated_at, last_used_at";
 
+/// Milliseconds since the Unix epoch, as keycred stamps `updated_at`.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// The value at the `fraction` quantile (0.0–1.0) of `sorted`, by nearest rank.
 pub fn quantile(sorted: &[f64], fraction: f64) -> f64 {
     if sorted.is_empty() {

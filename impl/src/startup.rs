@@ -245,14 +245,27 @@ pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error
 }
 
 /// Sends logs to stderr at the level `KEYCRED_LOG` names (default `info`).
-pub fn init_logging() {
+///
+/// Lines are formatted on the thread that logs them and written by a thread of
+/// their own, many lines per write when they come quickly: one `write` system
+/// call per request on the request's thread cost about a sixth of a GET's CPU
+/// time (BENCHMARKS.md). Nothing is dropped: if the writing thread falls 128k lines
+/// behind, logging waits for it. Keep the returned guard until the process ends;
+/// dropping it writes out what is still queued.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCRED_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("keycred-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false)
         .init();
+    guard
 }

@@ -8,10 +8,12 @@
 //! - `--blocking-hops N` makes each request first await N empty `spawn_blocking`
 //!   calls, as keycred's handlers once awaited one per database read: what those
 //!   thread hand-offs cost by themselves;
-//! - `--store DB` makes each request first read the credential its path names
-//!   through keycred's own `SqliteStore` (its reader threads, its SQL) and answer
-//!   404 if there is none: the fixed-JSON server plus exactly keycred's database
-//!   read, with no auth, validation, logging or metrics.
+//! - `--store DB` makes each GET first read the credential its path names through
+//!   keycred's own `SqliteStore` (its reader threads, its SQL), and each PATCH
+//!   first apply its body's `description` through the same store (its writer
+//!   thread, group commit, durable before the answer); 404 if there is no such
+//!   credential: the fixed-JSON server plus exactly keycred's database work, with
+//!   no auth, validation, logging or metrics.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,9 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
-use keycred_bench::CREDENTIAL_ROUTE;
+use keycred_bench::{now_millis, CREDENTIAL_ROUTE};
 use keycred_impl::storage::sqlite::SqliteStore;
-use keycred_impl::storage::{CredentialKey, Store};
+use keycred_impl::storage::{CredentialKey, CredentialPatch, Store};
 
 /// What keycred answers to a GET of one credential, with made-up values.
 const CREDENTIAL_JSON: &str = concat!(
@@ -56,26 +58,77 @@ struct Setup {
     store: Option<SqliteStore>,
 }
 
-/// The fixed answer, for GET and PATCH alike, after the hops and the read `setup` asks for.
-async fn credential(
-    State(setup): State<Arc<Setup>>,
-    Path((organization_id, service_account_id, credential_id)): Path<(String, String, String)>,
-) -> Response {
-    for _ in 0..setup.blocking_hops {
-        let _ = tokio::task::spawn_blocking(|| ()).await;
-    }
+/// The path of keycred's credential route.
+type CredentialPath = Path<(String, String, String)>;
+
+/// A PATCH body as the benchmark sends it.
+#[derive(serde::Deserialize)]
+struct DescriptionPatch {
+    /// The new description.
+    description: String,
+}
+
+/// GET: the fixed answer, after the hops and the read `setup` asks for.
+async fn read_credential(State(setup): State<Arc<Setup>>, Path(ids): CredentialPath) -> Response {
+    blocking_hops(setup.blocking_hops).await;
     if let Some(store) = &setup.store {
-        let key = CredentialKey {
-            organization_id: &organization_id,
-            service_account_id: &service_account_id,
-            credential_id: &credential_id,
-        };
-        match store.find_credential(key).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return StatusCode::NOT_FOUND.into_response(),
-            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        let found = store.find_credential(key(&ids)).await.map(|found| found.is_some());
+        if let Some(refusal) = refusal(found) {
+            return refusal;
         }
     }
+    fixed_answer()
+}
+
+/// PATCH: the fixed answer, after the hops and the update `setup` asks for.
+async fn update_credential(State(setup): State<Arc<Setup>>, Path(ids): CredentialPath, body: String) -> Response {
+    blocking_hops(setup.blocking_hops).await;
+    if let Some(store) = &setup.store {
+        let Ok(DescriptionPatch { description }) = serde_json::from_str(&body) else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        let patch = CredentialPatch {
+            name: None,
+            description: Some(description),
+        };
+        let updated = store
+            .update_credential(key(&ids), patch, now_millis(), None)
+            .await
+            .map(|updated| updated.is_some());
+        if let Some(refusal) = refusal(updated) {
+            return refusal;
+        }
+    }
+    fixed_answer()
+}
+
+/// Awaits `hops` empty blocking-pool round trips.
+async fn blocking_hops(hops: usize) {
+    for _ in 0..hops {
+        let _ = tokio::task::spawn_blocking(|| ()).await;
+    }
+}
+
+/// The store's key for the IDs of a path.
+fn key(ids: &(String, String, String)) -> CredentialKey<'_> {
+    CredentialKey {
+        organization_id: &ids.0,
+        service_account_id: &ids.1,
+        credential_id: &ids.2,
+    }
+}
+
+/// The answer for a store call that found nothing (404) or failed (500).
+fn refusal<E>(found: Result<bool, E>) -> Option<Response> {
+    match found {
+        Ok(true) => None,
+        Ok(false) => Some(StatusCode::NOT_FOUND.into_response()),
+        Err(_) => Some(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+    }
+}
+
+/// The fixed credential-shaped JSON.
+fn fixed_answer() -> Response {
     ([(CONTENT_TYPE, "application/json")], CREDENTIAL_JSON).into_response()
 }
 
@@ -92,7 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let router = Router::new()
-            .route(CREDENTIAL_ROUTE, get(credential).patch(credential))
+            .route(CREDENTIAL_ROUTE, get(read_credential).patch(update_credential))
             .with_state(setup);
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         println!("listening on http://{}", listener.local_addr()?);

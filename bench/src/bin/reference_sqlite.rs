@@ -21,7 +21,7 @@ use clap::Parser;
 use std::sync::Arc;
 
 use keycred_bench::{
-    apply_keycred_pragmas, effective_settings, quantile, read_credential_paths, UPDATE_CREDENTIAL_SQL,
+    apply_keycred_pragmas, effective_settings, now_millis, quantile, read_credential_paths, UPDATE_CREDENTIAL_SQL,
 };
 use keycred_impl::storage::sqlite::{catch_up, Checkpointer};
 use keycred_impl::storage::IgnoreStorageEvents;
@@ -238,12 +238,4 @@ fn read_bodies(file: &std::path::Path) -> Result<Vec<Patch>, Box<dyn std::error:
 fn thread_cpu_ns() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     text.split_whitespace().next()?.parse().ok()
-}
-
-/// The current time in epoch milliseconds.
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
