@@ -3,13 +3,17 @@
 #   - builds release (keycred and the keycred-bench tools);
 #   - seeds a database of N credentials for N in 10,000 and 1,000,000 (`seed`,
 #     through keycred's own store);
-#   - starts the fixed-JSON axum ceiling (`reference-axum`) and one `keycred serve`
-#     per database, mints a token for each, and measures the raw SQLite rate at 1
-#     update per transaction once per database;
+#   - starts the fixed-JSON axum ceiling (`reference-axum`), one `keycred serve`
+#     per database, and per database the "bare server" (`reference-axum --store`
+#     on a copy of it: the fixed-JSON handler plus exactly keycred's store read or
+#     update, without auth, validation, logging or metrics), mints a token for
+#     each keycred, and measures the raw SQLite rate at 1 update per transaction
+#     once per database;
 #   - then, in each of several rounds and for each N, back to back: the raw SQLite
 #     ceiling (`reference-sqlite`: keycred's UPDATE … RETURNING with keycred's
-#     pragmas, 64 per durable transaction), keycred PATCH, keycred GET and the
-#     axum GET, each driven by oha at 64 connections;
+#     pragmas and checkpointing, 64 per durable transaction), keycred PATCH,
+#     keycred GET, the bare server's PATCH and GET, and the axum GET, each driven by
+#     oha at 64 connections;
 #   - reads each keycred's peak RSS (VmHWM), prints req/s, p50/p99 latency, CPU
 #     per request, peak RSS and keycred's ratios to the ceilings (and of 1,000,000
 #     to 10,000), and writes them into BENCHMARKS.md (between its bench.sh
@@ -42,7 +46,7 @@ for arg in "$@"; do
         --quick) quick=1 ;;
         --no-record) record=0 ;;
         -h | --help)
-            sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -275,7 +279,19 @@ section "reference-axum (fixed JSON)"
 start_server reference-axum "$bin/reference-axum" --listen 127.0.0.1:0
 axum_pid=$server_pid
 axum_url=$server_url
-declare -A keycred_pids
+declare -A keycred_pids bare_pids
+for n in $sizes; do
+    dir="$work/n$n"
+    section "N=$n: bare server (reference-axum --store, on a copy of the database)"
+    cp "$dir/keycred.db" "$dir/bare.db"
+    start_server "bare-n$n" "$bin/reference-axum" --listen 127.0.0.1:0 --store "$dir/bare.db"
+    bare_pids[$n]=$server_pid
+    sed "s|^|$server_url|" "$dir/paths.txt" >"$dir/bare-urls.txt"
+    first_url=$(head -n 1 "$dir/bare-urls.txt")
+    curl -sSf -o /dev/null "$first_url" </dev/null
+    curl -sSf -o /dev/null -X PATCH -H 'Content-Type: application/json' -d "$(head -n 1 "$bodies")" \
+        "$first_url" </dev/null
+done
 for n in $sizes; do
     dir="$work/n$n"
     db="$dir/keycred.db"
@@ -341,6 +357,20 @@ for ((round = 1; round <= rounds; round++)); do
                 p99_ms="$p99_ms" cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" \
                 statuses="$statuses" load="$load_avg"
         done
+        for method in PATCH GET; do
+            if [ "$method" = PATCH ]; then
+                extra=(-m PATCH -H 'Content-Type: application/json' -Z "$bodies")
+            else
+                extra=(-m GET)
+            fi
+            load "bare server $method" "${bare_pids[$n]}" "$dir/bare-urls.txt" "$run_seconds" \
+                "$dir/bare-$method-$round.json" "${extra[@]}"
+            echo "bare server $method: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request," \
+                "$non_2xx non-2xx, $errors errors" >&2
+            record kind=bare n="$n" method="$method" round="$round" rps="$rps" p50_ms="$p50_ms" \
+                p99_ms="$p99_ms" cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" \
+                load="$load_avg"
+        done
 
         load "reference-axum GET" "$axum_pid" "$dir/axum-urls.txt" "$run_seconds" "$dir/axum-GET-$round.json" -m GET
         echo "reference-axum GET: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request" >&2
@@ -358,8 +388,10 @@ for n in $sizes; do
     record kind=keycred-rss n="$n" rss_kib="$rss_kib" seed_seconds="$seed_seconds" \
         db_mib="$(du -sm "$dir/keycred.db" | cut -f1)"
     stop_server "${keycred_pids[$n]}"
+    stop_server "${bare_pids[$n]}"
     # The databases and request logs are large; the figures are in results.jsonl.
-    rm -f "$dir/keycred.db" "$dir/keycred.db-wal" "$dir/keycred.db-shm"
+    rm -f "$dir/keycred.db" "$dir/keycred.db-wal" "$dir/keycred.db-shm" "$dir/bare.db" "$dir/bare.db-wal" \
+        "$dir/bare.db-shm"
     tail -n 20 "$work/keycred-n$n.err" >"$work/keycred-n$n.err.tail"
     rm -f "$work/keycred-n$n.err"
 done
@@ -415,7 +447,8 @@ lines = [
     f"{env['BENCH_MEMORY']} memory, {env['BENCH_KERNEL']}; {env['BENCH_RUSTC']}; {env['BENCH_OHA']}. "
     f"Each measurement: {env['BENCH_SECONDS_RUN']} s at {env['BENCH_CONNECTIONS_RUN']} connections, oha on the "
     f"same machine; {env['BENCH_ROUNDS_RUN']} rounds, each running, for every N, the raw SQLite, keycred PATCH, "
-    f"keycred GET and axum GET measurements back to back; figures are medians over the rounds (range of req/s "
+    f"keycred GET, bare server PATCH and GET, and axum GET measurements back to back; figures are medians over "
+    f"the rounds (range of req/s "
     f"given), ratios are medians of the ratios within each round. "
     f"Load average at start {env['BENCH_LOAD_START']}, at end {env['BENCH_LOAD_END']}.",
     "",
@@ -429,6 +462,9 @@ for n in sizes:
     entries = [
         ("keycred PATCH", select(kind="keycred", n=n, method="PATCH"), rss_mib),
         ("keycred GET", select(kind="keycred", n=n, method="GET"), rss_mib),
+        ("bare server PATCH (fixed JSON + keycred's store, nothing else)",
+         select(kind="bare", n=n, method="PATCH"), None),
+        ("bare server GET (fixed JSON + keycred's store, nothing else)", select(kind="bare", n=n, method="GET"), None),
         ("raw SQLite UPDATE, 64/transaction (ms per transaction)", select(kind="sqlite", n=n, batch=64), None),
         ("raw SQLite UPDATE, 1/transaction (ms per transaction)", select(kind="sqlite", n=n, batch=1), None),
         ("fixed-JSON axum GET", select(kind="axum", n=n),
@@ -496,6 +532,12 @@ for n in sizes:
         notes.append(f"seeding {n:,} credentials through keycred's store took {rss[0]['seed_seconds']} s "
                      f"(database {rss[0]['db_mib']} MiB)")
     raw, raw1 = select(kind="sqlite", n=n, batch=64), select(kind="sqlite", n=n, batch=1)
+    bare_patch, bare_get = select(kind="bare", n=n, method="PATCH"), select(kind="bare", n=n, method="GET")
+    axum = select(kind="axum", n=n)
+    if bare_patch and bare_get and raw and axum:
+        notes.append(f"the bare server, which does keycred's storage work and nothing else, reached "
+                     f"{ratio(n, bare_patch, raw):.2f}× the raw UPDATE rate with PATCH and "
+                     f"{ratio(n, bare_get, axum):.2f}× the fixed-JSON handler with GET at {n:,}")
     if raw and raw1:
         notes.append(f"raw SQLite COMMIT (WAL fsync) at {n:,}: p50 {raw1[0]['commit_p50_ms']:.2f} ms / "
                      f"p99 {raw1[0]['commit_p99_ms']:.2f} ms alone, p50 "
