@@ -1,5 +1,5 @@
-//! The embedded SQLite [`Store`]: one writer thread with group commit, a small
-//! pool of read-only connections, and the schema migrations. All of its SQL lives in
+//! The embedded SQLite [`Store`]: one writer thread with group commit, a checkpointer
+//! thread, a few reader threads with read-only connections, and the schema migrations. All of its SQL lives in
 //! this module and in `impl/migrations/sqlite/`.
 //!
 //! Layout: `connection` opens connections with their pragmas, `migrations` brings
@@ -35,8 +35,9 @@ use super::{
     Store, TokenRecord,
 };
 
-/// Read-only connections in the pool: enough for reads to overlap one another and
-/// the writer, few enough to stay cheap.
+/// Reader threads, each with its own read-only connection: enough for reads to
+/// overlap one another and the writer (four served GETs faster than two on two
+/// cores), few enough to stay cheap.
 const READER_COUNT: usize = 4;
 
 /// A [`Store`] on one SQLite database file, shared safely with other processes
@@ -51,7 +52,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens the database at `path`, creating it if needed, applies the pragmas
-    /// and any pending migrations, and starts the writer thread and reader pool.
+    /// and any pending migrations, and starts the writer, checkpointer and reader threads.
     /// Blocking (it may wait up to the busy timeout for another process's lock):
     /// call it at startup or from a blocking thread, not from async code.
     pub fn open(path: &Path) -> StorageResult<SqliteStore> {
