@@ -43,7 +43,7 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The log size, in frames (pages), past which the writer is asked to catch up:
 /// about 32 MiB. The catch-up ends with a sync of the database file, which took
-/// 15–20 ms on the benchmark machine with 1,000,000 credentials whatever few
+/// 16–22 ms on the benchmark machine with 1,000,000 credentials whatever few
 /// pages it copied, and every request queued meanwhile waits for it; so it must
 /// be rare. At SQLite's own 1,000 frames it came every ~100 ms under load there
 /// and PATCH p99 was 22–24 ms; at 8,000, 7.6–8.3 ms (BENCHMARKS.md).
@@ -113,14 +113,13 @@ impl Drop for Checkpointer {
     }
 }
 
-/// The flags, even if a panic elsewhere poisoned their mutex (two booleans cannot be
-/// left half-changed).
+/// The flags, even if a panic elsewhere poisoned their mutex (plain booleans cannot
+/// be left half-changed).
 fn lock(flags: &Mutex<Signals>) -> MutexGuard<'_, Signals> {
     flags.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The thread's body: wait for a commit, checkpoint, rest for the interval unless the
-/// log is long; until stopped.
+/// The thread's body: wait for a commit, checkpoint, rest for the interval; until stopped.
 fn checkpointer_loop(conn: &Connection, signals: &(Mutex<Signals>, Condvar), observer: &dyn StorageObserver) {
     let (flags, wake) = signals;
     loop {
