@@ -263,6 +263,16 @@ load() {
         "$((after - before))" "$clock_ticks" "$requests")
 }
 
+# request_args METHOD: sets $extra to oha's arguments for a PATCH (a body picked at
+# random for each request) or a GET.
+request_args() {
+    if [ "$1" = PATCH ]; then
+        extra=(-m PATCH -H 'Content-Type: application/json' -Z "$bodies")
+    else
+        extra=(-m GET)
+    fi
+}
+
 # ---------------------------------------------------------------- seed every N
 for n in $sizes; do
     section "N=$n: seed"
@@ -344,11 +354,7 @@ for ((round = 1; round <= rounds; round++)); do
             commit_p50_ms="$cp50" commit_p99_ms="$cp99" cpu_us="$cpu" load="$load_avg"
 
         for method in PATCH GET; do
-            if [ "$method" = PATCH ]; then
-                extra=(-m PATCH -H 'Content-Type: application/json' -Z "$bodies")
-            else
-                extra=(-m GET)
-            fi
+            request_args "$method"
             load "keycred $method" "$pid" "$dir/keycred-urls.txt" "$run_seconds" \
                 "$dir/keycred-$method-$round.json" -H "$(cat "$dir/auth-header")" "${extra[@]}"
             echo "keycred $method: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request," \
@@ -358,11 +364,7 @@ for ((round = 1; round <= rounds; round++)); do
                 statuses="$statuses" load="$load_avg"
         done
         for method in PATCH GET; do
-            if [ "$method" = PATCH ]; then
-                extra=(-m PATCH -H 'Content-Type: application/json' -Z "$bodies")
-            else
-                extra=(-m GET)
-            fi
+            request_args "$method"
             load "bare server $method" "${bare_pids[$n]}" "$dir/bare-urls.txt" "$run_seconds" \
                 "$dir/bare-$method-$round.json" "${extra[@]}"
             echo "bare server $method: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request," \
