@@ -82,7 +82,7 @@ else
     echo "PostgreSQL answers"
 
     section "cargo test: the PostgreSQL store"
-    cargo test -p keycred-impl --lib -- --ignored
+    cargo test -p keycred-store --lib -- --ignored
 
     section "cargo test: end-to-end on PostgreSQL (with the multi-instance tests)"
     KEYCRED_TEST_BACKEND=postgres cargo test --test api -- --include-ignored

@@ -64,7 +64,7 @@ pub fn read_credential_paths(file: &Path) -> Result<Vec<CredentialKey>, String> 
 }
 
 /// keycred's per-connection pragmas, in the order keycred sets them
-/// (`impl/src/storage/sqlite/connection.rs`, `apply_pragmas`). keycred sets no
+/// (`store/src/sqlite/connection.rs`, `apply_pragmas`). keycred sets no
 /// `page_size`, `cache_size` or `mmap_size`, so neither does the reference: both run
 /// with SQLite's defaults for those. With `wal_autocheckpoint` off, the reference
 /// checkpoints as keycred does, with keycred's own checkpointer thread.
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn the_update_statement_is_keycreds() {
-        let queries = include_str!("../../impl/src/storage/sqlite/queries.rs");
+        let queries = include_str!("../../store/src/sqlite/queries.rs");
         assert!(
             squash(queries).contains(&squash(UPDATE_CREDENTIAL_SQL)),
             "keycred's update_credential SQL changed: copy it into UPDATE_CREDENTIAL_SQL"
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn the_pragmas_are_keycreds() {
-        let connection = squash(include_str!("../../impl/src/storage/sqlite/connection.rs"));
+        let connection = squash(include_str!("../../store/src/sqlite/connection.rs"));
         // Every pragma keycred sets, with its value (in the source's order, which is
         // not the order they run in; compared sorted below).
         let mut found = Vec::new();

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::ids;
-use crate::storage::{Millis, Role, TokenRecord};
+use keycred_store::{Millis, Role, TokenRecord};
 
 /// How long a bearer token lives, in seconds.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 3600;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::auth;
 use crate::config::BootstrapConfig;
 use crate::ids;
-use crate::storage::{Credential, NewCredential, Organization, Role, ServiceAccount, StorageError, Store};
+use keycred_store::{Credential, NewCredential, Organization, Role, ServiceAccount, StorageError, Store};
 
 /// What bootstrap made, as printed. The client_secret is shown here and never again.
 #[derive(Debug, Serialize)]

@@ -1,5 +1,5 @@
 //! keycred's hand-written side: the [`keycred_api::Api`] implementation, auth, the token
-//! cache, the limits on failed client authentication, storage, metrics, configuration,
+//! cache, the limits on failed client authentication, metrics, configuration,
 //! the HTTP server and startup.
 
 pub mod auth;
@@ -12,5 +12,4 @@ pub mod rate_limit;
 pub mod served_contract;
 pub mod server;
 pub mod startup;
-pub mod storage;
 pub mod token_cache;

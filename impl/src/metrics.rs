@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::storage::{StorageError, StorageObserver};
+use keycred_store::{StorageError, StorageObserver};
 
 /// Routes served beside the spec, as (name, method, path), named like operationIds.
 const SERVED_BESIDE: &[(&str, &str, &str)] = &[

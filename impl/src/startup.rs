@@ -24,9 +24,9 @@ use crate::handlers::KeycredApi;
 use crate::metrics::{Metrics, OperationLabel};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::server::Limits;
-use crate::storage::postgres::PgStore;
-use crate::storage::sqlite::SqliteStore;
-use crate::storage::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
+use keycred_store::postgres::PgStore;
+use keycred_store::sqlite::SqliteStore;
+use keycred_store::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");

@@ -32,7 +32,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::auth::{self, Caller};
-use crate::storage::{Millis, TokenRecord};
+use keycred_store::{Millis, TokenRecord};
 
 /// How long a token's record may be used from memory after it was read from the
 /// database. This is the longest a revocation made by another process or another
@@ -236,7 +236,7 @@ fn lock(shard: &Mutex<HashMap<String, Entry>>) -> MutexGuard<'_, HashMap<String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Role;
+    use keycred_store::Role;
 
     const NOW: Millis = 1_000_000;
 

@@ -521,7 +521,7 @@ fn a_token_written_into_the_database_works_until_it_expires() {
 #[test]
 fn the_matrix_role_table_is_the_servers_own() {
     use keycred_impl::auth::{allows, Action, Resource};
-    use keycred_impl::storage::Role;
+    use keycred_store::Role;
 
     let resources = [
         (ORGANIZATIONS, Resource::Organizations),

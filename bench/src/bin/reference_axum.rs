@@ -26,8 +26,8 @@ use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use keycred_bench::{now_millis, CREDENTIAL_ROUTE};
-use keycred_impl::storage::sqlite::SqliteStore;
-use keycred_impl::storage::{CredentialKey, CredentialPatch, Store};
+use keycred_store::sqlite::SqliteStore;
+use keycred_store::{CredentialKey, CredentialPatch, Store};
 
 /// What keycred answers to a GET of one credential, with made-up values.
 const CREDENTIAL_JSON: &str = concat!(

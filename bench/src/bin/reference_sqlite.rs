@@ -23,8 +23,8 @@ use std::sync::Arc;
 use keycred_bench::{
     apply_keycred_pragmas, effective_settings, now_millis, quantile, read_credential_paths, UPDATE_CREDENTIAL_SQL,
 };
-use keycred_impl::storage::sqlite::{catch_up, Checkpointer};
-use keycred_impl::storage::IgnoreStorageEvents;
+use keycred_store::sqlite::{catch_up, Checkpointer};
+use keycred_store::IgnoreStorageEvents;
 use rand::Rng;
 use rusqlite::{params, Connection, OpenFlags};
 use serde::Serialize;

@@ -17,8 +17,8 @@ use keycred_bench::CredentialKey;
 use keycred_impl::auth::hash_secret;
 use keycred_impl::config::BootstrapConfig;
 use keycred_impl::ids;
-use keycred_impl::storage::sqlite::SqliteStore;
-use keycred_impl::storage::{Credential, NewCredential, Role, ServiceAccount, Store};
+use keycred_store::sqlite::SqliteStore;
+use keycred_store::{Credential, NewCredential, Role, ServiceAccount, Store};
 use serde::Serialize;
 use tokio::task::JoinSet;
 

@@ -14,8 +14,8 @@ use super::pages::ListScope;
 use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
-use crate::storage::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
 use crate::token_cache::Revocation;
+use keycred_store::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
 
 const NOT_FOUND: &str = "credential not found";
 const SERVICE_ACCOUNT_NOT_FOUND: &str = "service account not found";

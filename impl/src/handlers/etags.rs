@@ -11,7 +11,7 @@ use keycred_api::request::EntityTag;
 use keycred_api::{ApiError, ErrorCode};
 use sha2::{Digest, Sha256};
 
-use crate::storage::{Credential, ServiceAccount};
+use keycred_store::{Credential, ServiceAccount};
 
 /// The tag of a credential as stored. `last_used_at` is left out: minting a token is
 /// not an edit, and must not make a client's pending update fail.
@@ -77,7 +77,7 @@ fn tag(fields: &[Option<&str>]) -> EntityTag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Role;
+    use keycred_store::Role;
 
     fn account() -> ServiceAccount {
         ServiceAccount {

@@ -20,8 +20,8 @@ use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
 use crate::auth::{self, Caller, Resource};
 use crate::rate_limit::AuthFailureLimiter;
-use crate::storage::{Millis, StorageError, StorageResult, Store};
 use crate::token_cache::{Cached, Revocation, TokenCache};
+use keycred_store::{Millis, StorageError, StorageResult, Store};
 
 /// keycred's implementation of the generated [`Api`] trait over a [`Store`].
 pub struct KeycredApi<S> {

@@ -9,7 +9,7 @@ use keycred_api::{
 use super::pages::{page_in_memory, ListScope};
 use super::{expanded_permissions, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
-use crate::storage::{Organization, Position, Store};
+use keycred_store::{Organization, Position, Store};
 
 const NOT_FOUND: &str = "organization not found";
 

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use keycred_api::{ApiError, PageInfoCursor};
 
-use crate::storage::{Page, PageRequest, PageStart, Position};
+use keycred_store::{Page, PageRequest, PageStart, Position};
 
 /// How many items a page has when `limit` is not given (documented in the spec).
 pub const DEFAULT_LIMIT: i64 = 50;

@@ -12,8 +12,8 @@ use super::pages::ListScope;
 use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
-use crate::storage::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
 use crate::token_cache::Revocation;
+use keycred_store::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
 
 const NOT_FOUND: &str = "service account not found";
 

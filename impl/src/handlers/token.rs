@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::{now, storage_error};
 use crate::auth::{self, TOKEN_LIFETIME_SECONDS};
 use crate::rate_limit::{AuthFailureLimiter, Limited};
-use crate::storage::{ClientRecord, NewToken, Store};
+use keycred_store::{ClientRecord, NewToken, Store};
 
 /// One message for every failed client authentication, so it never reveals whether
 /// the client_id exists.
@@ -113,7 +113,7 @@ fn too_many_failures(limited: Limited) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Credential;
+    use keycred_store::Credential;
 
     fn client_with_secret(secret: &str) -> ClientRecord {
         ClientRecord {

@@ -14,7 +14,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::error::{from_pg, is_foreign_key_violation};
-use crate::storage::{
+use crate::{
     ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Page,
     PageRequest, PageStart, Position, Role, ServiceAccount, ServiceAccountPatch, StorageError, StorageResult,
     TokenRecord,

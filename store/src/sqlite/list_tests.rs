@@ -4,7 +4,7 @@
 use super::queries::{ListSql, CREDENTIAL_LIST, SERVICE_ACCOUNT_LIST};
 use super::tests::{credential, key, open, organization, raw, service_account, temp_db};
 use super::SqliteStore;
-use crate::storage::{Millis, Page, PageRequest, PageStart, Position, Role, Store};
+use crate::{Millis, Page, PageRequest, PageStart, Position, Role, Store};
 
 /// Which list a test reads.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@
 //! A list page is read in one REPEATABLE READ, READ ONLY transaction, so its rows
 //! and its "is there more?" answer come from one snapshot. Nothing is cached in the
 //! process, so every instance reads what any instance wrote once that write was
-//! acknowledged; only the token cache (see [`crate::token_cache`]) keeps anything,
+//! acknowledged; only the token cache (keycred-impl's token cache) keeps anything,
 //! for at most its TTL.
 //!
 //! Layout: `migrations` brings the schema up to date, `queries` holds the SQL of

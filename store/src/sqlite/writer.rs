@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::checkpointer::{catch_up, Checkpointer};
 use super::error::{duplicate, from_sqlite};
-use crate::storage::{StorageError, StorageObserver, StorageResult};
+use crate::{StorageError, StorageObserver, StorageResult};
 
 /// How many writes may wait for the writer. Past this the store answers
 /// `Unavailable` at once rather than letting latency and memory grow without bound.

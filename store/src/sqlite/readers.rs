@@ -25,7 +25,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use super::connection::open_reader;
 use super::error::from_sqlite;
-use crate::storage::{StorageError, StorageObserver, StorageResult};
+use crate::{StorageError, StorageObserver, StorageResult};
 
 /// How many reads may be queued for the reader threads at once; more wait for a
 /// permit in async code.

@@ -14,7 +14,7 @@ use std::error::Error as _;
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
 
-use crate::storage::StorageError;
+use crate::StorageError;
 
 /// Maps a tokio-postgres error from operation `op` (e.g. "create credential").
 pub(super) fn from_pg(op: &str, err: tokio_postgres::Error) -> StorageError {

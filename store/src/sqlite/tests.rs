@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::SqliteStore;
-use crate::storage::migrations::MIGRATIONS;
-use crate::storage::{
+use crate::migrations::MIGRATIONS;
+use crate::{
     Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
     ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store,
 };

@@ -1,4 +1,4 @@
-//! Applies the numbered schema migrations (the one list in [`crate::storage::migrations`],
+//! Applies the numbered schema migrations (the one list in [`crate::migrations`],
 //! SQLite's spelling of each) in order at open.
 //!
 //! Each migration runs in its own `BEGIN IMMEDIATE` transaction together with its
@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::from_sqlite;
-use crate::storage::migrations::{newest_version, Migration, MIGRATIONS};
-use crate::storage::{Millis, StorageError, StorageResult};
+use crate::migrations::{newest_version, Migration, MIGRATIONS};
+use crate::{Millis, StorageError, StorageResult};
 
 /// Brings the database up to the newest migration; applies nothing (and takes no
 /// write lock) when it is already there. Fails if the database was migrated by a

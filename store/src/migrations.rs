@@ -28,14 +28,14 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "initial",
-        sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
-        postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
+        sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
+        postgres: include_str!("../migrations/postgres/0001_initial.sql"),
     },
     Migration {
         version: 2,
         name: "list_indexes",
-        sqlite: include_str!("../../migrations/sqlite/0002_list_indexes.sql"),
-        postgres: include_str!("../../migrations/postgres/0002_list_indexes.sql"),
+        sqlite: include_str!("../migrations/sqlite/0002_list_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0002_list_indexes.sql"),
     },
 ];
 

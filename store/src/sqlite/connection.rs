@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::error::from_sqlite;
-use crate::storage::{StorageError, StorageResult};
+use crate::{StorageError, StorageResult};
 
 /// How long a connection waits for another connection's lock (in this process or
 /// another, e.g. the CLI's `bootstrap` beside the server) before giving up with

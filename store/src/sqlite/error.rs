@@ -7,7 +7,7 @@
 use rusqlite::ffi;
 use rusqlite::ErrorCode;
 
-use crate::storage::StorageError;
+use crate::StorageError;
 
 /// Maps a rusqlite error from operation `op` (e.g. "create credential") to a
 /// [`StorageError`] by SQLite's result code.

@@ -34,7 +34,7 @@ use rusqlite::Connection;
 
 use super::connection::open_checkpointer;
 use super::error::from_sqlite;
-use crate::storage::{StorageError, StorageObserver};
+use crate::{StorageError, StorageObserver};
 
 /// The shortest time between two checkpoints. Shorter keeps the log smaller; longer
 /// copies a page changed many times in between only once and syncs the database

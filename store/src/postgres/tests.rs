@@ -14,8 +14,8 @@ use tokio_postgres::NoTls;
 
 use super::migrations::MIGRATION_LOCK;
 use super::{PgStore, PoolSettings};
-use crate::storage::migrations::MIGRATIONS;
-use crate::storage::{
+use crate::migrations::MIGRATIONS;
+use crate::{
     Credential, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis, NewCredential, NewToken, Organization,
     PageRequest, PageStart, Position, Role, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, Store,
 };

@@ -7,7 +7,7 @@
 use rusqlite::types::{ToSql, Type};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::storage::{
+use crate::{
     ClientRecord, Credential, CredentialPatch, Millis, NewCredential, NewToken, Organization, Page, PageRequest,
     PageStart, Position, Role, ServiceAccount, ServiceAccountPatch, TokenRecord,
 };

@@ -1,4 +1,4 @@
-//! Applies the numbered schema migrations (the one list in [`crate::storage::migrations`],
+//! Applies the numbered schema migrations (the one list in [`crate::migrations`],
 //! PostgreSQL's spelling of each) at startup.
 //!
 //! Several keycred instances may start at once on a new database. Each takes the
@@ -12,8 +12,8 @@
 use deadpool_postgres::ClientWrapper;
 
 use super::error::from_pg;
-use crate::storage::migrations::{newest_version, MIGRATIONS};
-use crate::storage::{Millis, StorageError, StorageResult};
+use crate::migrations::{newest_version, MIGRATIONS};
+use crate::{Millis, StorageError, StorageResult};
 
 /// The advisory lock key that serialises migrations: "keycred\0" read as a
 /// big-endian i64. Advisory locks are per database, so it only ever meets other
