@@ -20,6 +20,13 @@ fn admin_with_empty_service_account(app: &TestApp) -> (Bootstrapped, String, Str
     (admin, token, service_account)
 }
 
+/// An admin, its token, and a fresh service account with `count` credentials (in creation order).
+fn service_account_with_credentials(app: &TestApp, count: usize) -> (Bootstrapped, String, String, Vec<String>) {
+    let (admin, token, service_account) = admin_with_empty_service_account(app);
+    let ids = app.new_credentials(&admin, &token, &service_account, count);
+    (admin, token, service_account, ids)
+}
+
 /// Asserts a page's items and both flags.
 fn assert_page(page: &Page, ids: &[String], has_prev: bool, has_next: bool) {
     assert_eq!(page.ids, ids, "items of {}", page.body);
@@ -268,15 +275,6 @@ fn expand_permissions_puts_permissions_on_every_list() {
         );
         assert_eq!(expanded.ids, plain.ids);
     }
-}
-
-/// An admin, its token, and a fresh service account with `count` credentials (in creation order).
-fn service_account_with_credentials(app: &TestApp, count: usize) -> (Bootstrapped, String, String, Vec<String>) {
-    let admin = app.admin("acme");
-    let token = app.token_for(&admin);
-    let service_account = app.new_service_account(&admin, &token, "org_viewer");
-    let ids = app.new_credentials(&admin, &token, &service_account, count);
-    (admin, token, service_account, ids)
 }
 
 /// Asserts `cursor` is refused as both `after` and `before` on the list at `path`.

@@ -206,8 +206,7 @@ fn a_missing_organization_has_no_service_accounts() {
 
 /// An admin, its token, and a fresh org_member service account (as created).
 fn admin_and_service_account(app: &TestApp) -> (Bootstrapped, String, Value) {
-    let admin = app.admin("acme");
-    let token = app.token_for(&admin);
+    let (admin, token) = admin_and_token(app);
     let body = r#"{"name":"before","description":"as created","role":"org_member"}"#;
     let created = app.create_service_account(&admin.organization_id, &token, body);
     (admin, token, created)
