@@ -1,9 +1,8 @@
 //! `keycred serve` as a process: where it listens, graceful shutdown on SIGTERM, and
 //! durability of acknowledged writes across a crash.
 
-use std::io::Write;
-use std::thread;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 
 use crate::helpers::{credential_path, read_response, spawn_app, SHUTDOWN_TIMEOUT};
 
@@ -43,9 +42,11 @@ fn a_request_in_flight_when_sigterm_arrives_still_completes() {
     let body = br#"{"name":"finished-after-sigterm"}"#;
     let (first, rest) = body.split_at(10);
     let mut stream = app.connect();
+    // `Expect: 100-continue` makes the server say when its handler starts reading the
+    // body: from that `100 Continue` on, the request is in flight.
     let head = format!(
         "PATCH {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         credential_path(&admin),
         app.address,
         body.len()
@@ -53,10 +54,14 @@ fn a_request_in_flight_when_sigterm_arrives_still_completes() {
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(first).unwrap();
     stream.flush().unwrap();
-    thread::sleep(Duration::from_millis(500));
+    let interim = read_interim_response(&mut stream);
+    assert!(
+        interim.starts_with("HTTP/1.1 100"),
+        "expected 100 Continue, got {interim:?}"
+    );
 
     app.send_sigterm();
-    thread::sleep(Duration::from_millis(500));
+    app.wait_until_connections_are_refused(SHUTDOWN_TIMEOUT);
     stream.write_all(rest).unwrap();
     let response = read_response(&mut stream);
 
@@ -84,4 +89,22 @@ fn an_acknowledged_update_survives_a_kill_9() {
     let body = app.credential(&admin, &token);
     assert_eq!(body["name"], "durable");
     assert_eq!(body["description"], "on disk");
+}
+
+/// Reads one interim (1xx) response head, byte by byte so that nothing of the final
+/// response after it is consumed.
+fn read_interim_response(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut byte).expect("read the interim response");
+        assert_eq!(
+            read,
+            1,
+            "the connection closed after {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }

@@ -1,9 +1,15 @@
 //! Cursor pagination of the three lists: `limit` and its bounds, empty and exact
-//! pages, `after` and `before`, and whole walks in both directions.
+//! pages, `after` and `before`, and whole walks in both directions; cursors belong to
+//! one list, are refused (400, never 500) when malformed, too long or foreign, keep
+//! working after their item is deleted, and let a walk survive concurrent writes
+//! without duplicating or skipping anything.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 
 use crate::helpers::{
-    assert_error, credentials_path, ids_of, next_millisecond, service_accounts_path, spawn_app, Bootstrapped, Page,
-    TestApp,
+    assert_error, credential_path_of, credentials_path, duplicates, ids_of, next_millisecond, service_account_path,
+    service_accounts_path, spawn_app, Bootstrapped, Page, TestApp,
 };
 
 /// An admin, its token, and a fresh service account with no credentials.
@@ -12,6 +18,13 @@ fn admin_with_empty_service_account(app: &TestApp) -> (Bootstrapped, String, Str
     let token = app.token_for(&admin);
     let service_account = app.new_service_account(&admin, &token, "org_viewer");
     (admin, token, service_account)
+}
+
+/// An admin, its token, and a fresh service account with `count` credentials (in creation order).
+fn service_account_with_credentials(app: &TestApp, count: usize) -> (Bootstrapped, String, String, Vec<String>) {
+    let (admin, token, service_account) = admin_with_empty_service_account(app);
+    let ids = app.new_credentials(&admin, &token, &service_account, count);
+    (admin, token, service_account, ids)
 }
 
 /// Asserts a page's items and both flags.
@@ -262,4 +275,279 @@ fn expand_permissions_puts_permissions_on_every_list() {
         );
         assert_eq!(expanded.ids, plain.ids);
     }
+}
+
+/// Asserts `cursor` is refused as both `after` and `before` on the list at `path`.
+fn assert_refused(app: &TestApp, path: &str, token: &str, cursor: &str) {
+    for parameter in ["after", "before"] {
+        let response = app.get(&format!("{path}?{parameter}={cursor}"), token);
+
+        assert_eq!(
+            response.status,
+            400,
+            "{parameter}={cursor} on {path}: {}",
+            response.text()
+        );
+        assert_error(&response, 400, "invalid_request");
+    }
+}
+
+#[test]
+fn after_and_before_together_are_400() {
+    let app = spawn_app();
+    let (admin, token, service_account, _) = service_account_with_credentials(&app, 3);
+
+    for path in [
+        "/organizations".to_owned(),
+        service_accounts_path(&admin.organization_id),
+        credentials_path(&admin.organization_id, &service_account),
+    ] {
+        let page = app.page(&path, "limit=1", &token);
+
+        let response = app.get(&format!("{path}?after={}&before={}", page.end(), page.start()), &token);
+
+        assert_error(&response, 400, "invalid_request");
+    }
+}
+
+#[test]
+fn malformed_cursors_are_400_invalid_request() {
+    let app = spawn_app();
+    let (admin, token, service_account, _) = service_account_with_credentials(&app, 2);
+
+    for path in [
+        "/organizations".to_owned(),
+        service_accounts_path(&admin.organization_id),
+        credentials_path(&admin.organization_id, &service_account),
+    ] {
+        for cursor in [
+            "!!!",
+            "Zm9v",
+            "AAAA",
+            "x",
+            "____",
+            "%FF%FE",
+            "bm90OmE6Y3Vyc29y",
+            "Yzo6Og",
+            "YzpzYTE6eDph",
+        ] {
+            assert_refused(&app, &path, &token, cursor);
+        }
+    }
+}
+
+#[test]
+fn a_cursor_over_255_characters_is_400() {
+    let app = spawn_app();
+    let (admin, token, service_account, _) = service_account_with_credentials(&app, 2);
+    let path = credentials_path(&admin.organization_id, &service_account);
+    let real = app.page(&path, "limit=1", &token).end().to_owned();
+
+    for cursor in [
+        "A".repeat(256),
+        format!("{real}{}", "A".repeat(256 - real.len().min(255))),
+    ] {
+        assert!(cursor.len() > 255);
+        assert_refused(&app, &path, &token, &cursor);
+    }
+}
+
+#[test]
+fn a_cursor_of_another_service_accounts_credentials_is_400() {
+    let app = spawn_app();
+    let (admin, token, first, _) = service_account_with_credentials(&app, 2);
+    let second = app.new_service_account(&admin, &token, "org_viewer");
+    app.new_credentials(&admin, &token, &second, 2);
+    let first_list = credentials_path(&admin.organization_id, &first);
+    let second_list = credentials_path(&admin.organization_id, &second);
+    let page = app.page(&first_list, "limit=1", &token);
+
+    assert_refused(&app, &second_list, &token, page.end());
+    assert_refused(&app, &second_list, &token, page.start());
+}
+
+#[test]
+fn a_cursor_of_another_kind_of_list_is_400() {
+    let app = spawn_app();
+    let (admin, token, service_account, _) = service_account_with_credentials(&app, 2);
+    let organizations = "/organizations".to_owned();
+    let service_accounts = service_accounts_path(&admin.organization_id);
+    let credentials = credentials_path(&admin.organization_id, &service_account);
+    let cursor_of = |path: &str| app.page(path, "limit=1", &token).end().to_owned();
+    let (organization_cursor, service_account_cursor, credential_cursor) = (
+        cursor_of(&organizations),
+        cursor_of(&service_accounts),
+        cursor_of(&credentials),
+    );
+
+    assert_refused(&app, &credentials, &token, &service_account_cursor);
+    assert_refused(&app, &credentials, &token, &organization_cursor);
+    assert_refused(&app, &service_accounts, &token, &credential_cursor);
+    assert_refused(&app, &service_accounts, &token, &organization_cursor);
+    assert_refused(&app, &organizations, &token, &service_account_cursor);
+    assert_refused(&app, &organizations, &token, &credential_cursor);
+}
+
+#[test]
+fn a_cursor_of_another_organizations_service_accounts_is_400() {
+    let app = spawn_app();
+    let mine = app.admin("acme");
+    let theirs = app.admin("globex");
+    let my_token = app.token_for(&mine);
+    let their_token = app.token_for(&theirs);
+    let their_cursor = app
+        .page(&service_accounts_path(&theirs.organization_id), "", &their_token)
+        .end()
+        .to_owned();
+
+    assert_refused(
+        &app,
+        &service_accounts_path(&mine.organization_id),
+        &my_token,
+        &their_cursor,
+    );
+}
+
+#[test]
+fn a_cursor_whose_item_was_deleted_still_works_both_ways() {
+    let app = spawn_app();
+    let (admin, token, service_account, ids) = service_account_with_credentials(&app, 5);
+    let path = credentials_path(&admin.organization_id, &service_account);
+    let first = app.page(&path, "limit=2", &token);
+    let second = app.page(&path, &format!("limit=2&after={}", first.end()), &token);
+    assert_eq!((first.ids.as_slice(), second.ids.as_slice()), (&ids[..2], &ids[2..4]));
+
+    for deleted in [&ids[1], &ids[2]] {
+        let credential = credential_path_of(&admin.organization_id, &service_account, deleted);
+        assert_eq!(app.delete(&credential, &token).status, 204);
+    }
+
+    let forward = app.page(&path, &format!("limit=2&after={}", first.end()), &token);
+    let backward = app.page(&path, &format!("limit=2&before={}", second.start()), &token);
+    assert_eq!(forward.ids, [ids[3].clone(), ids[4].clone()]);
+    assert_eq!((forward.has_prev, forward.has_next), (true, false));
+    assert_eq!(backward.ids, [ids[0].clone()]);
+    assert_eq!((backward.has_prev, backward.has_next), (false, true));
+}
+
+#[test]
+fn credentials_created_or_deleted_during_a_walk_are_neither_duplicated_nor_skipped() {
+    let app = spawn_app();
+    let (admin, token, service_account, ids) = service_account_with_credentials(&app, 9);
+    let path = credentials_path(&admin.organization_id, &service_account);
+    let delete = |id: &str| {
+        let credential = credential_path_of(&admin.organization_id, &service_account, id);
+        assert_eq!(app.delete(&credential, &token).status, 204);
+    };
+    let mut pages = vec![app.page(&path, "limit=3", &token)];
+
+    // The cursor's own item, an item not yet reached, and one already seen go;
+    // new items arrive at the end of the list.
+    delete(&ids[2]);
+    delete(&ids[4]);
+    let mut added = app.new_credentials(&admin, &token, &service_account, 2);
+    pages.push(app.page(&path, &format!("limit=3&after={}", pages[0].end()), &token));
+    delete(&ids[0]);
+    added.extend(app.new_credentials(&admin, &token, &service_account, 1));
+    while pages.last().is_some_and(|page| page.has_next) {
+        let after = pages.last().map(|page| page.end().to_owned()).unwrap_or_default();
+        pages.push(app.page(&path, &format!("limit=3&after={after}"), &token));
+    }
+
+    let seen = ids_of(&pages);
+    assert!(duplicates(&seen).is_empty(), "seen twice: {:?}", duplicates(&seen));
+    let throughout = [1, 3, 5, 6, 7, 8].map(|n| ids[n].clone());
+    let skipped: Vec<_> = throughout.iter().filter(|id| !seen.contains(id)).collect();
+    assert!(skipped.is_empty(), "skipped {skipped:?} of {seen:?}");
+    let in_creation_order: Vec<String> = ids
+        .iter()
+        .chain(&added)
+        .filter(|id| seen.contains(id))
+        .cloned()
+        .collect();
+    assert_eq!(seen, in_creation_order, "the walk is out of order");
+}
+
+#[test]
+fn service_accounts_created_or_deleted_during_a_backward_walk_are_neither_duplicated_nor_skipped() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+    let mut ids = vec![admin.service_account_id.clone()];
+    for _ in 0..7 {
+        next_millisecond();
+        ids.push(app.new_service_account(&admin, &token, "org_viewer"));
+    }
+    let path = service_accounts_path(&admin.organization_id);
+    let delete = |id: &str| {
+        let response = app.delete(&service_account_path(&admin.organization_id, id), &token);
+        assert_eq!(response.status, 204, "{}", response.text());
+    };
+    let last = app.walk_forward(&path, 3, &token).pop().expect("a last page");
+    let mut pages = vec![last];
+
+    delete(&ids[6]);
+    delete(&ids[2]);
+    next_millisecond();
+    app.new_service_account(&admin, &token, "org_viewer");
+    while pages.last().is_some_and(|page| page.has_prev) {
+        let before = pages.last().map(|page| page.start().to_owned()).unwrap_or_default();
+        pages.push(app.page(&path, &format!("limit=3&before={before}"), &token));
+    }
+    pages.reverse();
+
+    let seen = ids_of(&pages);
+    assert!(duplicates(&seen).is_empty(), "seen twice: {:?}", duplicates(&seen));
+    for (n, id) in ids.iter().enumerate().filter(|(n, _)| ![2, 6].contains(n)) {
+        assert!(seen.contains(id), "service account {n} was skipped: {seen:?}");
+    }
+    let in_creation_order: Vec<String> = ids.iter().filter(|id| seen.contains(id)).cloned().collect();
+    assert_eq!(seen, in_creation_order, "the walk is out of order");
+}
+
+#[test]
+fn a_walk_while_another_client_writes_sees_every_lasting_credential_once_and_in_order() {
+    let app = spawn_app();
+    let (admin, token, service_account, ids) = service_account_with_credentials(&app, 20);
+    let path = credentials_path(&admin.organization_id, &service_account);
+    let doomed = [&ids[3], &ids[9], &ids[15]];
+    let walking = AtomicBool::new(true);
+
+    let (pages, churned) = thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut created = Vec::new();
+            for id in doomed {
+                let response = app.delete(
+                    &credential_path_of(&admin.organization_id, &service_account, id),
+                    &token,
+                );
+                assert_eq!(response.status, 204, "{}", response.text());
+            }
+            while walking.load(Ordering::SeqCst) && created.len() < 200 {
+                let churn = app
+                    .new_credential(&admin, &token, &service_account, "churn")
+                    .credential_id;
+                if created.len() % 2 == 0 {
+                    let credential = credential_path_of(&admin.organization_id, &service_account, &churn);
+                    assert_eq!(app.delete(&credential, &token).status, 204);
+                }
+                created.push(churn);
+            }
+            created
+        });
+        let pages = app.walk_forward(&path, 1, &token);
+        walking.store(false, Ordering::SeqCst);
+        (pages, writer.join().expect("the writer thread"))
+    });
+
+    let seen = ids_of(&pages);
+    assert!(duplicates(&seen).is_empty(), "seen twice: {:?}", duplicates(&seen));
+    let unknown: Vec<_> = seen
+        .iter()
+        .filter(|id| !ids.contains(id) && !churned.contains(id))
+        .collect();
+    assert!(unknown.is_empty(), "items nobody made: {unknown:?}");
+    let lasting: Vec<&String> = ids.iter().filter(|id| !doomed.contains(id)).collect();
+    let lasting_seen: Vec<&String> = seen.iter().filter(|id| lasting.contains(id)).collect();
+    assert_eq!(lasting_seen, lasting, "lasting credentials skipped or out of order");
 }

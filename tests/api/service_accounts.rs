@@ -1,11 +1,17 @@
 //! Service accounts: creating one (name required, description at most 500, a role
-//! that defaults to org_viewer), reading it back, and finding it in the list.
+//! that defaults to org_viewer), reading it back and finding it in the list; PATCH
+//! leaves absent fields alone and bumps `updated_at` only on a change, a new role binds
+//! existing tokens at once, and DELETE takes the account's credentials and their
+//! tokens with it.
 
 use std::collections::BTreeSet;
 
+use serde_json::Value;
+
 use crate::helpers::{
-    assert_error, is_resource_id, is_utc_millis_timestamp, keys_of, service_account_path, service_accounts_path,
-    spawn_app, Bootstrapped, TestApp, MISSING_ID,
+    assert_error, assert_token_error, credential_path, credentials_path, is_resource_id, is_utc_millis_timestamp,
+    keys_of, next_millisecond, service_account_path, service_accounts_path, spawn_app, Bootstrapped, TestApp,
+    MISSING_ID,
 };
 
 const ROLES: [&str; 3] = ["org_admin", "org_member", "org_viewer"];
@@ -196,4 +202,218 @@ fn a_missing_organization_has_no_service_accounts() {
     );
     let create = app.post_json(&service_accounts_path("no-such-org"), &token, r#"{"name":"x"}"#);
     assert_error(&create, 404, "not_found");
+}
+
+/// An admin, its token, and a fresh org_member service account (as created).
+fn admin_and_service_account(app: &TestApp) -> (Bootstrapped, String, Value) {
+    let (admin, token) = admin_and_token(app);
+    let body = r#"{"name":"before","description":"as created","role":"org_member"}"#;
+    let created = app.create_service_account(&admin.organization_id, &token, body);
+    (admin, token, created)
+}
+
+fn path_of(admin: &Bootstrapped, service_account: &Value) -> String {
+    service_account_path(
+        &admin.organization_id,
+        service_account["id"].as_str().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn patch_changes_only_the_fields_it_is_given_and_bumps_updated_at() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let path = path_of(&admin, &created);
+    next_millisecond();
+
+    let response = app.patch_json(&path, &token, r#"{"description":"changed"}"#);
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    let body = response.json();
+    assert_eq!(body["description"], "changed");
+    for unchanged in ["id", "name", "role", "created_at"] {
+        assert_eq!(body[unchanged], created[unchanged], "{unchanged}: {body}");
+    }
+    assert!(
+        body["updated_at"].as_str() > created["updated_at"].as_str(),
+        "updated_at did not move: {body}"
+    );
+    assert_eq!(app.get_ok(&path, &token), body);
+}
+
+#[test]
+fn patch_can_rename_and_change_the_role() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let path = path_of(&admin, &created);
+
+    let body = app
+        .patch_json(&path, &token, r#"{"name":"after","role":"org_admin"}"#)
+        .json();
+
+    assert_eq!(
+        (body["name"].as_str(), body["role"].as_str()),
+        (Some("after"), Some("org_admin")),
+        "{body}"
+    );
+    assert_eq!(body["description"], "as created");
+}
+
+#[test]
+fn an_empty_patch_changes_nothing_not_even_updated_at() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let path = path_of(&admin, &created);
+    next_millisecond();
+
+    let response = app.patch_json(&path, &token, "{}");
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json(), created);
+    assert_eq!(app.get_ok(&path, &token), created);
+}
+
+#[test]
+fn an_invalid_patch_is_400_and_changes_nothing() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let path = path_of(&admin, &created);
+    let too_long = format!(r#"{{"description":"{}"}}"#, "d".repeat(501));
+
+    for body in [
+        r#"{"name":null}"#,
+        r#"{"description":null}"#,
+        r#"{"role":null}"#,
+        r#"{"role":"org_owner"}"#,
+        r#"{"name":"ok","role":"root"}"#,
+        too_long.as_str(),
+    ] {
+        assert_error(&app.patch_json(&path, &token, body), 400, "invalid_request");
+        assert_eq!(app.get_ok(&path, &token), created, "PATCH {body} changed something");
+    }
+}
+
+#[test]
+fn patching_an_unknown_service_account_is_404() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+
+    let response = app.patch_json(
+        &service_account_path(&admin.organization_id, MISSING_ID),
+        &token,
+        r#"{"name":"x"}"#,
+    );
+
+    assert_error(&response, 404, "not_found");
+}
+
+#[test]
+fn a_role_change_binds_the_service_accounts_existing_tokens_at_once() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let path = path_of(&admin, &created);
+    let credential = app.new_credential(&admin, &token, created["id"].as_str().unwrap_or_default(), "bound");
+    let its_token = app.token_for(&credential);
+    let list = service_accounts_path(&admin.organization_id);
+    assert_error(&app.post_json(&list, &its_token, r#"{"name":"x"}"#), 403, "forbidden");
+
+    assert_eq!(app.patch_json(&path, &token, r#"{"role":"org_admin"}"#).status, 200);
+    assert_eq!(app.post_json(&list, &its_token, r#"{"name":"promoted"}"#).status, 200);
+
+    assert_eq!(app.patch_json(&path, &token, r#"{"role":"org_viewer"}"#).status, 200);
+    assert_error(&app.post_json(&list, &its_token, r#"{"name":"x"}"#), 403, "forbidden");
+    let rename = app.patch_json(&credential_path(&credential), &its_token, r#"{"name":"y"}"#);
+    assert_error(&rename, 403, "forbidden");
+    assert_eq!(app.get(&path, &its_token).status, 200, "a viewer can still read");
+}
+
+#[test]
+fn deleting_a_service_account_is_204_with_an_empty_body_and_then_it_is_gone() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let path = path_of(&admin, &created);
+
+    let response = app.delete(&path, &token);
+
+    assert_eq!(response.status, 204, "{}", response.text());
+    assert!(response.body.is_empty(), "a 204 with a body: {:?}", response.text());
+    assert_error(&app.get(&path, &token), 404, "not_found");
+    assert_error(&app.patch_json(&path, &token, r#"{"name":"x"}"#), 404, "not_found");
+    assert_error(&app.delete(&path, &token), 404, "not_found");
+    let listed = app.all_ids(&service_accounts_path(&admin.organization_id), &token);
+    assert_eq!(listed, [admin.service_account_id.as_str()]);
+}
+
+#[test]
+fn deleting_a_service_account_deletes_its_credentials_and_their_tokens() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let id = created["id"].as_str().unwrap_or_default();
+    let credentials: Vec<Bootstrapped> = ["one", "two"]
+        .iter()
+        .map(|name| app.new_credential(&admin, &token, id, name))
+        .collect();
+    let tokens: Vec<String> = credentials.iter().map(|credential| app.token_for(credential)).collect();
+
+    assert_eq!(app.delete(&path_of(&admin, &created), &token).status, 204);
+
+    for (credential, its_token) in credentials.iter().zip(&tokens) {
+        assert_error(&app.get("/organizations", its_token), 401, "unauthorized");
+        assert_error(&app.get(&credential_path(credential), &token), 404, "not_found");
+        let mint = app.post_token("grant_type=client_credentials", Some(credential));
+        assert_token_error(&mint, 401, "invalid_client", "invalid_client");
+    }
+    let list = credentials_path(&admin.organization_id, id);
+    assert_error(&app.get(&list, &token), 404, "not_found");
+    assert_error(&app.post_json(&list, &token, r#"{"name":"late"}"#), 404, "not_found");
+    assert_eq!(
+        app.get(&credential_path(&admin), &token).status,
+        200,
+        "another account's credential went too"
+    );
+}
+
+#[test]
+fn tokens_in_use_stop_working_the_moment_their_service_account_is_deleted() {
+    let app = spawn_app();
+    let (admin, token, created) = admin_and_service_account(&app);
+    let id = created["id"].as_str().unwrap_or_default();
+    let tokens: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|name| app.token_for(&app.new_credential(&admin, &token, id, name)))
+        .collect();
+    for its_token in &tokens {
+        assert_eq!(
+            app.get("/organizations", its_token).status,
+            200,
+            "in use before the delete"
+        );
+    }
+
+    assert_eq!(app.delete(&path_of(&admin, &created), &token).status, 204);
+
+    for its_token in &tokens {
+        assert_error(&app.get("/organizations", its_token), 401, "unauthorized");
+    }
+    assert_eq!(
+        app.get("/organizations", &token).status,
+        200,
+        "the deleter's token broke"
+    );
+}
+
+#[test]
+fn a_service_account_can_delete_itself_and_its_token_dies_with_it() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+
+    let response = app.delete(
+        &service_account_path(&admin.organization_id, &admin.service_account_id),
+        &token,
+    );
+
+    assert_eq!(response.status, 204, "{}", response.text());
+    assert_error(&app.get("/organizations", &token), 401, "unauthorized");
 }

@@ -11,6 +11,7 @@ mod pages;
 mod resources;
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -111,7 +112,7 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
     let (lines_tx, lines_rx) = mpsc::channel::<String>();
     let out_pipe = child.stdout.take().expect("piped stdout");
     let out_buffer = Arc::clone(&stdout);
-    thread::spawn(move || {
+    let out_reader = thread::spawn(move || {
         let mut reader = BufReader::new(out_pipe);
         let mut line = Vec::new();
         loop {
@@ -127,7 +128,7 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
     });
     let mut err_pipe = child.stderr.take().expect("piped stderr");
     let err_buffer = Arc::clone(&stderr);
-    thread::spawn(move || {
+    let err_reader = thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         while let Ok(read @ 1..) = err_pipe.read(&mut chunk) {
             err_buffer.lock().unwrap().extend_from_slice(&chunk[..read]);
@@ -146,7 +147,9 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
             Err(error) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                thread::sleep(Duration::from_millis(100));
+                // The pipes close with the server, so the readers end once they have it all.
+                let _ = out_reader.join();
+                let _ = err_reader.join();
                 panic!(
                     "keycred serve never printed 'listening on http://…' ({error:?}).\n\
                      --- stdout ---\n{}\n--- stderr ---\n{}",
@@ -240,6 +243,20 @@ impl TestApp {
                     self.logs()
                 );
             }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the server refuses new connections (it has closed its listener, as
+    /// it does once shutdown begins), panicking (with its log) after `timeout`.
+    pub fn wait_until_connections_are_refused(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while TcpStream::connect(&self.address).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "keycred serve still accepted connections {timeout:?} later.\n--- log ---\n{}",
+                self.logs()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }

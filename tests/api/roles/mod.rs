@@ -1,10 +1,86 @@
-//! Roles beyond the permission table: members cannot mint access or raise themselves,
-//! and viewers (and members) cannot delete anything; every refusal changes nothing.
+//! Roles within an organization: org_viewer may read but not change anything,
+//! org_member may update but not mint access, raise itself or delete, org_admin may do
+//! everything; every refusal is a 403 that changes nothing. `permission_truth` checks
+//! that `expand=permissions` reports exactly what each role may do; the full table of
+//! every operation by every caller on either organization is `tenancy::matrix`.
+
+mod permission_truth;
 
 use crate::helpers::{
     assert_error, credential_path, credentials_path, service_account_path, service_accounts_path, spawn_app,
     Bootstrapped, TestApp,
 };
+
+#[test]
+fn a_viewer_can_read_a_credential() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let viewer = app.with_role("acme", "org_viewer");
+    let token = app.token_for(&viewer);
+
+    for who in [&viewer, &admin] {
+        let response = app.get(&credential_path(who), &token);
+
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.json()["id"], who.credential_id.as_str());
+    }
+}
+
+#[test]
+fn a_viewer_cannot_update_its_own_credential() {
+    let app = spawn_app();
+    let viewer = app.with_role("acme", "org_viewer");
+    let token = app.token_for(&viewer);
+    let before = app.credential(&viewer, &token);
+
+    let response = app.patch_json(
+        &credential_path(&viewer),
+        &token,
+        r#"{"name":"promoted","description":"x"}"#,
+    );
+
+    assert_error(&response, 403, "forbidden");
+    assert_eq!(app.credential(&viewer, &token), before);
+}
+
+#[test]
+fn a_viewer_cannot_update_an_admins_credential() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let viewer = app.with_role("acme", "org_viewer");
+    let viewer_token = app.token_for(&viewer);
+    let admin_token = app.token_for(&admin);
+    let before = app.credential(&admin, &admin_token);
+
+    let response = app.patch_json(&credential_path(&admin), &viewer_token, r#"{"name":"defaced"}"#);
+
+    assert_error(&response, 403, "forbidden");
+    assert_eq!(app.credential(&admin, &admin_token), before);
+}
+
+#[test]
+fn a_viewer_is_forbidden_even_an_empty_update() {
+    let app = spawn_app();
+    let viewer = app.with_role("acme", "org_viewer");
+    let token = app.token_for(&viewer);
+
+    let response = app.patch_json(&credential_path(&viewer), &token, "{}");
+
+    assert_error(&response, 403, "forbidden");
+}
+
+#[test]
+fn a_member_can_update_a_credential() {
+    let app = spawn_app();
+    let member = app.with_role("acme", "org_member");
+    let token = app.token_for(&member);
+
+    let response = app.patch_json(&credential_path(&member), &token, r#"{"name":"member-renamed"}"#);
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["name"], "member-renamed");
+    assert_eq!(app.credential(&member, &token)["name"], "member-renamed");
+}
 
 /// Everything an admin can see in the organization: each service account and its credentials.
 fn organization_state(app: &TestApp, admin: &Bootstrapped, admin_token: &str) -> Vec<serde_json::Value> {

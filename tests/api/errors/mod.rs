@@ -1,5 +1,11 @@
-//! Routing and transport errors: unknown routes, wrong methods, oversized bodies and
-//! wrong media types, all answered in the JSON error shape.
+//! Requests keycred refuses, each answered in the JSON error shape: here routing and
+//! transport errors (unknown routes, wrong methods, oversized bodies, wrong media
+//! types); `validation` holds malformed bodies and path parameters (400s naming the
+//! field and the rule), `hostile_input` the catalogue of oversized, malformed and lying
+//! requests after which the server keeps serving.
+
+mod hostile_input;
+mod validation;
 
 use crate::helpers::{assert_error, credential_path, spawn_app};
 

@@ -1,5 +1,7 @@
 //! `POST /service-account-token`: the OAuth 2.0 client credentials grant, and its
-//! RFC 6749 §5.2 errors.
+//! RFC 6749 §5.2 errors; `throttling` holds the limits on guessing secrets.
+
+mod throttling;
 
 use crate::helpers::{
     assert_token_error, basic_auth, credential_path, is_utc_millis_timestamp, spawn_app, TestApp, TestResponse,
