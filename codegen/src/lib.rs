@@ -1,6 +1,6 @@
 //! keycred's code generator: `openapi.yaml` in, Rust source out.
 //!
-//! `generated/build.rs` calls [`generate`] and writes the result into OUT_DIR. The
+//! `api/build.rs` calls [`generate`] and writes the result into OUT_DIR. The
 //! output is the models (with the spec's rules enforced while decoding), one
 //! `…Params` struct and one `…Response` enum per operation, the `Api` trait and the
 //! axum router. It leans on the hand-written runtime of the `keycred-api` crate
