@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod client_address;
 pub mod config;
 pub mod handlers;
 pub mod ids;

@@ -1721,9 +1721,11 @@ async fn handle_get_healthz<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetHealthzParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_healthz(context, params).await
     }
@@ -1877,9 +1879,11 @@ async fn handle_create_service_account_token<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::oauth_body_error)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.create_service_account_token(context, params, body).await
     }
@@ -2022,9 +2026,11 @@ async fn handle_list_organizations<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListOrganizationsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.list_organizations(context, params).await
     }
@@ -2170,9 +2176,11 @@ async fn handle_get_organization<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetOrganizationParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_organization(context, params).await
     }
@@ -2345,9 +2353,11 @@ async fn handle_list_service_accounts<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.list_service_accounts(context, params).await
     }
@@ -2526,9 +2536,11 @@ async fn handle_create_service_account<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.create_service_account(context, params, body).await
     }
@@ -2687,9 +2699,11 @@ async fn handle_get_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_service_account(context, params).await
     }
@@ -2914,9 +2928,11 @@ async fn handle_update_service_account<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.update_service_account(context, params, body).await
     }
@@ -3059,9 +3075,11 @@ async fn handle_delete_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.delete_service_account(context, params).await
     }
@@ -3244,9 +3262,11 @@ async fn handle_list_service_account_credentials<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountCredentialsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.list_service_account_credentials(context, params).await
     }
@@ -3435,9 +3455,11 @@ async fn handle_create_service_account_credential<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.create_service_account_credential(context, params, body).await
     }
@@ -3606,9 +3628,11 @@ async fn handle_get_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountCredentialParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_service_account_credential(context, params).await
     }
@@ -3843,9 +3867,11 @@ async fn handle_update_service_account_credential<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.update_service_account_credential(context, params, body).await
     }
@@ -3998,9 +4024,11 @@ async fn handle_delete_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountCredentialParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.delete_service_account_credential(context, params).await
     }

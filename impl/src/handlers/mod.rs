@@ -29,7 +29,7 @@ pub struct KeycredApi<S> {
     store: Arc<S>,
     /// Recently checked bearer tokens, so most requests skip the database to authenticate.
     tokens: Arc<TokenCache>,
-    /// Failed client authentications at the token endpoint, per client_id and address.
+    /// Failed client authentications at the token endpoint, per (client_id, address) and per address.
     auth_failures: AuthFailureLimiter,
 }
 
@@ -165,8 +165,11 @@ impl<S: Store> Api for KeycredApi<S> {
         _params: api::CreateServiceAccountTokenParams,
         body: api::TokenRequest,
     ) -> Result<api::CreateServiceAccountTokenResponse, ApiError> {
-        let peer = crate::rate_limit::current_peer();
-        token::create(self.store.as_ref(), &self.auth_failures, peer, context.caller, body).await
+        let attempt = token::Attempt {
+            address: context.client_address,
+            request_id: &context.request_id,
+        };
+        token::create(self.store.as_ref(), &self.auth_failures, attempt, context.caller, body).await
     }
 
     async fn list_organizations(
