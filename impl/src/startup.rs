@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 
 use crate::client_address::TrustedProxies;
 use crate::config::{BootstrapConfig, Database, ServeConfig};
-use crate::handlers::KeycredApi;
+use crate::handlers::{CursorKey, KeycredApi};
 use crate::metrics::{Metrics, OperationLabel};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::server::Limits;
@@ -67,8 +67,8 @@ impl Application {
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
         let limiter = AuthFailureLimiter::new(config.auth_failure_window());
         let api_router = match &config.database {
-            Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?, limiter),
-            Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?, limiter),
+            Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?, limiter).await?,
+            Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?, limiter).await?,
         };
         let router = api_router
             .merge(crate::served_contract::routes())
@@ -107,9 +107,14 @@ impl Application {
     }
 }
 
-/// The generated router over the API implementation on `store`.
-fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> axum::Router {
-    keycred_api::router(Arc::new(KeycredApi::new(store).with_auth_failure_limiter(limiter)))
+/// The generated router over the API implementation on `store`, signing cursors with
+/// the store's key.
+async fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> Result<axum::Router, StorageError> {
+    let cursor_key = CursorKey::new(store.cursor_key().await?);
+    let api = KeycredApi::new(store)
+        .with_auth_failure_limiter(limiter)
+        .with_cursor_key(cursor_key);
+    Ok(keycred_api::router(Arc::new(api)))
 }
 
 /// Opens the SQLite store off the async runtime (opening may migrate and fsync),

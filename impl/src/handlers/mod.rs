@@ -20,6 +20,7 @@ use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
 use crate::auth::{self, Caller, Resource};
 use crate::rate_limit::AuthFailureLimiter;
+pub use pages::CursorKey;
 use crate::token_cache::{Cached, Revocation, TokenCache};
 use keycred_store::{Millis, StorageError, StorageResult, Store};
 
@@ -31,6 +32,8 @@ pub struct KeycredApi<S> {
     tokens: Arc<TokenCache>,
     /// Failed client authentications at the token endpoint, per (client_id, address) and per address.
     auth_failures: AuthFailureLimiter,
+    /// What list cursors are signed with.
+    cursor_key: CursorKey,
 }
 
 impl<S: Store> KeycredApi<S> {
@@ -45,7 +48,15 @@ impl<S: Store> KeycredApi<S> {
             store: Arc::new(store),
             tokens: Arc::new(tokens),
             auth_failures: AuthFailureLimiter::default(),
+            cursor_key: CursorKey::random(),
         }
+    }
+
+    /// Signs list cursors with `key` (the store's, so that every instance and every
+    /// restart accept one another's cursors) instead of a key of this process's own.
+    pub fn with_cursor_key(mut self, key: CursorKey) -> Self {
+        self.cursor_key = key;
+        self
     }
 
     /// Limits failed client authentications with `limiter` instead of the default one.

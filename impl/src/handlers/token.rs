@@ -168,7 +168,13 @@ pub async fn create<S: Store>(
         created_at,
         expires_at: created_at + TOKEN_LIFETIME_SECONDS * 1000,
     };
-    store.insert_token(token).await.map_err(storage_error)?;
+    // The credential (or its service account) may have been deleted since it was
+    // looked up: then the client no longer exists, a failed authentication like any
+    // other (but not a guess: nothing is counted).
+    if !store.insert_token(token).await.map_err(storage_error)? {
+        attempt.log_failure(&client_id, FailureReason::UnknownClient);
+        return Err(invalid_client());
+    }
     Ok(CreateServiceAccountTokenResponse::Status200(TokenResponse {
         access_token: minted.access_token,
         token_type: TokenResponseTokenType::Bearer,

@@ -266,13 +266,19 @@ impl Store for PgStore {
         .await
     }
 
-    async fn delete_service_account(&self, organization_id: &str, service_account_id: &str) -> StorageResult<bool> {
+    async fn delete_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        expected: Option<ServiceAccount>,
+    ) -> StorageResult<bool> {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(false);
         }
         self.observed(async {
             let client = self.writer("delete service account").await?;
-            queries::delete_service_account(&client, organization_id, service_account_id).await
+            let expected = expected.as_ref();
+            queries::delete_service_account(&client, organization_id, service_account_id, expected).await
         })
         .await
     }
@@ -312,13 +318,13 @@ impl Store for PgStore {
         .await
     }
 
-    async fn delete_credential(&self, key: CredentialKey<'_>) -> StorageResult<bool> {
+    async fn delete_credential(&self, key: CredentialKey<'_>, expected: Option<Credential>) -> StorageResult<bool> {
         if unstorable(&key_parts(&key)) {
             return Ok(false);
         }
         self.observed(async {
             let client = self.writer("delete credential").await?;
-            queries::delete_credential(&client, key).await
+            queries::delete_credential(&client, key, expected.as_ref()).await
         })
         .await
     }
@@ -362,10 +368,18 @@ impl Store for PgStore {
         .await
     }
 
-    async fn insert_token(&self, token: NewToken) -> StorageResult<()> {
+    async fn insert_token(&self, token: NewToken) -> StorageResult<bool> {
         self.observed(async {
             let client = self.writer("insert token").await?;
             queries::insert_token(&client, &token).await
+        })
+        .await
+    }
+
+    async fn cursor_key(&self) -> StorageResult<Vec<u8>> {
+        self.observed(async {
+            let client = self.reader("read cursor key").await?;
+            queries::cursor_key(&client).await
         })
         .await
     }

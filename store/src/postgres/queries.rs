@@ -240,18 +240,33 @@ pub(super) async fn update_service_account(
     row.map(|row| service_account_from_row(&row, op)).transpose()
 }
 
-/// Deletes a service account if it is in this organization; true if it was.
-/// `ON DELETE CASCADE` removes its credentials and their tokens in the same
-/// statement, and so in the same transaction.
+/// Deletes a service account if it is in this organization (and, with `expected`,
+/// still in exactly that state); true if it was. `ON DELETE CASCADE` removes its
+/// credentials and their tokens in the same statement, and so in the same transaction.
 pub(super) async fn delete_service_account(
     client: &ClientWrapper,
     organization_id: &str,
     service_account_id: &str,
+    expected: Option<&ServiceAccount>,
 ) -> StorageResult<bool> {
+    let expected_updated_at = expected.map(|stored| stored.updated_at);
+    let expected_name = expected.map(|stored| stored.name.as_str());
+    let expected_description = expected.and_then(|stored| stored.description.as_deref());
+    let expected_role = expected.map(|stored| stored.role.as_str());
     execute_raw(
         client,
-        "DELETE FROM service_accounts WHERE id = $1 AND organization_id = $2",
-        &[&service_account_id, &organization_id],
+        "DELETE FROM service_accounts
+         WHERE id = $1 AND organization_id = $2
+           AND ($3::bigint IS NULL OR (updated_at = $3::bigint AND name = $4::text
+                AND description IS NOT DISTINCT FROM $5::text AND role = $6::text))",
+        &[
+            &service_account_id,
+            &organization_id,
+            &expected_updated_at,
+            &expected_name,
+            &expected_description,
+            &expected_role,
+        ],
     )
     .await
     .map(|deleted| deleted > 0)
@@ -328,13 +343,31 @@ pub(super) async fn update_credential(
     row.map(|row| credential_from_row(&row, op)).transpose()
 }
 
-/// Deletes a credential, only if all three IDs agree; true if it was deleted.
-/// `ON DELETE CASCADE` removes its tokens in the same statement.
-pub(super) async fn delete_credential(client: &ClientWrapper, key: CredentialKey<'_>) -> StorageResult<bool> {
+/// Deletes a credential, only if all three IDs agree (and, with `expected`, it is
+/// still in exactly that state); true if it was deleted. `ON DELETE CASCADE` removes
+/// its tokens in the same statement.
+pub(super) async fn delete_credential(
+    client: &ClientWrapper,
+    key: CredentialKey<'_>,
+    expected: Option<&Credential>,
+) -> StorageResult<bool> {
+    let expected_updated_at = expected.map(|stored| stored.updated_at);
+    let expected_name = expected.map(|stored| stored.name.as_str());
+    let expected_description = expected.and_then(|stored| stored.description.as_deref());
     execute_raw(
         client,
-        "DELETE FROM credentials WHERE id = $1 AND service_account_id = $2 AND organization_id = $3",
-        &[&key.credential_id, &key.service_account_id, &key.organization_id],
+        "DELETE FROM credentials
+         WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
+           AND ($4::bigint IS NULL OR (updated_at = $4::bigint AND name = $5::text
+                AND description IS NOT DISTINCT FROM $6::text))",
+        &[
+            &key.credential_id,
+            &key.service_account_id,
+            &key.organization_id,
+            &expected_updated_at,
+            &expected_name,
+            &expected_description,
+        ],
     )
     .await
     .map(|deleted| deleted > 0)
@@ -356,10 +389,11 @@ pub(super) async fn find_client(client: &ClientWrapper, client_id: &str) -> Stor
 }
 
 /// Stores a token, sweeps the credential's expired tokens and records the
-/// credential as used, all in one statement (so they stand or fall together). A
-/// credential deleted meanwhile fails the insert on its foreign key, an `Internal`
-/// error naming it, as on SQLite.
-pub(super) async fn insert_token(client: &ClientWrapper, token: &NewToken) -> StorageResult<()> {
+/// credential as used, all in one statement (so they stand or fall together); false,
+/// and nothing stored, if the credential is gone. The foreign key makes the check
+/// atomic: the insert locks the credential's row against deletion until it commits
+/// (a delete then takes the new token with it), and fails if the row is already gone.
+pub(super) async fn insert_token(client: &ClientWrapper, token: &NewToken) -> StorageResult<bool> {
     let secret_hash = token.secret_hash.as_slice();
     let result = execute_raw(
         client,
@@ -380,13 +414,18 @@ pub(super) async fn insert_token(client: &ClientWrapper, token: &NewToken) -> St
     )
     .await;
     match result {
-        Ok(_) => Ok(()),
-        Err(err) if is_foreign_key_violation(&err) => Err(StorageError::Internal(format!(
-            "insert token: credential {} does not exist",
-            token.credential_id
-        ))),
+        Ok(_) => Ok(true),
+        Err(err) if is_foreign_key_violation(&err) => Ok(false),
         Err(err) => Err(from_pg("insert token", err)),
     }
+}
+
+/// The key list cursors are signed with (made by migration 3).
+pub(super) async fn cursor_key(client: &ClientWrapper) -> StorageResult<Vec<u8>> {
+    let op = "read cursor key";
+    let row = query_opt(client, op, "SELECT key FROM cursor_keys WHERE id = 1", &[]).await?;
+    let row = row.ok_or_else(|| StorageError::Internal(format!("{op}: no key (migration 3 not applied?)")))?;
+    row.try_get(0).map_err(|err| from_pg(op, err))
 }
 
 /// Finds a token with the identity it speaks for; `None` if the token, its

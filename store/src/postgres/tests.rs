@@ -638,11 +638,11 @@ async fn tokens_mark_their_credential_used_sweep_expired_ones_and_die_with_it() 
         ([7; 32], Some(300))
     );
 
-    let missing = store.insert_token(token("orphan", "missing", 300, 10_000)).await;
-    assert!(matches!(&missing, Err(StorageError::Internal(message)) if message.contains("missing does not exist")));
+    assert!(!store.insert_token(token("orphan", "missing", 300, 10_000)).await.unwrap());
+    assert!(store.find_token("orphan").await.unwrap().is_none());
 
-    assert!(!store.delete_credential(key("org", "other", "cred")).await.unwrap());
-    assert!(store.delete_credential(key("org", "sa", "cred")).await.unwrap());
+    assert!(!store.delete_credential(key("org", "other", "cred"), None).await.unwrap());
+    assert!(store.delete_credential(key("org", "sa", "cred"), None).await.unwrap());
     assert!(store.find_token("new").await.unwrap().is_none());
     let left: i64 = database
         .raw()
@@ -662,12 +662,12 @@ async fn a_deleted_service_account_takes_its_credentials_and_tokens_with_it() {
     seed(&store).await;
     store.insert_token(token("tok", "cred", 100, 10_000)).await.unwrap();
 
-    assert!(!store.delete_service_account("other", "sa").await.unwrap());
-    assert!(store.delete_service_account("org", "sa").await.unwrap());
+    assert!(!store.delete_service_account("other", "sa", None).await.unwrap());
+    assert!(store.delete_service_account("org", "sa", None).await.unwrap());
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_none());
     assert!(store.find_token("tok").await.unwrap().is_none());
     assert!(store.find_client("client-cred").await.unwrap().is_none());
-    assert!(!store.delete_service_account("org", "sa").await.unwrap());
+    assert!(!store.delete_service_account("org", "sa", None).await.unwrap());
 }
 
 #[tokio::test]
@@ -752,7 +752,7 @@ async fn keys_holding_nul_find_nothing_and_fail_nothing() {
     assert!(store.find_credential(key("org", "sa", "c\0")).await.unwrap().is_none());
     assert!(store.find_client("client\0").await.unwrap().is_none());
     assert!(store.find_token("\0").await.unwrap().is_none());
-    assert!(!store.delete_credential(key("org\0", "sa", "cred")).await.unwrap());
+    assert!(!store.delete_credential(key("org\0", "sa", "cred"), None).await.unwrap());
     assert!(!store.create_credential(credential("c2", "org", "s\0a")).await.unwrap());
     let page = PageRequest {
         start: PageStart::First,
@@ -806,4 +806,40 @@ async fn a_connection_the_server_ended_fails_as_unavailable_and_is_replaced() {
         answers.iter().filter(|answer| **answer == "unavailable").count() <= 1,
         "{answers:?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn a_conditional_delete_deletes_only_the_version_expected() {
+    let database = TestDatabase::create().await;
+    let store = open(&database).await;
+    seed(&store).await;
+    let read = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
+    let patch = CredentialPatch {
+        name: Some("renamed".into()),
+        description: None,
+    };
+    let renamed = store.update_credential(key("org", "sa", "cred"), patch, 5_000, None).await.unwrap();
+
+    assert!(!store.delete_credential(key("org", "sa", "cred"), Some(read)).await.unwrap());
+    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
+    assert!(store.delete_credential(key("org", "sa", "cred"), renamed).await.unwrap());
+
+    let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
+    let mut stale = account.clone();
+    stale.updated_at -= 1;
+    assert!(!store.delete_service_account("org", "sa", Some(stale)).await.unwrap());
+    assert!(store.delete_service_account("org", "sa", Some(account)).await.unwrap());
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn the_cursor_key_is_made_once_and_shared_by_every_store_on_the_database() {
+    let database = TestDatabase::create().await;
+    let first = open(&database).await.cursor_key().await.unwrap();
+    assert_eq!(first.len(), 32);
+    let second = open(&database).await.cursor_key().await.unwrap();
+    assert_eq!(first, second);
+    let other = TestDatabase::create().await;
+    assert_ne!(open(&other).await.cursor_key().await.unwrap(), first);
 }

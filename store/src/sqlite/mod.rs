@@ -172,12 +172,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_service_account(&self, organization_id: &str, service_account_id: &str) -> StorageResult<bool> {
+    async fn delete_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        expected: Option<ServiceAccount>,
+    ) -> StorageResult<bool> {
         let organization_id = organization_id.to_owned();
         let service_account_id = service_account_id.to_owned();
         self.writer
             .write(move |conn| {
-                queries::delete_service_account(conn, &organization_id, &service_account_id)
+                queries::delete_service_account(conn, &organization_id, &service_account_id, expected.as_ref())
                     .map_err(|err| from_sqlite("delete service account", err))
             })
             .await
@@ -214,11 +219,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_credential(&self, key: CredentialKey<'_>) -> StorageResult<bool> {
+    async fn delete_credential(&self, key: CredentialKey<'_>, expected: Option<Credential>) -> StorageResult<bool> {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
-                queries::delete_credential(conn, &key).map_err(|err| from_sqlite("delete credential", err))
+                queries::delete_credential(conn, &key, expected.as_ref())
+                    .map_err(|err| from_sqlite("delete credential", err))
             })
             .await
     }
@@ -253,7 +259,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_token(&self, token: NewToken) -> StorageResult<()> {
+    async fn insert_token(&self, token: NewToken) -> StorageResult<bool> {
         self.writer
             .write(move |conn| {
                 queries::insert_token(conn, &token).map_err(|err| {
@@ -269,6 +275,10 @@ impl Store for SqliteStore {
         self.readers
             .read("find token", move |conn| queries::find_token(conn, &token_id))
             .await
+    }
+
+    async fn cursor_key(&self) -> StorageResult<Vec<u8>> {
+        self.readers.read("read cursor key", queries::cursor_key).await
     }
 }
 

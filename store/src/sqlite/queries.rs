@@ -197,16 +197,28 @@ pub(super) fn update_service_account(
         .optional()
 }
 
-/// Deletes a service account if it is in this organization; true if it was.
-/// `ON DELETE CASCADE` removes its credentials and their tokens in the same
-/// statement, and so in the same transaction.
+/// Deletes a service account if it is in this organization (and, with `expected`,
+/// still in exactly that state); true if it was. `ON DELETE CASCADE` removes its
+/// credentials and their tokens in the same statement, and so in the same transaction.
 pub(super) fn delete_service_account(
     conn: &Connection,
     organization_id: &str,
     service_account_id: &str,
+    expected: Option<&ServiceAccount>,
 ) -> rusqlite::Result<bool> {
-    let mut statement = conn.prepare_cached("DELETE FROM service_accounts WHERE id = ?1 AND organization_id = ?2")?;
-    let deleted = statement.execute(params![service_account_id, organization_id])?;
+    let mut statement = conn.prepare_cached(
+        "DELETE FROM service_accounts
+         WHERE id = ?1 AND organization_id = ?2
+           AND (?3 IS NULL OR (updated_at = ?3 AND name = ?4 AND description IS ?5 AND role = ?6))",
+    )?;
+    let deleted = statement.execute(params![
+        service_account_id,
+        organization_id,
+        expected.map(|stored| stored.updated_at),
+        expected.map(|stored| stored.name.as_str()),
+        expected.and_then(|stored| stored.description.as_deref()),
+        expected.map(|stored| stored.role.as_str()),
+    ])?;
     Ok(deleted > 0)
 }
 
@@ -288,12 +300,27 @@ pub(super) fn list_credentials(
     )
 }
 
-/// Deletes a credential, only if all three IDs agree; true if it was deleted.
-/// `ON DELETE CASCADE` removes its tokens in the same statement.
-pub(super) fn delete_credential(conn: &Connection, key: &OwnedCredentialKey) -> rusqlite::Result<bool> {
-    let mut statement = conn
-        .prepare_cached("DELETE FROM credentials WHERE id = ?1 AND service_account_id = ?2 AND organization_id = ?3")?;
-    let deleted = statement.execute(params![key.credential_id, key.service_account_id, key.organization_id])?;
+/// Deletes a credential, only if all three IDs agree (and, with `expected`, it is
+/// still in exactly that state); true if it was deleted. `ON DELETE CASCADE` removes
+/// its tokens in the same statement.
+pub(super) fn delete_credential(
+    conn: &Connection,
+    key: &OwnedCredentialKey,
+    expected: Option<&Credential>,
+) -> rusqlite::Result<bool> {
+    let mut statement = conn.prepare_cached(
+        "DELETE FROM credentials
+         WHERE id = ?1 AND service_account_id = ?2 AND organization_id = ?3
+           AND (?4 IS NULL OR (updated_at = ?4 AND name = ?5 AND description IS ?6))",
+    )?;
+    let deleted = statement.execute(params![
+        key.credential_id,
+        key.service_account_id,
+        key.organization_id,
+        expected.map(|stored| stored.updated_at),
+        expected.map(|stored| stored.name.as_str()),
+        expected.and_then(|stored| stored.description.as_deref()),
+    ])?;
     Ok(deleted > 0)
 }
 
@@ -316,17 +343,19 @@ pub(super) fn find_client(conn: &Connection, client_id: &str) -> rusqlite::Resul
 }
 
 /// Stores a token: sweeps the credential's expired tokens, inserts the new one and
-/// records the credential as used. Runs inside the writer's transaction, so the
-/// three statements stand or fall together.
-pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Result<()> {
+/// records the credential as used; false, and nothing inserted, if the credential is
+/// gone. Runs inside the writer's transaction, so the statements stand or fall
+/// together, and the insert itself checks that the credential exists (it selects
+/// from it), so no deletion can come between the check and the insert.
+pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Result<bool> {
     let mut sweep = conn.prepare_cached("DELETE FROM tokens WHERE credential_id = ?1 AND expires_at <= ?2")?;
     sweep.execute(params![token.credential_id, token.created_at])?;
 
     let mut insert = conn.prepare_cached(
         "INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+         SELECT ?1, ?2, id, ?4, ?5 FROM credentials WHERE id = ?3",
     )?;
-    insert.execute(params![
+    let inserted = insert.execute(params![
         token.id,
         token.secret_hash,
         token.credential_id,
@@ -334,9 +363,19 @@ pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Res
         token.expires_at,
     ])?;
 
+    if inserted == 0 {
+        return Ok(false);
+    }
+
     let mut touch = conn.prepare_cached("UPDATE credentials SET last_used_at = ?2 WHERE id = ?1")?;
     touch.execute(params![token.credential_id, token.created_at])?;
-    Ok(())
+    Ok(true)
+}
+
+/// The key list cursors are signed with (made by migration 3).
+pub(super) fn cursor_key(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
+    conn.prepare_cached("SELECT key FROM cursor_keys WHERE id = 1")?
+        .query_row([], |row| row.get(0))
 }
 
 /// Finds a token with the identity it speaks for; `None` if the token, its

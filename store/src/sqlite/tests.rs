@@ -396,10 +396,10 @@ async fn creating_under_a_missing_parent_fails_with_a_clear_message() {
         Err(StorageError::Internal(message)) => assert!(message.contains("organization nope")),
         other => panic!("expected an internal error, got {other:?}"),
     }
-    match store.insert_token(token("t9", "nope", 10, 20)).await {
-        Err(StorageError::Internal(message)) => assert!(message.contains("credential nope")),
-        other => panic!("expected an internal error, got {other:?}"),
-    }
+    // A token of a credential that is gone is not an error but a refusal: the
+    // credential was deleted between the secret check and the insert.
+    assert!(!store.insert_token(token("t9", "nope", 10, 20)).await.unwrap());
+    assert!(store.find_token("t9").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -1063,8 +1063,8 @@ async fn service_accounts_are_updated_and_deleted_only_through_their_own_organiz
             .unwrap();
         assert_eq!(updated, None, "{organization_id}/{service_account_id}");
         let deleted = store
-            .delete_service_account(organization_id, service_account_id)
-            .await
+            .delete_service_account(organization_id, service_account_id, None)
+.await
             .unwrap();
         assert!(!deleted, "{organization_id}/{service_account_id}");
     }
@@ -1100,7 +1100,7 @@ async fn a_deleted_service_account_takes_its_credentials_and_tokens_with_it() {
         .await
         .unwrap();
 
-    assert!(store.delete_service_account("org", "sa").await.unwrap());
+    assert!(store.delete_service_account("org", "sa", None).await.unwrap());
 
     assert_eq!(store.find_service_account("org", "sa").await.unwrap(), None);
     for (credential_id, token_id) in [("cred", "tok"), ("cred2", "tok2")] {
@@ -1130,7 +1130,7 @@ async fn a_deleted_service_account_takes_its_credentials_and_tokens_with_it() {
     assert!(store.find_client("client-cred3").await.unwrap().is_some());
 
     // Deleting again finds nothing.
-    assert!(!store.delete_service_account("org", "sa").await.unwrap());
+    assert!(!store.delete_service_account("org", "sa", None).await.unwrap());
 }
 
 #[tokio::test]
@@ -1150,7 +1150,7 @@ async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
         .unwrap();
     assert!(store.find_token("tok").await.unwrap().is_some());
 
-    assert!(store.delete_credential(key("org", "sa", "cred")).await.unwrap());
+    assert!(store.delete_credential(key("org", "sa", "cred"), None).await.unwrap());
 
     assert!(store.find_token("tok").await.unwrap().is_none());
     assert!(store.find_token("tok-b").await.unwrap().is_none());
@@ -1171,7 +1171,7 @@ async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
         .unwrap()
         .is_some());
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
-    assert!(!store.delete_credential(key("org", "sa", "cred")).await.unwrap());
+    assert!(!store.delete_credential(key("org", "sa", "cred"), None).await.unwrap());
 }
 
 #[tokio::test]
@@ -1191,7 +1191,7 @@ async fn credentials_are_deleted_only_through_their_own_ids() {
         key("org", "sa2", "cred"),
         key("org", "sa", "nope"),
     ] {
-        assert!(!store.delete_credential(wrong).await.unwrap());
+        assert!(!store.delete_credential(wrong, None).await.unwrap());
     }
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
     assert!(store.find_token("tok").await.unwrap().is_some());
@@ -1347,4 +1347,39 @@ async fn the_log_stays_small_under_a_stream_of_writes() {
     let wal = path.with_extension("db-wal");
     let log_bytes = std::fs::metadata(&wal).map(|meta| meta.len()).unwrap_or(0);
     assert!(log_bytes < 48 * 1024 * 1024, "the log grew to {log_bytes} bytes");
+}
+
+#[tokio::test]
+async fn a_conditional_delete_deletes_only_the_version_expected() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    seed(&store).await;
+    let read = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
+    let patch = CredentialPatch {
+        name: Some("renamed".into()),
+        description: None,
+    };
+    let renamed = store.update_credential(key("org", "sa", "cred"), patch, 5_000, None).await.unwrap();
+
+    assert!(!store.delete_credential(key("org", "sa", "cred"), Some(read)).await.unwrap());
+    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
+    assert!(store.delete_credential(key("org", "sa", "cred"), renamed).await.unwrap());
+
+    let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
+    let mut stale = account.clone();
+    stale.updated_at -= 1;
+    assert!(!store.delete_service_account("org", "sa", Some(stale)).await.unwrap());
+    assert!(store.delete_service_account("org", "sa", Some(account)).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_cursor_key_is_made_once_and_kept_across_reopening() {
+    let (_dir, path) = temp_db();
+    let first = open(&path).cursor_key().await.unwrap();
+    assert_eq!(first.len(), 32);
+    assert_ne!(first, vec![0; 32]);
+    let reopened = open(&path).cursor_key().await.unwrap();
+    assert_eq!(first, reopened);
+    let (_other_dir, other_path) = temp_db();
+    assert_ne!(open(&other_path).cursor_key().await.unwrap(), first);
 }
