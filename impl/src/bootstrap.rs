@@ -75,7 +75,9 @@ fn check_flags(config: &BootstrapConfig) -> Result<Role, BootstrapError> {
     }
     let role =
         Role::parse(&config.role).ok_or_else(|| BootstrapError::Invalid(format!("unknown role {:?}", config.role)))?;
-    if !is_valid_name(&config.service_account_name) || config.org_name.as_deref().is_some_and(|name| !is_valid_name(name)) {
+    if !is_valid_name(&config.service_account_name)
+        || config.org_name.as_deref().is_some_and(|name| !is_valid_name(name))
+    {
         return Err(BootstrapError::Invalid(format!(
             "--org-name and --service-account-name must be 1 to {MAX_NAME_CHARS} characters, not blank"
         )));

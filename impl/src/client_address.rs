@@ -65,9 +65,11 @@ impl Cidr {
     /// Whether `address` lies in this block (an IPv4 address mapped into IPv6 counts as IPv4).
     pub fn contains(&self, address: IpAddr) -> bool {
         match (self.network, address.to_canonical()) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                leading_bits_match(u128::from(u32::from(network)) << 96, u128::from(u32::from(address)) << 96, self.prefix)
-            }
+            (IpAddr::V4(network), IpAddr::V4(address)) => leading_bits_match(
+                u128::from(u32::from(network)) << 96,
+                u128::from(u32::from(address)) << 96,
+                self.prefix,
+            ),
             (IpAddr::V6(network), IpAddr::V6(address)) => {
                 leading_bits_match(u128::from(network), u128::from(address), self.prefix)
             }
@@ -221,7 +223,10 @@ mod tests {
         let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
         let spoofed = headers(&[("x-forwarded-for", "198.51.100.1")]);
         assert_eq!(trusted.client_address(ip("203.0.113.9"), &spoofed), ip("203.0.113.9"));
-        assert_eq!(TrustedProxies::none().client_address(ip("10.0.0.1"), &spoofed), ip("10.0.0.1"));
+        assert_eq!(
+            TrustedProxies::none().client_address(ip("10.0.0.1"), &spoofed),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]

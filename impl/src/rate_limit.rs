@@ -145,7 +145,10 @@ impl AuthFailureLimiter {
         let pair = self.pair_key(client_id, address);
         let mut tables = self.lock();
         let refusals = [
-            tables.pairs.refuse(&pair, now).map(|r| (r, ThrottledKey::ClientAtAddress)),
+            tables
+                .pairs
+                .refuse(&pair, now)
+                .map(|r| (r, ThrottledKey::ClientAtAddress)),
             address
                 .map(address_key)
                 .and_then(|key| tables.addresses.refuse(&key, now))
@@ -237,7 +240,8 @@ impl Window {
     /// throttle, whichever is later. The key starts over once the longest throttle has
     /// passed since then.
     fn quiet_since(&self) -> Instant {
-        self.throttled_until.map_or(self.last_failure, |until| until.max(self.last_failure))
+        self.throttled_until
+            .map_or(self.last_failure, |until| until.max(self.last_failure))
     }
 }
 
@@ -310,9 +314,8 @@ impl<K: Hash + Eq + Copy> Table<K> {
     /// frees room for many keys at once, so a flood of new keys costs a few steps each.
     fn make_room(&mut self, now: Instant, length: Duration) {
         let forget_after = longest_throttle(length);
-        self.windows.retain(|_, window| {
-            now < window.quiet_since() + forget_after
-        });
+        self.windows
+            .retain(|_, window| now < window.quiet_since() + forget_after);
         if self.windows.len() >= MAX_TRACKED_KEYS {
             let mut failures: Vec<Instant> = self.windows.values().map(|window| window.last_failure).collect();
             let (_, newest_evicted, _) = failures.select_nth_unstable(MAX_TRACKED_KEYS / 16);

@@ -32,7 +32,9 @@ fn a_pair_is_refused_after_its_failures_until_its_throttle_ends() {
     // The throttle started with the tenth failure, at 9 s.
     let refused = limiter.check("victim", Some(home()), start + Duration::from_secs(20));
     assert_eq!(refused.unwrap_err().retry_after, Duration::from_secs(49));
-    assert!(limiter.check("victim", Some(home()), start + Duration::from_secs(9) + WINDOW).is_ok());
+    assert!(limiter
+        .check("victim", Some(home()), start + Duration::from_secs(9) + WINDOW)
+        .is_ok());
 }
 
 #[test]

@@ -247,7 +247,10 @@ fn a_delete_with_a_stale_if_match_is_a_412_and_deletes_nothing() {
     let admin = app.admin("acme");
     let token = app.token_for(&admin);
 
-    for path in fresh_service_account_and_credential(&app, &admin, &token).into_iter().rev() {
+    for path in fresh_service_account_and_credential(&app, &admin, &token)
+        .into_iter()
+        .rev()
+    {
         let stale = etag_of(&app.get(&path, &token));
         assert_eq!(patch(&app, &path, &token, None, r#"{"name":"renamed"}"#).status, 200);
 
@@ -264,7 +267,10 @@ fn a_delete_with_a_matching_if_match_deletes_and_a_missing_resource_is_still_404
     let admin = app.admin("acme");
     let token = app.token_for(&admin);
 
-    for path in fresh_service_account_and_credential(&app, &admin, &token).into_iter().rev() {
+    for path in fresh_service_account_and_credential(&app, &admin, &token)
+        .into_iter()
+        .rev()
+    {
         let current = etag_of(&app.get(&path, &token));
 
         assert_eq!(delete(&app, &path, &token, Some(&current)).status, 204, "{path}");

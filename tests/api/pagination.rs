@@ -575,9 +575,14 @@ fn a_cursor_with_any_byte_changed_is_400() {
         assert_refused(&app, &path, &token, &forged);
     }
     assert_refused(&app, &path, &token, &altered(&real, |bytes| bytes.push(b'x')));
-    assert_refused(&app, &path, &token, &altered(&real, |bytes| {
-        bytes.pop();
-    }));
+    assert_refused(
+        &app,
+        &path,
+        &token,
+        &altered(&real, |bytes| {
+            bytes.pop();
+        }),
+    );
 }
 
 #[test]

@@ -20,9 +20,9 @@ use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
 use crate::auth::{self, Caller, Resource};
 use crate::rate_limit::AuthFailureLimiter;
-pub use pages::CursorKey;
 use crate::token_cache::{Cached, Revocation, TokenCache};
 use keycred_store::{Millis, StorageError, StorageResult, Store};
+pub use pages::CursorKey;
 
 /// keycred's implementation of the generated [`Api`] trait over a [`Store`].
 pub struct KeycredApi<S> {

@@ -251,7 +251,10 @@ mod tests {
     #[test]
     fn long_client_ids_are_cut_in_the_log() {
         assert_eq!(logged_client_id("short"), "short");
-        assert_eq!(logged_client_id(&"é".repeat(1000)).chars().count(), LOGGED_CLIENT_ID_CHARS);
+        assert_eq!(
+            logged_client_id(&"é".repeat(1000)).chars().count(),
+            LOGGED_CLIENT_ID_CHARS
+        );
     }
 
     #[test]

@@ -638,10 +638,16 @@ async fn tokens_mark_their_credential_used_sweep_expired_ones_and_die_with_it() 
         ([7; 32], Some(300))
     );
 
-    assert!(!store.insert_token(token("orphan", "missing", 300, 10_000)).await.unwrap());
+    assert!(!store
+        .insert_token(token("orphan", "missing", 300, 10_000))
+        .await
+        .unwrap());
     assert!(store.find_token("orphan").await.unwrap().is_none());
 
-    assert!(!store.delete_credential(key("org", "other", "cred"), None).await.unwrap());
+    assert!(!store
+        .delete_credential(key("org", "other", "cred"), None)
+        .await
+        .unwrap());
     assert!(store.delete_credential(key("org", "sa", "cred"), None).await.unwrap());
     assert!(store.find_token("new").await.unwrap().is_none());
     let left: i64 = database
@@ -819,11 +825,20 @@ async fn a_conditional_delete_deletes_only_the_version_expected() {
         name: Some("renamed".into()),
         description: None,
     };
-    let renamed = store.update_credential(key("org", "sa", "cred"), patch, 5_000, None).await.unwrap();
+    let renamed = store
+        .update_credential(key("org", "sa", "cred"), patch, 5_000, None)
+        .await
+        .unwrap();
 
-    assert!(!store.delete_credential(key("org", "sa", "cred"), Some(read)).await.unwrap());
+    assert!(!store
+        .delete_credential(key("org", "sa", "cred"), Some(read))
+        .await
+        .unwrap());
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
-    assert!(store.delete_credential(key("org", "sa", "cred"), renamed).await.unwrap());
+    assert!(store
+        .delete_credential(key("org", "sa", "cred"), renamed)
+        .await
+        .unwrap());
 
     let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
     let mut stale = account.clone();

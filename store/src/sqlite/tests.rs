@@ -1064,7 +1064,7 @@ async fn service_accounts_are_updated_and_deleted_only_through_their_own_organiz
         assert_eq!(updated, None, "{organization_id}/{service_account_id}");
         let deleted = store
             .delete_service_account(organization_id, service_account_id, None)
-.await
+            .await
             .unwrap();
         assert!(!deleted, "{organization_id}/{service_account_id}");
     }
@@ -1359,11 +1359,20 @@ async fn a_conditional_delete_deletes_only_the_version_expected() {
         name: Some("renamed".into()),
         description: None,
     };
-    let renamed = store.update_credential(key("org", "sa", "cred"), patch, 5_000, None).await.unwrap();
+    let renamed = store
+        .update_credential(key("org", "sa", "cred"), patch, 5_000, None)
+        .await
+        .unwrap();
 
-    assert!(!store.delete_credential(key("org", "sa", "cred"), Some(read)).await.unwrap());
+    assert!(!store
+        .delete_credential(key("org", "sa", "cred"), Some(read))
+        .await
+        .unwrap());
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
-    assert!(store.delete_credential(key("org", "sa", "cred"), renamed).await.unwrap());
+    assert!(store
+        .delete_credential(key("org", "sa", "cred"), renamed)
+        .await
+        .unwrap());
 
     let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
     let mut stale = account.clone();

@@ -191,7 +191,11 @@ pub fn read_keep_alive_response(stream: &mut TcpStream) -> TestResponse {
             }
         }
         let read = stream.read(&mut chunk).expect("read a keep-alive response");
-        assert!(read > 0, "the server closed the connection: {:?}", String::from_utf8_lossy(&bytes));
+        assert!(
+            read > 0,
+            "the server closed the connection: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
         bytes.extend_from_slice(&chunk[..read]);
     }
 }

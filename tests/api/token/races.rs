@@ -124,10 +124,18 @@ fn assert_only_200_or_401_and_no_token_survives(app: &TestApp, answers: &[TestRe
             _ => panic!("a mint racing a delete answered {}: {}", answer.status, answer.text()),
         }
     }
-    assert!(answers.iter().any(|answer| answer.status == 401), "the race never reached the delete");
+    assert!(
+        answers.iter().any(|answer| answer.status == 401),
+        "the race never reached the delete"
+    );
     for token in tokens {
         let response = app.get(&format!("/organizations/{organization}"), &token);
-        assert_eq!(response.status, 401, "a token minted in the race still works: {}", response.text());
+        assert_eq!(
+            response.status,
+            401,
+            "a token minted in the race still works: {}",
+            response.text()
+        );
     }
 }
 

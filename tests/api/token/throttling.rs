@@ -294,7 +294,12 @@ fn sixty_four_connections_minting_with_the_right_secret_at_once_are_never_refuse
 
     assert_eq!(statuses.len(), 64 * 5);
     let refused: Vec<&u16> = statuses.iter().filter(|status| **status != 200).collect();
-    assert!(refused.is_empty(), "{} of {} refused: {refused:?}", refused.len(), statuses.len());
+    assert!(
+        refused.is_empty(),
+        "{} of {} refused: {refused:?}",
+        refused.len(),
+        statuses.len()
+    );
 }
 
 #[test]
@@ -332,7 +337,10 @@ fn failed_authentications_are_logged_with_client_id_address_reason_and_request_i
     let unknown_line = line_of(unknown.header("x-request-id").unwrap());
     assert!(unknown_line.contains("unknown_client") && unknown_line.contains("NoSuchClientId0123456"));
     assert!(line_of(&throttled_id).contains("throttled"), "{logs}");
-    let warned_throttled = logs.lines().filter(|line| line.contains("reason=\"throttled\"")).count();
+    let warned_throttled = logs
+        .lines()
+        .filter(|line| line.contains("reason=\"throttled\""))
+        .count();
     assert_eq!(warned_throttled, 1, "{logs}");
     let starts: Vec<&str> = logs
         .lines()
