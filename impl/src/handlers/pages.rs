@@ -181,7 +181,7 @@ mod tests {
         let key = CursorKey::new(b"Jefe".to_vec());
         let tag = key.tag(b"what do ya want for nothing?");
         assert_eq!(tag[..4], [0x5b, 0xdc, 0xc1, 0x46]);
-        assert_eq!(tag[12..16], [0x04, 0x24, 0x26, 0x08]);
+        assert_eq!(tag[12..16], [0x08, 0x95, 0x75, 0xc7]);
     }
 
     #[test]
