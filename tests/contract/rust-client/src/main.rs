@@ -38,8 +38,9 @@ where
         .unwrap_or_else(|error| panic!("{value:?} is not a valid argument: {error}"))
 }
 
-/// A client that sends the bearer token on every request, the way
-/// progenitor's documentation suggests: a reqwest client with default headers.
+/// A client that sends the bearer token on every request. progenitor ignores
+/// the spec's `security`, so the token goes in as a default header of the
+/// reqwest client it is handed.
 fn authenticated_client(base_url: &str, token: &str) -> Client {
     let mut headers = HeaderMap::new();
     let mut bearer = HeaderValue::from_str(&format!("Bearer {token}")).expect("the token is a header value");
@@ -52,141 +53,176 @@ fn authenticated_client(base_url: &str, token: &str) -> Client {
     Client::new_with_client(base_url, http)
 }
 
+/// The service account whose credential the driver walks through its life.
+struct Account<'a> {
+    client: &'a Client,
+    org: &'a str,
+    id: String,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base_url = env::var("KC_URL")?;
     let org = env::var("KC_SDK_ORG")?;
     let client = authenticated_client(&base_url, &env::var("KC_SDK_TOKEN")?);
 
+    let account = create_account(&client, &org).await?;
+    let created = account.create_credential().await?;
+    mint_token(&base_url, &created).await?;
+    account.update_with_request_id(&created.id).await?;
+    account.get_with_expand(&created).await?;
+    account.list_with_an_unknown_expand(&created.id).await?;
+    account.delete(&created.id).await?;
+    println!("progenitor: create, token, update, get with expand, list and delete all as documented");
+    Ok(())
+}
+
+/// Creates the service account, an org_member.
+async fn create_account<'a>(client: &'a Client, org: &'a str) -> Result<Account<'a>, Error<types::Error>> {
+    let body = types::CreateServiceAccountRequest {
+        name: arg("sdk-progenitor"),
+        description: None,
+        role: Some(types::ServiceAccountRole::OrgMember),
+    };
     let account = client
-        .create_service_account(
-            &arg(&org),
-            None,
-            &types::CreateServiceAccountRequest {
-                name: arg("sdk-progenitor"),
-                description: None,
-                role: Some(types::ServiceAccountRole::OrgMember),
-            },
-        )
+        .create_service_account(&arg(org), None, &body)
         .await?
         .into_inner();
     assert_eq!(
         (account.name.as_str(), account.role),
         ("sdk-progenitor", types::ServiceAccountRole::OrgMember)
     );
+    Ok(Account {
+        client,
+        org,
+        id: account.id,
+    })
+}
 
-    let created = client
-        .create_service_account_credential(
-            &arg(&org),
-            &arg(&account.id),
-            None,
-            &types::CreateServiceAccountCredentialRequest {
-                name: arg("deploy-bot"),
-                description: Some(arg("CI")),
-            },
-        )
-        .await?
-        .into_inner();
-    assert_eq!(created.name, "deploy-bot");
-    assert!(
-        !created.client_secret.is_empty(),
-        "a new credential comes with its secret"
-    );
-
-    // The token endpoint: a form body, with the credential in its fields (the
-    // other way the spec allows besides HTTP Basic), and no bearer token.
-    let minted = Client::new(&base_url)
-        .create_service_account_token(
-            None,
-            &types::TokenRequest {
-                grant_type: types::TokenRequestGrantType::ClientCredentials,
-                client_id: Some(arg(&created.client_id)),
-                client_secret: Some(arg(&created.client_secret)),
-            },
-        )
+/// The token endpoint: a form body, with the credential in its fields (the
+/// other way the spec allows besides HTTP Basic), and no bearer token.
+async fn mint_token(
+    base_url: &str,
+    credential: &types::CredentialCreateResponse,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let body = types::TokenRequest {
+        grant_type: types::TokenRequestGrantType::ClientCredentials,
+        client_id: Some(arg(&credential.client_id)),
+        client_secret: Some(arg(&credential.client_secret)),
+    };
+    let minted = Client::new(base_url)
+        .create_service_account_token(None, &body)
         .await?
         .into_inner();
     assert!(!minted.access_token.is_empty(), "the token endpoint returns a token");
+    Ok(())
+}
 
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let updated = client
-        .update_service_account_credential(
-            &arg(&org),
-            &arg(&account.id),
-            &arg(&created.id),
-            None,
-            None,
-            Some(&arg(&request_id)),
-            &types::UpdateServiceAccountCredentialRequest {
-                name: Some(arg("deploy-bot-2")),
-                description: Some(arg("Used by progenitor")),
-            },
-        )
-        .await?;
-    assert_eq!(updated.status(), 200);
-    assert_eq!(updated.headers()["X-Client-Request-ID"], request_id.as_str());
-    let updated = updated.into_inner();
-    assert_eq!(
-        (updated.name.as_str(), updated.description.as_deref()),
-        ("deploy-bot-2", Some("Used by progenitor"))
-    );
-
-    let fetched = client
-        .get_service_account_credential(
-            &arg(&org),
-            &arg(&account.id),
-            &arg(&created.id),
-            Some(&vec![ExpandItem::Known(types::ExpandValue::Permissions)]),
-            None,
-        )
-        .await?
-        .into_inner();
-    assert_eq!(
-        (&fetched.id, &fetched.client_id, fetched.name.as_str()),
-        (&created.id, &created.client_id, "deploy-bot-2")
-    );
-    assert!(fetched.last_used_at.is_some(), "minting a token sets last_used_at");
-    let permissions = fetched.permissions.expect("expand=permissions adds permissions");
-    assert_eq!(permissions.0, admin_on_credentials());
-
-    // An expand value the server does not know is ignored, as documented.
-    let listed = client
-        .list_service_account_credentials(
-            &arg(&org),
-            &arg(&account.id),
-            None,
-            None,
-            Some(&vec![ExpandItem::Other("no_such_field".to_string())]),
-            NonZeroU32::new(10),
-            None,
-        )
-        .await?
-        .into_inner();
-    let listed_ids: Vec<&str> = listed.items.iter().map(|item| item.id.as_str()).collect();
-    assert_eq!(listed_ids, [created.id.as_str()]);
-    assert!(!listed.page_info.has_next_page, "one credential fits on one page");
-
-    let deleted = client
-        .delete_service_account_credential(&arg(&org), &arg(&account.id), &arg(&created.id), None)
-        .await?;
-    assert_eq!(deleted.status(), 204);
-    match client
-        .get_service_account_credential(&arg(&org), &arg(&account.id), &arg(&created.id), None, None)
-        .await
-    {
-        Err(Error::ErrorResponse(gone)) => {
-            assert_eq!(
-                (gone.status().as_u16(), gone.code.as_str(), gone.status),
-                (404, "not_found", 404)
-            );
-        }
-        other => panic!("a deleted credential is a 404 not_found, got {other:?}"),
+impl Account<'_> {
+    /// Creates a credential and checks it comes with its secret.
+    async fn create_credential(&self) -> Result<types::CredentialCreateResponse, Error<types::Error>> {
+        let body = types::CreateServiceAccountCredentialRequest {
+            name: arg("deploy-bot"),
+            description: Some(arg("CI")),
+        };
+        let created = (self.client)
+            .create_service_account_credential(&arg(self.org), &arg(&self.id), None, &body)
+            .await?
+            .into_inner();
+        assert_eq!(created.name, "deploy-bot");
+        assert!(
+            !created.client_secret.is_empty(),
+            "a new credential comes with its secret"
+        );
+        Ok(created)
     }
 
-    let deleted = client
-        .delete_service_account(&arg(&org), &arg(&account.id), None)
-        .await?;
-    assert_eq!(deleted.status(), 204);
-    println!("progenitor: create, token, update, get with expand, list and delete all as documented");
-    Ok(())
+    /// Renames the credential with an X-Client-Request-ID, which comes back
+    /// in the response header of the same name.
+    async fn update_with_request_id(&self, credential_id: &str) -> Result<(), Error<types::Error>> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let body = types::UpdateServiceAccountCredentialRequest {
+            name: Some(arg("deploy-bot-2")),
+            description: Some(arg("Used by progenitor")),
+        };
+        let (org, account, credential) = (arg(self.org), arg(&self.id), arg(credential_id));
+        let updated = (self.client)
+            .update_service_account_credential(&org, &account, &credential, None, None, Some(&arg(&request_id)), &body)
+            .await?;
+        assert_eq!(updated.status(), 200);
+        assert_eq!(updated.headers()["X-Client-Request-ID"], request_id.as_str());
+        let updated = updated.into_inner();
+        assert_eq!(
+            (updated.name.as_str(), updated.description.as_deref()),
+            ("deploy-bot-2", Some("Used by progenitor"))
+        );
+        Ok(())
+    }
+
+    /// Reads the credential back with expand=permissions.
+    async fn get_with_expand(&self, created: &types::CredentialCreateResponse) -> Result<(), Error<types::Error>> {
+        let expand = vec![ExpandItem::Known(types::ExpandValue::Permissions)];
+        let fetched = (self.client)
+            .get_service_account_credential(&arg(self.org), &arg(&self.id), &arg(&created.id), Some(&expand), None)
+            .await?
+            .into_inner();
+        assert_eq!(
+            (&fetched.id, &fetched.client_id, fetched.name.as_str()),
+            (&created.id, &created.client_id, "deploy-bot-2")
+        );
+        assert!(fetched.last_used_at.is_some(), "minting a token sets last_used_at");
+        let permissions = fetched.permissions.expect("expand=permissions adds permissions");
+        assert_eq!(permissions.0, admin_on_credentials());
+        Ok(())
+    }
+
+    /// Lists the account's credentials; an expand value the server does not
+    /// know is ignored, as documented.
+    async fn list_with_an_unknown_expand(&self, credential_id: &str) -> Result<(), Error<types::Error>> {
+        let expand = vec![ExpandItem::Other("no_such_field".to_string())];
+        let listed = (self.client)
+            .list_service_account_credentials(
+                &arg(self.org),
+                &arg(&self.id),
+                None,
+                None,
+                Some(&expand),
+                NonZeroU32::new(10),
+                None,
+            )
+            .await?
+            .into_inner();
+        let listed_ids: Vec<&str> = listed.items.iter().map(|item| item.id.as_str()).collect();
+        assert_eq!(listed_ids, [credential_id]);
+        assert!(!listed.page_info.has_next_page, "one credential fits on one page");
+        Ok(())
+    }
+
+    /// Deletes the credential, finds it gone (a 404 `Error`), then deletes
+    /// the account.
+    async fn delete(&self, credential_id: &str) -> Result<(), Error<types::Error>> {
+        let (org, account, credential) = (arg(self.org), arg(&self.id), arg(credential_id));
+        let deleted = (self.client)
+            .delete_service_account_credential(&org, &account, &credential, None)
+            .await?;
+        assert_eq!(deleted.status(), 204);
+        let (org, account, credential) = (arg(self.org), arg(&self.id), arg(credential_id));
+        match (self.client)
+            .get_service_account_credential(&org, &account, &credential, None, None)
+            .await
+        {
+            Err(Error::ErrorResponse(gone)) => {
+                assert_eq!(
+                    (gone.status().as_u16(), gone.code.as_str(), gone.status),
+                    (404, "not_found", 404)
+                );
+            }
+            other => panic!("a deleted credential is a 404 not_found, got {other:?}"),
+        }
+        let deleted = (self.client)
+            .delete_service_account(&arg(self.org), &arg(&self.id), None)
+            .await?;
+        assert_eq!(deleted.status(), 204);
+        Ok(())
+    }
 }
