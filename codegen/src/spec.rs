@@ -15,6 +15,30 @@ pub fn parse_spec(yaml: &str) -> Result<OpenAPI, CodegenError> {
     Ok(spec)
 }
 
+/// The marker of an operation the server serves by hand (the contract documents, `/docs`):
+/// it is described in the spec but gets no generated code.
+const HAND_WRITTEN: &str = "x-hand-written";
+
+/// `spec` without the operations marked `x-hand-written: true`, and without the paths
+/// left empty by that: what the generator turns into Rust.
+pub fn without_hand_written(mut spec: OpenAPI) -> OpenAPI {
+    let is_hand_written = |operation: &Option<openapiv3::Operation>| {
+        operation
+            .as_ref()
+            .is_some_and(|operation| operation.extensions.get(HAND_WRITTEN) == Some(&serde_json::Value::Bool(true)))
+    };
+    spec.paths.paths.retain(|_, item| {
+        let ReferenceOr::Item(item) = item else { return true };
+        for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch] {
+            if is_hand_written(operation) {
+                *operation = None;
+            }
+        }
+        item.iter().next().is_some()
+    });
+    spec
+}
+
 /// The name a `#/components/<kind>/<name>` reference points at.
 pub fn ref_name<'a>(reference: &'a str, kind: &str) -> Result<&'a str, CodegenError> {
     reference

@@ -31,6 +31,11 @@ pub struct ServeConfig {
     /// Address to listen on; a port of 0 picks a free one.
     #[arg(long, env = "KEYCRED_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Address of a second listener that serves `/metrics` (Prometheus text) and
+    /// nothing else; a port of 0 picks a free one. Without it (or with an empty value)
+    /// `/metrics` is not served.
+    #[arg(long, env = "KEYCRED_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// A SQLite database file (created if missing), or a PostgreSQL URL
     /// (`postgres://…` or `postgresql://…`) for several instances sharing one database.
     #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db", value_parser = Database::parse)]
@@ -67,6 +72,12 @@ impl ServeConfig {
             header_read_timeout: std::time::Duration::from_secs(self.header_timeout),
             request_body_timeout: std::time::Duration::from_secs(self.body_timeout),
         }
+    }
+
+    /// The metrics listener's address, if there is to be one (an empty value, as an
+    /// environment variable set to nothing gives, means none).
+    pub fn metrics_listen(&self) -> Option<&str> {
+        self.metrics_listen.as_deref().filter(|address| !address.is_empty())
     }
 
     /// The window failed client authentications are counted in.

@@ -5,8 +5,10 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod database_files;
 pub mod handlers;
 pub mod ids;
+pub mod listeners;
 pub mod metrics;
 pub mod rate_limit;
 pub mod served_contract;

@@ -13,6 +13,7 @@ mod error;
 mod migrations;
 mod queries;
 mod readers;
+mod readiness;
 mod writer;
 
 #[cfg(test)]
@@ -269,6 +270,11 @@ impl Store for SqliteStore {
         self.readers
             .read("find token", move |conn| queries::find_token(conn, &token_id))
             .await
+    }
+
+    async fn check_ready(&self) -> StorageResult<()> {
+        self.readers.read("readiness query", readiness::read_check).await?;
+        self.writer.write(readiness::write_check).await
     }
 }
 
