@@ -29,7 +29,13 @@ pub fn without_hand_written(mut spec: OpenAPI) -> OpenAPI {
     };
     spec.paths.paths.retain(|_, item| {
         let ReferenceOr::Item(item) = item else { return true };
-        for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch] {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ] {
             if is_hand_written(operation) {
                 *operation = None;
             }

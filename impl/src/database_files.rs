@@ -133,7 +133,10 @@ mod tests {
         let error = prepare(&missing).unwrap_err().to_string();
         assert_eq!(
             error,
-            format!("cannot create the database file {}: its directory does not exist", missing.display())
+            format!(
+                "cannot create the database file {}: its directory does not exist",
+                missing.display()
+            )
         );
     }
 }

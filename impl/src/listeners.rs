@@ -63,7 +63,11 @@ impl MetricsListener {
     }
 
     /// Serves in a task of its own, within `limits`, until `stop` turns `true`.
-    pub fn spawn(self, limits: Limits, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    pub fn spawn(
+        self,
+        limits: Limits,
+        mut stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
         let stopped = async move {
             // An error means the sender is gone: the server is stopping anyway.
             let _ = stop.wait_for(|stopping| *stopping).await;

@@ -146,7 +146,10 @@ fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> axum::Router {
 
 /// Opens the SQLite store off the async runtime (opening may migrate and fsync),
 /// reporting its work to `observer`. A new database file is created private first.
-async fn open_sqlite(path: std::path::PathBuf, observer: Arc<dyn StorageObserver>) -> Result<SqliteStore, StartupError> {
+async fn open_sqlite(
+    path: std::path::PathBuf,
+    observer: Arc<dyn StorageObserver>,
+) -> Result<SqliteStore, StartupError> {
     crate::database_files::prepare(&path)?;
     let opened = tokio::task::spawn_blocking(move || SqliteStore::open_observed(&path, observer))
         .await

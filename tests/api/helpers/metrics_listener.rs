@@ -20,7 +20,10 @@ pub fn metrics_address(line: &str) -> Option<String> {
 impl TestApp {
     /// One request without a body to the metrics listener.
     pub fn metrics_request(&self, method: &str, path: &str) -> TestResponse {
-        let address = self.metrics_address.as_deref().expect("this server has a metrics listener");
+        let address = self
+            .metrics_address
+            .as_deref()
+            .expect("this server has a metrics listener");
         let mut stream = TcpStream::connect(address).expect("connect to the metrics listener");
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         let head =
