@@ -40,5 +40,6 @@ fn run(command: Command) -> Result<(), String> {
         Command::Bootstrap(bootstrap) => runtime
             .block_on(startup::bootstrap(bootstrap))
             .map_err(|error| error.to_string()),
+        Command::Backup(backup) => runtime.block_on(keycred_impl::backup::backup(backup)),
     }
 }

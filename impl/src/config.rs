@@ -23,6 +23,9 @@ pub enum Command {
     /// Create an organization (or reuse it), a service account and a credential, and
     /// print the credential's client_id and client_secret (shown this once).
     Bootstrap(BootstrapConfig),
+    /// Copy a SQLite database, consistently, while servers write to it; the copy is
+    /// verified, written atomically, and readable by its owner only.
+    Backup(BackupConfig),
 }
 
 /// How `keycred serve` runs.
@@ -108,6 +111,18 @@ pub struct BootstrapConfig {
     /// Print one JSON object instead of `name: value` lines.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `keycred backup` copies, and where to.
+#[derive(Debug, Clone, Args)]
+pub struct BackupConfig {
+    /// The SQLite database file to copy (it may be in use by running servers). For
+    /// PostgreSQL, use `pg_dump` instead.
+    #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db", value_parser = Database::parse)]
+    pub database: Database,
+    /// The file to write the copy to (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// Where keycred keeps its data, as `--database` / `KEYCRED_DATABASE` names it.

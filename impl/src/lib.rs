@@ -3,6 +3,7 @@
 //! the HTTP server and startup.
 
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod config;
 pub mod database_files;

@@ -9,6 +9,7 @@
 //! with `-- --include-ignored` on PostgreSQL.
 
 mod auth;
+mod backup;
 mod cli;
 mod crash_consistency;
 mod credentials;

@@ -7,6 +7,7 @@
 //! into the database file, `readers` runs reads, `queries` holds the SQL of each
 //! operation and `error` maps SQLite errors.
 
+mod backup;
 mod checkpointer;
 mod connection;
 mod error;
@@ -24,6 +25,7 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use self::backup::{backup, BackupSummary};
 // Public for the benchmark's raw SQLite reference, which checkpoints as keycred does.
 pub use self::checkpointer::{catch_up, Checkpointer, CHECKPOINT_INTERVAL};
 use self::error::{from_sqlite, is_foreign_key_violation};
