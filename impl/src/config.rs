@@ -26,6 +26,9 @@ pub enum Command {
     /// Copy a SQLite database, consistently, while servers write to it; the copy is
     /// verified, written atomically, and readable by its owner only.
     Backup(BackupConfig),
+    /// Ask a running keycred whether it is ready (`GET /readyz`); exits 0 if so. For
+    /// container health checks.
+    Probe(ProbeConfig),
 }
 
 /// How `keycred serve` runs.
@@ -123,6 +126,17 @@ pub struct BackupConfig {
     /// The file to write the copy to (replaced if it exists).
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
+}
+
+/// Which keycred `keycred probe` asks.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeConfig {
+    /// The server's address (`HOST:PORT`, as its `--listen` but with a host to reach).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub address: String,
+    /// The path asked.
+    #[arg(long, default_value = "/readyz")]
+    pub path: String,
 }
 
 /// Where keycred keeps its data, as `--database` / `KEYCRED_DATABASE` names it.

@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod ids;
 pub mod listeners;
 pub mod metrics;
+pub mod probe;
 pub mod rate_limit;
 pub mod served_contract;
 pub mod server;

@@ -1,49 +1,24 @@
 //! The SQLite database's files: created readable by their owner only (0600) whatever
 //! the umask, and existing files that others can read reported at start.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use crate::helpers::{keycred_binary, listening_address, spawn_app_with, sqlite_only, ServeOptions};
+use crate::helpers::{keycred_binary, spawn_app_with, sqlite_only, ServeOptions, ServerFromCommand};
 
-/// A `keycred serve` started by `sh` under umask 022; killed when dropped.
-struct ServerUnderUmask {
-    child: Child,
-}
-
-impl ServerUnderUmask {
-    /// Starts the server on `database` and waits until it says where it listens.
-    fn start(database: &Path) -> ServerUnderUmask {
-        let mut child = Command::new("sh")
-            .args([
-                "-c",
-                "umask 022 && exec \"$0\" serve --listen 127.0.0.1:0 --database \"$1\"",
-            ])
-            .arg(keycred_binary())
-            .arg(database)
-            .env_remove("KEYCRED_METRICS_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start keycred serve under sh");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let listening = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| listening_address(&line).is_some());
-        assert!(listening, "keycred serve exited without listening");
-        ServerUnderUmask { child }
-    }
-}
-
-impl Drop for ServerUnderUmask {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `keycred serve` on `database` from `sh`, under umask 022.
+fn start_under_umask_022(database: &Path) -> ServerFromCommand {
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            "umask 022 && exec \"$0\" serve --listen 127.0.0.1:0 --database \"$1\"",
+        ])
+        .arg(keycred_binary())
+        .arg(database)
+        .env_remove("KEYCRED_METRICS_LISTEN");
+    ServerFromCommand::start(command)
 }
 
 /// The permission bits of `path`.
@@ -63,7 +38,7 @@ fn the_database_and_its_wal_and_shm_files_are_created_0600_under_umask_022() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let database = dir.path().join("keycred.db");
 
-    let _server = ServerUnderUmask::start(&database);
+    let _server = start_under_umask_022(&database);
 
     for name in ["keycred.db", "keycred.db-wal", "keycred.db-shm"] {
         assert_eq!(mode_of(&dir.path().join(name)), 0o600, "{name}");

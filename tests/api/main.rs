@@ -11,6 +11,7 @@
 mod auth;
 mod backup;
 mod cli;
+mod container;
 mod crash_consistency;
 mod credentials;
 mod database_files;

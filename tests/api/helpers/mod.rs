@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod checks;
+mod command_line;
 mod database;
 mod http;
 mod metrics_listener;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
+pub use command_line::ServerFromCommand;
 pub use database::{require_postgres, sqlite_only, TestDatabase};
 pub use http::{parse_response, read_response, TestResponse};
 pub use pages::{duplicates, ids_of, Page};
