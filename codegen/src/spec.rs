@@ -131,3 +131,28 @@ pub fn response<'a>(spec: &'a OpenAPI, response: &'a ReferenceOr<Response>) -> R
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_marked_hand_written_are_dropped_with_the_paths_they_leave_empty() {
+        let spec = parse_spec(
+            "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  \
+             /docs:\n    get:\n      x-hand-written: true\n      responses: {'200': {description: page}}\n  \
+             /both:\n    get:\n      x-hand-written: true\n      responses: {'200': {description: by hand}}\n    \
+             post:\n      operationId: generated\n      responses: {'200': {description: generated}}\n",
+        )
+        .expect("a valid spec");
+
+        let spec = without_hand_written(spec);
+
+        let paths: Vec<&String> = spec.paths.paths.keys().collect();
+        assert_eq!(paths, ["/both"]);
+        let ReferenceOr::Item(both) = &spec.paths.paths["/both"] else {
+            panic!("an item")
+        };
+        assert!(both.get.is_none() && both.post.is_some());
+    }
+}

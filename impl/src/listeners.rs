@@ -77,12 +77,7 @@ impl MetricsListener {
 }
 
 /// Runs `shutdown`, then tells every `stop` receiver to stop.
-pub fn announcing(
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    stop: watch::Sender<bool>,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    }
+pub async fn announcing(shutdown: impl Future<Output = ()> + Send + 'static, stop: watch::Sender<bool>) {
+    shutdown.await;
+    let _ = stop.send(true);
 }
