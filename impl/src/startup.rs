@@ -1,8 +1,9 @@
 //! Startup: bind the listeners (the API's, and the metrics listener if asked for) before
 //! anything touches the database, so a bad address leaves no file behind; open the store
 //! the `--database` value names (SQLite or PostgreSQL); wrap the generated router (and the
-//! served contract beside it, and `/metrics` on its own listener) in the request envelope (request IDs, logging, no caching, metrics, the peer's address
-//! for the token endpoint's limits), and serve until told to stop.
+//! served contract beside it, and `/metrics` on its own listener) in the request envelope
+//! (request IDs, logging, no caching, metrics, the peer's address for the token
+//! endpoint's limits), and serve until told to stop.
 //!
 //! [`Store`] is not object safe (its methods return `impl Future`), so there is no
 //! `dyn Store`: startup matches on the backend once and builds the router, or runs
@@ -258,6 +259,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let limits = application.limits();
     tracing::info!(
         %address,
+        metrics_address = %application.metrics_address()?.map(|address| address.to_string()).unwrap_or_default(),
         database = %config.database.describe(),
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_read_timeout.as_secs(),
