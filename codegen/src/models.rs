@@ -302,12 +302,14 @@ pub fn decode_expr(
                 None => quote!(decode_string),
                 Some(NO_NUL_PATTERN) => quote!(decode_string_without_nul),
                 Some(NON_BLANK_PATTERN) => quote!(decode_non_blank_string),
-                Some(_) => return Err(CodegenError::unsupported(
-                    location,
-                    format!(
+                Some(_) => {
+                    return Err(CodegenError::unsupported(
+                        location,
+                        format!(
                         "the only string patterns this generator enforces are {NO_NUL_PATTERN} and {NON_BLANK_PATTERN}"
                     ),
-                )),
+                    ))
+                }
             };
             if let VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) = &string.format {
                 return Ok(quote!(<crate::decode::Timestamp as crate::decode::Decode>::decode(#value, #field)));
