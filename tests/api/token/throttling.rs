@@ -166,7 +166,7 @@ fn many_client_ids_failing_from_one_address_limit_that_address() {
 }
 
 #[test]
-fn a_success_does_not_clear_its_addresss_failures() {
+fn a_success_does_not_clear_the_failures_of_its_address() {
     let app = spawn_app();
     let admin = app.admin("acme");
     for n in 0..PER_ADDRESS - 1 {
