@@ -7,7 +7,10 @@
 //! epoch milliseconds (UTC).
 
 pub mod migrations;
+mod paging;
 pub mod postgres;
+mod rows;
+pub mod sql;
 pub mod sqlite;
 
 use std::future::Future;

@@ -1,9 +1,9 @@
 //! Tests of the keyset-paginated lists (service accounts and credentials), run
 //! against both lists through one helper so that they cannot drift apart.
 
-use super::queries::{ListSql, CREDENTIAL_LIST, SERVICE_ACCOUNT_LIST};
 use super::tests::{credential, key, open, organization, raw, service_account, temp_db};
 use super::SqliteStore;
+use crate::paging::{ListSql, CREDENTIAL_LIST, SERVICE_ACCOUNT_LIST};
 use crate::{Millis, Page, PageRequest, PageStart, Position, Role, Store};
 
 /// Which list a test reads.
@@ -497,12 +497,13 @@ async fn list_queries_search_their_index_and_never_sort() {
     ];
     for (sql, index) in lists {
         for statement in [
-            sql.first,
-            sql.after,
-            sql.before,
-            sql.any_at_or_before,
-            sql.any_at_or_after,
+            &sql.first,
+            &sql.after,
+            &sql.before,
+            &sql.any_at_or_before,
+            &sql.any_at_or_after,
         ] {
+            let statement = statement.sqlite();
             let steps = query_plan(&conn, statement);
             let plan = steps.join("\n");
             assert!(plan.contains(&format!("INDEX {index} (")), "{statement}\n{plan}");
@@ -512,7 +513,7 @@ async fn list_queries_search_their_index_and_never_sort() {
                 .iter()
                 .any(|step| step.starts_with("SCAN ") && step != "SCAN CONSTANT ROW");
             assert!(!scans_a_table, "{statement}\n{plan}");
-            if statement != sql.first {
+            if statement != sql.first.sqlite() {
                 assert!(
                     plan.contains("(created_at,id)"),
                     "a range on the position: {statement}\n{plan}"
