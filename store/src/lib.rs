@@ -6,6 +6,8 @@
 //! read their schema changes from the one list in [`migrations`]. Timestamps are Unix
 //! epoch milliseconds (UTC).
 
+#[cfg(test)]
+mod conformance;
 pub mod migrations;
 mod paging;
 pub mod postgres;

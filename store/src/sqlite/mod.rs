@@ -16,8 +16,6 @@ mod readers;
 mod writer;
 
 #[cfg(test)]
-mod list_tests;
-#[cfg(test)]
 mod tests;
 
 use std::path::Path;
