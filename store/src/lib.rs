@@ -8,11 +8,11 @@
 
 #[cfg(test)]
 mod conformance;
-pub mod migrations;
+mod migrations;
 mod paging;
 pub mod postgres;
 mod rows;
-pub mod sql;
+mod sql;
 pub mod sqlite;
 
 use std::future::Future;

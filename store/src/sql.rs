@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 /// One statement, in the text each database runs.
 #[derive(Debug)]
-pub struct Statement {
+pub(crate) struct Statement {
     /// The text PostgreSQL runs, as written.
     postgres: String,
     /// The text SQLite runs, derived from it.
@@ -27,12 +27,12 @@ impl Statement {
     }
 
     /// The statement as PostgreSQL runs it.
-    pub fn postgres(&self) -> &str {
+    pub(crate) fn postgres(&self) -> &str {
         &self.postgres
     }
 
     /// The statement as SQLite runs it.
-    pub fn sqlite(&self) -> &str {
+    pub(crate) fn sqlite(&self) -> &str {
         &self.sqlite
     }
 }

@@ -21,8 +21,8 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
-// Public for the benchmark's raw SQLite reference, which checkpoints as keycred does.
-pub use self::checkpointer::{catch_up, Checkpointer, CHECKPOINT_INTERVAL};
+pub use self::checkpointer::{catch_up, Checkpointer};
+pub use self::connection::PRAGMAS;
 use self::error::{from_sqlite, is_foreign_key_violation};
 use self::queries::{execute, query_opt, read_page, OwnedCredentialKey};
 use self::readers::ReaderPool;
@@ -88,6 +88,16 @@ fn write_error(op: &str, missing_parent: &str, err: rusqlite::Error) -> StorageE
     } else {
         from_sqlite(op, err)
     }
+}
+
+/// keycred's credential PATCH statement as SQLite runs it: `?1` credential ID, `?2`
+/// service account ID, `?3` organization ID, `?4` name, `?5` description, `?6` now
+/// (epoch milliseconds), `?7`–`?9` the expected `updated_at`, name and description
+/// of a conditional update (all NULL otherwise); it returns the credential's
+/// columns. Public so that the benchmark's raw-SQLite ceiling runs exactly keycred's
+/// statement rather than a copy.
+pub fn update_credential_sql() -> &'static str {
+    sql::UPDATE_CREDENTIAL.sqlite()
 }
 
 impl Store for SqliteStore {

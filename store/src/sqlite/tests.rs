@@ -619,7 +619,7 @@ async fn the_checkpointer_copies_commits_into_the_database_file() {
             std::time::Instant::now() < deadline,
             "the commits never reached the database file"
         );
-        tokio::time::sleep(super::CHECKPOINT_INTERVAL).await;
+        tokio::time::sleep(super::checkpointer::CHECKPOINT_INTERVAL).await;
     }
 }
 
