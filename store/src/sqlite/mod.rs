@@ -1,6 +1,6 @@
 //! The embedded SQLite [`Store`]: one writer thread with group commit, a checkpointer
 //! thread, a few reader threads with read-only connections, and the schema migrations. All of its SQL lives in
-//! this module and in `impl/migrations/sqlite/`.
+//! this module, the shared `sql` module and `store/migrations/sqlite/`.
 //!
 //! Layout: `connection` opens connections with their pragmas, `migrations` brings
 //! the schema up to date, `writer` runs writes, `checkpointer` copies the log back
