@@ -28,7 +28,7 @@ mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{IsolationLevel, NoTls};
@@ -132,16 +132,27 @@ impl PgStore {
         self.pool.get().await.map_err(|err| from_pool(op, err))
     }
 
-    /// A connection for a write, counted as a queued write while it is awaited and
-    /// as a batch of one once it is had (each write commits on its own): the same
-    /// metrics as the SQLite writer's queue and batches, with the pool in the queue's place.
+    /// A connection for a write, counted as a waiting write while it is awaited
+    /// (the pool takes the place of SQLite's writer queue), and the wait reported.
     async fn writer(&self, op: &str) -> StorageResult<Object> {
         self.observer.write_queue_changed(1);
+        let waiting = Instant::now();
         let connection = self.pool.get().await;
         self.observer.write_queue_changed(-1);
         let connection = connection.map_err(|err| from_pool(op, err))?;
-        self.observer.write_batch(1);
+        self.observer.write_waited(waiting.elapsed());
         Ok(connection)
+    }
+
+    /// Awaits one write's statement, which is its own transaction, and reports
+    /// its commit.
+    async fn commit<T, E>(&self, statement: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        let began = Instant::now();
+        let result = statement.await;
+        if result.is_ok() {
+            self.observer.committed(1, began.elapsed());
+        }
+        result
     }
 
     /// Awaits `work` and reports its failure, if any, to the observer.
@@ -183,7 +194,7 @@ impl PgStore {
         missing_parent: impl FnOnce() -> StorageResult<u64>,
     ) -> StorageResult<u64> {
         let client = self.writer(op).await?;
-        match queries::execute(&client, statement, params).await {
+        match self.commit(queries::execute(&client, statement, params)).await {
             Ok(changed) => Ok(changed),
             Err(err) if is_foreign_key_violation(&err) => missing_parent(),
             Err(err) => Err(from_pg(op, err)),
@@ -303,10 +314,8 @@ impl Store for PgStore {
         let params = rows::service_account_update(organization_id, service_account_id, &patch, now, expected.as_ref());
         self.observed(async {
             let client = self.writer(op).await?;
-            query_opt(&client, op, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
-                rows::service_account(row)
-            })
-            .await
+            let update = query_opt(&client, op, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| rows::service_account(row));
+            self.commit(update).await
         })
         .await
     }
@@ -386,10 +395,8 @@ impl Store for PgStore {
         let params = rows::credential_update(&key, &patch, now, expected.as_ref());
         self.observed(async {
             let client = self.writer(op).await?;
-            query_opt(&client, op, &sql::UPDATE_CREDENTIAL, &params, |row| {
-                rows::credential(row)
-            })
-            .await
+            let update = query_opt(&client, op, &sql::UPDATE_CREDENTIAL, &params, |row| rows::credential(row));
+            self.commit(update).await
         })
         .await
     }
