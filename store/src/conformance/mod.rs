@@ -14,11 +14,17 @@ pub(crate) mod organizations;
 pub(crate) mod tokens;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::{Credential, CredentialKey, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount, Store};
+use crate::{
+    Credential, CredentialKey, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount, StorageError,
+    StorageObserver, Store,
+};
 
-/// A backend under test: a fresh, migrated database of its own and a store open on it.
+/// A backend under test: a fresh, migrated database of its own and a store open on
+/// it, which reports to a [`RecordedEvents`].
 pub(crate) trait Backend: Sized {
     /// The store the backend provides.
     type Store: Store;
@@ -28,6 +34,10 @@ pub(crate) trait Backend: Sized {
 
     /// The open store, shareable with spawned tasks.
     fn store(&self) -> &Arc<Self::Store>;
+
+    /// What the store (and any other opened by [`Backend::open_another`] or
+    /// [`Backend::reopen`]) reported.
+    fn events(&self) -> &Arc<RecordedEvents>;
 
     /// Another store on the same database, as a second keycred instance (or the
     /// CLI beside the server) would open.
@@ -73,6 +83,7 @@ macro_rules! conformance_tests {
             tokens::a_token_of_a_missing_credential_is_refused_with_a_clear_message,
             tokens::a_deleted_credential_takes_its_tokens_with_it,
             tokens::a_credential_deleted_by_another_program_takes_its_tokens_with_it,
+            organizations::writes_and_failures_are_reported_to_the_observer,
             lists::list_pages_carry_the_whole_items,
         );
         $crate::conformance::conformance_tests!(@each_list $backend, [$(#[$attr])*],
@@ -116,6 +127,51 @@ macro_rules! conformance_tests {
 }
 
 pub(crate) use conformance_tests;
+
+/// Remembers what a store reported, as the server's metrics would publish it.
+#[derive(Default)]
+pub(crate) struct RecordedEvents {
+    /// Writes waiting now; never below zero.
+    pub(crate) queue_depth: AtomicIsize,
+    /// Writes that waited and then ran.
+    pub(crate) waits: AtomicUsize,
+    /// The writes of each committed transaction.
+    pub(crate) commits: Mutex<Vec<usize>>,
+    /// Calls that failed as `Unavailable`.
+    pub(crate) unavailable: AtomicUsize,
+    /// Calls that failed otherwise.
+    pub(crate) other_failures: AtomicUsize,
+}
+
+impl RecordedEvents {
+    /// The writes of each committed transaction so far.
+    pub(crate) fn commits(&self) -> Vec<usize> {
+        self.commits.lock().unwrap().clone()
+    }
+}
+
+impl StorageObserver for RecordedEvents {
+    fn write_queue_changed(&self, delta: isize) {
+        let depth = self.queue_depth.fetch_add(delta, Ordering::SeqCst) + delta;
+        assert!(depth >= 0, "the queue depth went below zero");
+    }
+
+    fn write_waited(&self, _wait: Duration) {
+        self.waits.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn committed(&self, writes: usize, _latency: Duration) {
+        self.commits.lock().unwrap().push(writes);
+    }
+
+    fn storage_failed(&self, error: &StorageError) {
+        let counter = match error {
+            StorageError::Unavailable(_) => &self.unavailable,
+            _ => &self.other_failures,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// An organization created at 1000.
 pub(crate) fn organization(id: &str, label: &str) -> Organization {

@@ -1,9 +1,10 @@
 //! Conformance: organizations and service accounts.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{credential, key, organization, seed, service_account, token, Backend};
-use crate::{PageRequest, PageStart, Role, ServiceAccountPatch, StorageError, Store};
+use crate::{CredentialPatch, PageRequest, PageStart, Role, ServiceAccountPatch, StorageError, Store};
 
 /// Organizations are found by ID and by label, and by nothing else.
 pub(crate) async fn organizations_are_found_by_id_and_by_label<B: Backend>(backend: &mut B) {
@@ -280,4 +281,30 @@ pub(crate) async fn keys_holding_nul_find_nothing_and_fail_nothing<B: Backend>(b
     assert!(credentials.items.is_empty());
     let service_accounts = store.list_service_accounts("o\0rg", first_page()).await.unwrap();
     assert!(service_accounts.items.is_empty());
+}
+
+/// Every write is reported as having waited and then committed, and every failed
+/// call by its kind; at rest nothing is waiting.
+pub(crate) async fn writes_and_failures_are_reported_to_the_observer<B: Backend>(backend: &mut B) {
+    let store = backend.store();
+    let events = backend.events();
+    seed(store.as_ref()).await;
+    let rename = CredentialPatch {
+        name: Some("renamed".to_owned()),
+        description: None,
+    };
+    let renamed = store.update_credential(key("org", "sa", "cred"), rename, 4_000, None).await;
+    assert!(renamed.unwrap().is_some());
+
+    assert_eq!(events.waits.load(Ordering::SeqCst), 4, "four writes, each waited for");
+    let commits = events.commits();
+    assert_eq!(commits.iter().sum::<usize>(), 4, "four writes committed: {commits:?}");
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
+
+    let taken = store.create_organization(organization("org2", "acme")).await;
+    assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
+    assert_eq!(events.other_failures.load(Ordering::SeqCst), 1, "the conflict is reported");
+    assert_eq!(events.unavailable.load(Ordering::SeqCst), 0);
+    assert_eq!(events.commits().iter().sum::<usize>(), 4, "a refused write commits nothing");
+    assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
 }

@@ -6,15 +6,15 @@
 //! databases), so they are ignored by a plain `cargo test`, which says so, and run by
 //! `scripts/test.sh` with `--ignored` when PostgreSQL is there.
 
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
 use super::migrations::MIGRATION_LOCK;
 use super::{PgStore, PoolSettings};
-use crate::conformance::{lists, organization, seed, Backend};
+use crate::conformance::{lists, organization, seed, Backend, RecordedEvents};
 use crate::migrations::MIGRATIONS;
 use crate::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
@@ -121,8 +121,16 @@ async fn open(database: &TestDatabase) -> PgStore {
 struct PgBackend {
     /// The database, dropped with the backend.
     database: TestDatabase,
+    /// What the stores reported.
+    events: Arc<RecordedEvents>,
     /// The open store.
     store: Arc<PgStore>,
+}
+
+/// A store on `database`, reporting to `events`.
+async fn open_observed(database: &TestDatabase, events: &Arc<RecordedEvents>) -> PgStore {
+    let observer: Arc<dyn StorageObserver> = Arc::clone(events) as _;
+    PgStore::connect(&database.url, observer).await.expect("open the store")
 }
 
 impl Backend for PgBackend {
@@ -130,20 +138,29 @@ impl Backend for PgBackend {
 
     async fn create() -> PgBackend {
         let database = TestDatabase::create().await;
-        let store = Arc::new(open(&database).await);
-        PgBackend { database, store }
+        let events = Arc::new(RecordedEvents::default());
+        let store = Arc::new(open_observed(&database, &events).await);
+        PgBackend {
+            database,
+            events,
+            store,
+        }
     }
 
     fn store(&self) -> &Arc<PgStore> {
         &self.store
     }
 
+    fn events(&self) -> &Arc<RecordedEvents> {
+        &self.events
+    }
+
     async fn open_another(&self) -> PgStore {
-        open(&self.database).await
+        open_observed(&self.database, &self.events).await
     }
 
     async fn reopen(&mut self) {
-        self.store = Arc::new(open(&self.database).await);
+        self.store = Arc::new(open_observed(&self.database, &self.events).await);
     }
 
     async fn execute(&self, sql: &str) {
@@ -165,34 +182,6 @@ impl Backend for PgBackend {
 /// The conformance suite, on PostgreSQL.
 mod conformance {
     crate::conformance::conformance_tests!(super::PgBackend, #[ignore = "needs PostgreSQL"]);
-}
-
-/// Remembers what a store reported, as the server's metrics would publish it.
-#[derive(Default)]
-struct RecordedEvents {
-    queue_depth: AtomicIsize,
-    batches: Mutex<Vec<usize>>,
-    unavailable: AtomicUsize,
-    other_failures: AtomicUsize,
-}
-
-impl StorageObserver for RecordedEvents {
-    fn write_queue_changed(&self, delta: isize) {
-        let depth = self.queue_depth.fetch_add(delta, Ordering::SeqCst) + delta;
-        assert!(depth >= 0, "the queue depth went below zero");
-    }
-
-    fn write_batch(&self, size: usize) {
-        self.batches.lock().unwrap().push(size);
-    }
-
-    fn storage_failed(&self, error: &StorageError) {
-        let counter = match error {
-            StorageError::Unavailable(_) => &self.unavailable,
-            _ => &self.other_failures,
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 #[test]
@@ -324,7 +313,7 @@ async fn a_pool_that_stays_busy_is_unavailable_and_reported() {
     drop(only_connection);
     store.create_organization(organization("org", "acme")).await.unwrap();
     assert!(store.find_organization("acme").await.unwrap().is_some());
-    assert_eq!(*events.batches.lock().unwrap(), [1], "each write commits alone");
+    assert_eq!(events.commits(), [1], "each write commits alone");
 }
 
 #[tokio::test]

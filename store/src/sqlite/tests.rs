@@ -3,8 +3,8 @@
 use std::future::{poll_fn, Future};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::SqliteStore;
-use crate::conformance::{credential, key, organization, seed, Backend};
+use crate::conformance::{credential, key, organization, seed, Backend, RecordedEvents};
 use crate::migrations::MIGRATIONS;
 use crate::paging::{ListSql, CREDENTIAL_LIST, SERVICE_ACCOUNT_LIST};
 use crate::{CredentialPatch, StorageError, StorageObserver, StorageResult, Store};
@@ -52,8 +52,16 @@ struct SqliteBackend {
     _dir: tempfile::TempDir,
     /// The database file.
     path: PathBuf,
+    /// What the stores reported.
+    events: Arc<RecordedEvents>,
     /// The open store.
     store: Arc<SqliteStore>,
+}
+
+/// A store on the database at `path`, reporting to `events`.
+fn open_observed(path: &Path, events: &Arc<RecordedEvents>) -> SqliteStore {
+    let observer: Arc<dyn StorageObserver> = Arc::clone(events) as _;
+    SqliteStore::open_observed(path, observer).expect("open store")
 }
 
 impl Backend for SqliteBackend {
@@ -61,20 +69,30 @@ impl Backend for SqliteBackend {
 
     async fn create() -> SqliteBackend {
         let (dir, path) = temp_db();
-        let store = Arc::new(open(&path));
-        SqliteBackend { _dir: dir, path, store }
+        let events = Arc::new(RecordedEvents::default());
+        let store = Arc::new(open_observed(&path, &events));
+        SqliteBackend {
+            _dir: dir,
+            path,
+            events,
+            store,
+        }
     }
 
     fn store(&self) -> &Arc<SqliteStore> {
         &self.store
     }
 
+    fn events(&self) -> &Arc<RecordedEvents> {
+        &self.events
+    }
+
     async fn open_another(&self) -> SqliteStore {
-        open(&self.path)
+        open_observed(&self.path, &self.events)
     }
 
     async fn reopen(&mut self) {
-        self.store = Arc::new(open(&self.path));
+        self.store = Arc::new(open_observed(&self.path, &self.events));
     }
 
     async fn execute(&self, sql: &str) {
@@ -386,34 +404,6 @@ async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
     assert!(store.find_organization("other").await.unwrap().is_some());
 }
 
-/// Remembers what a store reported, as the server's metrics would publish it.
-#[derive(Default)]
-struct RecordedEvents {
-    queue_depth: AtomicIsize,
-    batches: Mutex<Vec<usize>>,
-    unavailable: AtomicUsize,
-    other_failures: AtomicUsize,
-}
-
-impl StorageObserver for RecordedEvents {
-    fn write_queue_changed(&self, delta: isize) {
-        let depth = self.queue_depth.fetch_add(delta, Ordering::SeqCst) + delta;
-        assert!(depth >= 0, "the queue depth went below zero");
-    }
-
-    fn write_batch(&self, size: usize) {
-        self.batches.lock().unwrap().push(size);
-    }
-
-    fn storage_failed(&self, error: &StorageError) {
-        let counter = match error {
-            StorageError::Unavailable(_) => &self.unavailable,
-            _ => &self.other_failures,
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_unavailable_at_once() {
     let (_dir, path) = temp_db();
@@ -440,7 +430,7 @@ async fn a_full_queue_is_unavailable_at_once() {
     second.await.unwrap().expect("queued write");
     assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
     assert_eq!(
-        *events.batches.lock().unwrap(),
+        events.commits(),
         [1, 2],
         "the blocker alone, then both waiting writes"
     );
