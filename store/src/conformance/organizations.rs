@@ -293,7 +293,9 @@ pub(crate) async fn writes_and_failures_are_reported_to_the_observer<B: Backend>
         name: Some("renamed".to_owned()),
         description: None,
     };
-    let renamed = store.update_credential(key("org", "sa", "cred"), rename, 4_000, None).await;
+    let renamed = store
+        .update_credential(key("org", "sa", "cred"), rename, 4_000, None)
+        .await;
     assert!(renamed.unwrap().is_some());
 
     assert_eq!(events.waits.load(Ordering::SeqCst), 4, "four writes, each waited for");
@@ -303,8 +305,16 @@ pub(crate) async fn writes_and_failures_are_reported_to_the_observer<B: Backend>
 
     let taken = store.create_organization(organization("org2", "acme")).await;
     assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
-    assert_eq!(events.other_failures.load(Ordering::SeqCst), 1, "the conflict is reported");
+    assert_eq!(
+        events.other_failures.load(Ordering::SeqCst),
+        1,
+        "the conflict is reported"
+    );
     assert_eq!(events.unavailable.load(Ordering::SeqCst), 0);
-    assert_eq!(events.commits().iter().sum::<usize>(), 4, "a refused write commits nothing");
+    assert_eq!(
+        events.commits().iter().sum::<usize>(),
+        4,
+        "a refused write commits nothing"
+    );
     assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
 }

@@ -314,7 +314,9 @@ impl Store for PgStore {
         let params = rows::service_account_update(organization_id, service_account_id, &patch, now, expected.as_ref());
         self.observed(async {
             let client = self.writer(op).await?;
-            let update = query_opt(&client, op, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| rows::service_account(row));
+            let update = query_opt(&client, op, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
+                rows::service_account(row)
+            });
             self.commit(update).await
         })
         .await
@@ -395,7 +397,9 @@ impl Store for PgStore {
         let params = rows::credential_update(&key, &patch, now, expected.as_ref());
         self.observed(async {
             let client = self.writer(op).await?;
-            let update = query_opt(&client, op, &sql::UPDATE_CREDENTIAL, &params, |row| rows::credential(row));
+            let update = query_opt(&client, op, &sql::UPDATE_CREDENTIAL, &params, |row| {
+                rows::credential(row)
+            });
             self.commit(update).await
         })
         .await

@@ -429,11 +429,7 @@ async fn a_full_queue_is_unavailable_at_once() {
     first.await.unwrap().expect("queued write");
     second.await.unwrap().expect("queued write");
     assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        events.commits(),
-        [1, 2],
-        "the blocker alone, then both waiting writes"
-    );
+    assert_eq!(events.commits(), [1, 2], "the blocker alone, then both waiting writes");
     assert_eq!(events.other_failures.load(Ordering::SeqCst), 0);
     assert!(
         store.find_organization("o3").await.unwrap().is_none(),
