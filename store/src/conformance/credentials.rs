@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{credential, key, organization, seed, service_account, Backend};
+use super::{add_service_account, credential, key, organization, seed, Backend, Database};
 use crate::{CredentialPatch, Millis, Role, ServiceAccountPatch, StorageError, Store};
 
 /// A patch of a credential's name and/or description.
@@ -14,14 +14,11 @@ fn patch(name: Option<&str>, description: Option<&str>) -> CredentialPatch {
 }
 
 /// A credential is reached only through all three of its own IDs.
-pub(crate) async fn credentials_are_reached_only_through_their_own_ids<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn credentials_are_reached_only_through_their_own_ids<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     store.create_organization(organization("other", "other")).await.unwrap();
-    store
-        .create_service_account(service_account("sa2", "org", Role::OrgViewer))
-        .await
-        .unwrap();
+    add_service_account(store, "sa2", "org", Role::OrgViewer).await;
 
     let found = store.find_credential(key("org", "sa", "cred")).await.unwrap();
     assert_eq!(found, Some(credential("cred", "org", "sa").credential));
@@ -35,9 +32,9 @@ pub(crate) async fn credentials_are_reached_only_through_their_own_ids<B: Backen
 }
 
 /// A client_id already taken is a conflict, named in plain words.
-pub(crate) async fn a_taken_client_id_is_a_conflict<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn a_taken_client_id_is_a_conflict<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     let mut duplicate = credential("cred2", "org", "sa");
     duplicate.credential.client_id = "client-cred".to_owned();
 
@@ -49,14 +46,13 @@ pub(crate) async fn a_taken_client_id_is_a_conflict<B: Backend>(backend: &mut B)
 
 /// A credential whose service account is in another organization, or nowhere, is
 /// not created; in the right place, the same credential is.
-pub(crate) async fn a_credential_outside_its_service_accounts_organization_is_not_created<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn a_credential_outside_its_service_accounts_organization_is_not_created<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     store.create_organization(organization("other", "other")).await.unwrap();
-    store
-        .create_service_account(service_account("sa-other", "other", Role::OrgAdmin))
-        .await
-        .unwrap();
+    add_service_account(store, "sa-other", "other", Role::OrgAdmin).await;
 
     for (organization_id, service_account_id) in [("other", "sa"), ("org", "sa-other"), ("org", "nope")] {
         let created = store
@@ -74,9 +70,9 @@ pub(crate) async fn a_credential_outside_its_service_accounts_organization_is_no
 
 /// A patch changes only the fields it names, and `updated_at` moves only when a
 /// field really changes.
-pub(crate) async fn updating_a_credential_changes_only_what_the_patch_changes<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn updating_a_credential_changes_only_what_the_patch_changes<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     let original = credential("cred", "org", "sa").credential;
     let cred_key = key("org", "sa", "cred");
 
@@ -124,9 +120,9 @@ pub(crate) async fn updating_a_credential_changes_only_what_the_patch_changes<B:
 
 /// With an expected state, an update applies only if the stored row is still in
 /// exactly that state (a compare-and-set), for credentials and service accounts.
-pub(crate) async fn a_conditional_update_applies_only_to_the_expected_state<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn a_conditional_update_applies_only_to_the_expected_state<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     let cred_key = key("org", "sa", "cred");
     let read = store.find_credential(cred_key).await.unwrap().unwrap();
 
@@ -168,9 +164,9 @@ pub(crate) async fn a_conditional_update_applies_only_to_the_expected_state<B: B
 }
 
 /// Through a wrong ID of the three, an update finds nothing and changes nothing.
-pub(crate) async fn updating_a_credential_through_wrong_ids_finds_nothing<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn updating_a_credential_through_wrong_ids_finds_nothing<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     let hijack = patch(Some("hijacked"), None);
 
     for wrong in [
@@ -186,14 +182,11 @@ pub(crate) async fn updating_a_credential_through_wrong_ids_finds_nothing<B: Bac
 }
 
 /// Through a wrong ID of the three, a delete finds nothing and deletes nothing.
-pub(crate) async fn credentials_are_deleted_only_through_their_own_ids<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn credentials_are_deleted_only_through_their_own_ids<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     store.create_organization(organization("other", "other")).await.unwrap();
-    store
-        .create_service_account(service_account("sa2", "org", Role::OrgViewer))
-        .await
-        .unwrap();
+    add_service_account(store, "sa2", "org", Role::OrgViewer).await;
     store
         .insert_token(super::token("tok", "cred", 10_000, 13_600))
         .await
@@ -211,7 +204,7 @@ pub(crate) async fn credentials_are_deleted_only_through_their_own_ids<B: Backen
 }
 
 /// Many writes at once all commit, and a store opened afresh finds every one.
-pub(crate) async fn concurrent_writes_all_commit_and_survive_reopening<B: Backend>(backend: &mut B) {
+pub(crate) async fn concurrent_writes_all_commit_and_survive_reopening<D: Database>(backend: &mut Backend<D>) {
     const COUNT: usize = 200;
     seed(backend.store().as_ref()).await;
 
@@ -243,7 +236,7 @@ pub(crate) async fn concurrent_writes_all_commit_and_survive_reopening<B: Backen
     }
 
     backend.reopen().await;
-    let store = backend.store();
+    let store = backend.store().as_ref();
     for index in 0..COUNT {
         let id = format!("c{index}");
         let stored = store.find_credential(key("org", "sa", &id)).await.unwrap().unwrap();
@@ -254,7 +247,9 @@ pub(crate) async fn concurrent_writes_all_commit_and_survive_reopening<B: Backen
 
 /// Two writers patching different fields of one credential at once never undo
 /// each other, and each sees its own write in its answer.
-pub(crate) async fn concurrent_updates_of_different_fields_never_undo_each_other<B: Backend>(backend: &mut B) {
+pub(crate) async fn concurrent_updates_of_different_fields_never_undo_each_other<D: Database>(
+    backend: &mut Backend<D>,
+) {
     const ROUNDS: usize = 60;
     seed(backend.store().as_ref()).await;
 

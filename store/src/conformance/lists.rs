@@ -1,7 +1,7 @@
 //! Conformance: the keyset-paginated lists (service accounts and credentials),
 //! each behaviour run against both lists so that they cannot drift apart.
 
-use super::{credential, key, organization, service_account, Backend};
+use super::{add_service_account, credential, key, organization, service_account, Backend, Database};
 use crate::{Millis, Page, PageRequest, PageStart, Position, Role, Store};
 
 /// Which list a test reads.
@@ -22,10 +22,7 @@ pub(crate) async fn setup(store: &impl Store, list: List) {
     store.create_organization(organization("org", "acme")).await.unwrap();
     store.create_organization(organization("other", "other")).await.unwrap();
     if let List::Credentials = list {
-        store
-            .create_service_account(service_account("sa", "org", Role::OrgAdmin))
-            .await
-            .unwrap();
+        add_service_account(store, "sa", "org", Role::OrgAdmin).await;
     }
 }
 
@@ -378,19 +375,13 @@ pub(crate) async fn lists_are_confined_to_their_organization_and_service_account
     add_all(store, list, &items).await;
     // Neighbours that must not show: a service account with a credential in
     // `other`, and (for the credential list) another service account in `org`.
-    store
-        .create_service_account(service_account("sa-other", "other", Role::OrgAdmin))
-        .await
-        .unwrap();
+    add_service_account(store, "sa-other", "other", Role::OrgAdmin).await;
     assert!(store
         .create_credential(credential("cred-other", "other", "sa-other"))
         .await
         .unwrap());
     if let List::Credentials = list {
-        store
-            .create_service_account(service_account("sa2", "org", Role::OrgViewer))
-            .await
-            .unwrap();
+        add_service_account(store, "sa2", "org", Role::OrgViewer).await;
         assert!(store
             .create_credential(credential("cred-sa2", "org", "sa2"))
             .await
@@ -438,9 +429,9 @@ pub(crate) async fn lists_are_confined_to_their_organization_and_service_account
 }
 
 /// A page carries whole items, every field as stored.
-pub(crate) async fn list_pages_carry_the_whole_items<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    setup(store.as_ref(), List::Credentials).await;
+pub(crate) async fn list_pages_carry_the_whole_items<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    setup(store, List::Credentials).await;
     let new = credential("cred", "org", "sa");
     assert!(store.create_credential(new.clone()).await.unwrap());
     let request = PageRequest {

@@ -23,28 +23,17 @@ use crate::{
     StorageObserver, Store,
 };
 
-/// A backend under test: a fresh, migrated database of its own and a store open on
-/// it, which reports to a [`RecordedEvents`].
-pub(crate) trait Backend: Sized {
-    /// The store the backend provides.
+/// A fresh database of one backend, for the suite: what differs between backends
+/// when testing them. Each test gets a database of its own.
+pub(crate) trait Database: Sized {
+    /// The backend's store.
     type Store: Store;
 
-    /// A new, empty database with a store open on it.
+    /// A new, empty database.
     fn create() -> impl Future<Output = Self>;
 
-    /// The open store, shareable with spawned tasks.
-    fn store(&self) -> &Arc<Self::Store>;
-
-    /// What the store (and any other opened by [`Backend::open_another`] or
-    /// [`Backend::reopen`]) reported.
-    fn events(&self) -> &Arc<RecordedEvents>;
-
-    /// Another store on the same database, as a second keycred instance (or the
-    /// CLI beside the server) would open.
-    fn open_another(&self) -> impl Future<Output = Self::Store>;
-
-    /// Opens the database again with a new store and closes the old one.
-    fn reopen(&mut self) -> impl Future<Output = ()>;
+    /// A store on the database (migrating it, the first time), reporting to `observer`.
+    fn open(&self, observer: Arc<dyn StorageObserver>) -> impl Future<Output = Self::Store>;
 
     /// Runs one statement on a connection of its own, as another program would.
     fn execute(&self, sql: &str) -> impl Future<Output = ()>;
@@ -53,7 +42,63 @@ pub(crate) trait Backend: Sized {
     fn count_rows(&self, table: &str) -> impl Future<Output = i64>;
 }
 
-/// Declares one test per behaviour of the suite for the [`Backend`] `$backend`,
+/// A backend under test: a fresh database of its own with a store open on it,
+/// which reports to a [`RecordedEvents`].
+pub(crate) struct Backend<D: Database> {
+    /// The database.
+    database: D,
+    /// What the stores opened here reported.
+    events: Arc<RecordedEvents>,
+    /// The open store, shareable with spawned tasks.
+    store: Arc<D::Store>,
+}
+
+impl<D: Database> Backend<D> {
+    /// A new, empty database with a store open on it.
+    pub(crate) async fn create() -> Backend<D> {
+        let database = D::create().await;
+        let events = Arc::new(RecordedEvents::default());
+        let store = Arc::new(database.open(Arc::clone(&events) as _).await);
+        Backend {
+            database,
+            events,
+            store,
+        }
+    }
+
+    /// The open store.
+    pub(crate) fn store(&self) -> &Arc<D::Store> {
+        &self.store
+    }
+
+    /// What the stores opened here reported.
+    pub(crate) fn events(&self) -> &RecordedEvents {
+        &self.events
+    }
+
+    /// Another store on the same database, as a second keycred instance (or the
+    /// CLI beside the server) would open.
+    pub(crate) async fn open_another(&self) -> D::Store {
+        self.database.open(Arc::clone(&self.events) as _).await
+    }
+
+    /// Opens the database again with a new store and closes the old one.
+    pub(crate) async fn reopen(&mut self) {
+        self.store = Arc::new(self.open_another().await);
+    }
+
+    /// Runs one statement on a connection of its own, as another program would.
+    pub(crate) async fn execute(&self, sql: &str) {
+        self.database.execute(sql).await;
+    }
+
+    /// How many rows `table` holds, counted on a connection of its own.
+    pub(crate) async fn count_rows(&self, table: &str) -> i64 {
+        self.database.count_rows(table).await
+    }
+}
+
+/// Declares one test per behaviour of the suite for the [`Database`] `$backend`,
 /// each with the attributes given after it (e.g. `#[ignore = "needs PostgreSQL"]`).
 macro_rules! conformance_tests {
     ($backend:ty $(, #[$attr:meta])*) => {
@@ -107,7 +152,7 @@ macro_rules! conformance_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         $($attr)*
         async fn $name() {
-            let mut backend = <$backend as $crate::conformance::Backend>::create().await;
+            let mut backend = $crate::conformance::Backend::<$backend>::create().await;
             $crate::conformance::$module::$name(&mut backend).await;
         }
     };
@@ -117,8 +162,8 @@ macro_rules! conformance_tests {
         async fn $name() {
             // Each list on a database of its own, so neither sees the other's rows.
             for list in $crate::conformance::lists::LISTS {
-                let backend = <$backend as $crate::conformance::Backend>::create().await;
-                let store = $crate::conformance::Backend::store(&backend).as_ref();
+                let backend = $crate::conformance::Backend::<$backend>::create().await;
+                let store = backend.store().as_ref();
                 $crate::conformance::lists::setup(store, list).await;
                 $crate::conformance::$module::$name(store, list).await;
             }
@@ -235,6 +280,14 @@ pub(crate) fn key<'a>(organization_id: &'a str, service_account_id: &'a str, id:
     }
 }
 
+/// Creates service account `id` in `organization_id`.
+pub(crate) async fn add_service_account(store: &impl Store, id: &str, organization_id: &str, role: Role) {
+    store
+        .create_service_account(service_account(id, organization_id, role))
+        .await
+        .expect("create service account");
+}
+
 /// Creates organization `org` (label `acme`), its service account `sa` (admin) and
 /// credential `cred`.
 pub(crate) async fn seed(store: &impl Store) {
@@ -242,10 +295,7 @@ pub(crate) async fn seed(store: &impl Store) {
         .create_organization(organization("org", "acme"))
         .await
         .expect("create organization");
-    store
-        .create_service_account(service_account("sa", "org", Role::OrgAdmin))
-        .await
-        .expect("create service account");
+    add_service_account(store, "sa", "org", Role::OrgAdmin).await;
     let created = store
         .create_credential(credential("cred", "org", "sa"))
         .await

@@ -1,12 +1,12 @@
 //! Conformance: clients (a credential found by client_id) and tokens.
 
-use super::{credential, key, seed, token, Backend};
+use super::{credential, key, seed, token, Backend, Database};
 use crate::{Role, StorageError, Store};
 
 /// A client is found by its client_id, with its secret hash.
-pub(crate) async fn clients_are_found_by_client_id_with_their_secret_hash<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn clients_are_found_by_client_id_with_their_secret_hash<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
 
     let client = store.find_client("client-cred").await.unwrap().unwrap();
     assert_eq!(client.credential, credential("cred", "org", "sa").credential);
@@ -16,9 +16,11 @@ pub(crate) async fn clients_are_found_by_client_id_with_their_secret_hash<B: Bac
 
 /// Minting a token records its credential as used (not as edited), and the token
 /// is found with the identity and role it speaks for.
-pub(crate) async fn inserting_a_token_marks_the_credential_used_and_finds_its_role<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn inserting_a_token_marks_the_credential_used_and_finds_its_role<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
 
     store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
 
@@ -46,9 +48,9 @@ pub(crate) async fn inserting_a_token_marks_the_credential_used_and_finds_its_ro
 }
 
 /// Minting a token sweeps its credential's expired tokens, and only those.
-pub(crate) async fn inserting_a_token_removes_the_credentials_expired_tokens<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn inserting_a_token_removes_the_credentials_expired_tokens<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
 
     store.insert_token(token("old", "cred", 10_000, 11_000)).await.unwrap();
     store.insert_token(token("live", "cred", 10_500, 20_000)).await.unwrap();
@@ -66,9 +68,11 @@ pub(crate) async fn inserting_a_token_removes_the_credentials_expired_tokens<B: 
 }
 
 /// A token of a credential that does not exist is refused, and the message names it.
-pub(crate) async fn a_token_of_a_missing_credential_is_refused_with_a_clear_message<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn a_token_of_a_missing_credential_is_refused_with_a_clear_message<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
 
     match store.insert_token(token("t9", "nope", 10, 20)).await {
         Err(StorageError::Internal(message)) => assert!(message.contains("credential nope does not exist")),
@@ -78,9 +82,9 @@ pub(crate) async fn a_token_of_a_missing_credential_is_refused_with_a_clear_mess
 }
 
 /// Deleting a credential deletes its tokens, rows and all, and nothing of its sibling's.
-pub(crate) async fn a_deleted_credential_takes_its_tokens_with_it<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn a_deleted_credential_takes_its_tokens_with_it<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
     store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
     store
@@ -116,9 +120,11 @@ pub(crate) async fn a_deleted_credential_takes_its_tokens_with_it<B: Backend>(ba
 }
 
 /// The schema itself removes a credential's tokens with it, whoever deletes it.
-pub(crate) async fn a_credential_deleted_by_another_program_takes_its_tokens_with_it<B: Backend>(backend: &mut B) {
-    let store = backend.store();
-    seed(store.as_ref()).await;
+pub(crate) async fn a_credential_deleted_by_another_program_takes_its_tokens_with_it<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
     store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
 
     backend.execute("DELETE FROM credentials WHERE id = 'cred'").await;

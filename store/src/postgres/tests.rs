@@ -14,7 +14,7 @@ use tokio_postgres::NoTls;
 
 use super::migrations::MIGRATION_LOCK;
 use super::{PgStore, PoolSettings};
-use crate::conformance::{lists, organization, seed, Backend, RecordedEvents};
+use crate::conformance::{lists, organization, seed, Database, RecordedEvents};
 use crate::migrations::MIGRATIONS;
 use crate::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
@@ -60,10 +60,6 @@ struct TestDatabase {
 }
 
 impl TestDatabase {
-    async fn create() -> TestDatabase {
-        Self::create_with("").await
-    }
-
     /// A fresh database made with these `CREATE DATABASE` options.
     async fn create_with(options: &str) -> TestDatabase {
         let name = format!("keycred_unit_{}", uuid::Uuid::new_v4().simple());
@@ -117,71 +113,30 @@ async fn open(database: &TestDatabase) -> PgStore {
         .expect("open the store")
 }
 
-/// A database of its own on the test server, for the conformance suite.
-struct PgBackend {
-    /// The database, dropped with the backend.
-    database: TestDatabase,
-    /// What the stores reported.
-    events: Arc<RecordedEvents>,
-    /// The open store.
-    store: Arc<PgStore>,
-}
-
-/// A store on `database`, reporting to `events`.
-async fn open_observed(database: &TestDatabase, events: &Arc<RecordedEvents>) -> PgStore {
-    let observer: Arc<dyn StorageObserver> = Arc::clone(events) as _;
-    PgStore::connect(&database.url, observer).await.expect("open the store")
-}
-
-impl Backend for PgBackend {
+impl Database for TestDatabase {
     type Store = PgStore;
 
-    async fn create() -> PgBackend {
-        let database = TestDatabase::create().await;
-        let events = Arc::new(RecordedEvents::default());
-        let store = Arc::new(open_observed(&database, &events).await);
-        PgBackend {
-            database,
-            events,
-            store,
-        }
+    async fn create() -> TestDatabase {
+        TestDatabase::create_with("").await
     }
 
-    fn store(&self) -> &Arc<PgStore> {
-        &self.store
-    }
-
-    fn events(&self) -> &Arc<RecordedEvents> {
-        &self.events
-    }
-
-    async fn open_another(&self) -> PgStore {
-        open_observed(&self.database, &self.events).await
-    }
-
-    async fn reopen(&mut self) {
-        self.store = Arc::new(open_observed(&self.database, &self.events).await);
+    async fn open(&self, observer: Arc<dyn StorageObserver>) -> PgStore {
+        PgStore::connect(&self.url, observer).await.expect("open the store")
     }
 
     async fn execute(&self, sql: &str) {
-        self.database.raw().await.batch_execute(sql).await.expect(sql);
+        self.raw().await.batch_execute(sql).await.expect(sql);
     }
 
     async fn count_rows(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM {table}");
-        self.database
-            .raw()
-            .await
-            .query_one(&sql, &[])
-            .await
-            .expect("count rows")
-            .get(0)
+        self.raw().await.query_one(&sql, &[]).await.expect("count rows").get(0)
     }
 }
 
 /// The conformance suite, on PostgreSQL.
 mod conformance {
-    crate::conformance::conformance_tests!(super::PgBackend, #[ignore = "needs PostgreSQL"]);
+    crate::conformance::conformance_tests!(super::TestDatabase, #[ignore = "needs PostgreSQL"]);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::SqliteStore;
-use crate::conformance::{credential, key, organization, seed, Backend, RecordedEvents};
+use crate::conformance::{credential, key, organization, seed, Database, RecordedEvents};
 use crate::migrations::MIGRATIONS;
 use crate::paging::{ListSql, CREDENTIAL_LIST, SERVICE_ACCOUNT_LIST};
 use crate::{CredentialPatch, StorageError, StorageObserver, StorageResult, Store};
@@ -47,52 +47,23 @@ fn hold_write_lock(path: &Path) -> Connection {
 }
 
 /// A SQLite database in a temporary directory, for the conformance suite.
-struct SqliteBackend {
-    /// The directory, removed when the backend is dropped.
+struct SqliteDatabase {
+    /// The directory, removed when the database is dropped.
     _dir: tempfile::TempDir,
     /// The database file.
     path: PathBuf,
-    /// What the stores reported.
-    events: Arc<RecordedEvents>,
-    /// The open store.
-    store: Arc<SqliteStore>,
 }
 
-/// A store on the database at `path`, reporting to `events`.
-fn open_observed(path: &Path, events: &Arc<RecordedEvents>) -> SqliteStore {
-    let observer: Arc<dyn StorageObserver> = Arc::clone(events) as _;
-    SqliteStore::open_observed(path, observer).expect("open store")
-}
-
-impl Backend for SqliteBackend {
+impl Database for SqliteDatabase {
     type Store = SqliteStore;
 
-    async fn create() -> SqliteBackend {
+    async fn create() -> SqliteDatabase {
         let (dir, path) = temp_db();
-        let events = Arc::new(RecordedEvents::default());
-        let store = Arc::new(open_observed(&path, &events));
-        SqliteBackend {
-            _dir: dir,
-            path,
-            events,
-            store,
-        }
+        SqliteDatabase { _dir: dir, path }
     }
 
-    fn store(&self) -> &Arc<SqliteStore> {
-        &self.store
-    }
-
-    fn events(&self) -> &Arc<RecordedEvents> {
-        &self.events
-    }
-
-    async fn open_another(&self) -> SqliteStore {
-        open_observed(&self.path, &self.events)
-    }
-
-    async fn reopen(&mut self) {
-        self.store = Arc::new(open_observed(&self.path, &self.events));
+    async fn open(&self, observer: Arc<dyn StorageObserver>) -> SqliteStore {
+        SqliteStore::open_observed(&self.path, observer).expect("open store")
     }
 
     async fn execute(&self, sql: &str) {
@@ -108,7 +79,7 @@ impl Backend for SqliteBackend {
 
 /// The conformance suite, on SQLite.
 mod conformance {
-    crate::conformance::conformance_tests!(super::SqliteBackend);
+    crate::conformance::conformance_tests!(super::SqliteDatabase);
 }
 
 /// Creates an organization whose ID and label are both `id`; a future that owns
