@@ -129,6 +129,7 @@ macro_rules! conformance_tests {
             tokens::a_deleted_credential_takes_its_tokens_with_it,
             tokens::a_credential_deleted_by_another_program_takes_its_tokens_with_it,
             organizations::writes_and_failures_are_reported_to_the_observer,
+            organizations::a_store_on_a_healthy_database_is_ready,
             lists::list_pages_carry_the_whole_items,
         );
         $crate::conformance::conformance_tests!(@each_list $backend, [$(#[$attr])*],

@@ -319,3 +319,11 @@ pub(crate) async fn writes_and_failures_are_reported_to_the_observer<D: Database
     );
     assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
 }
+
+/// A store on a healthy database says it is ready.
+pub(crate) async fn a_store_on_a_healthy_database_is_ready<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    store.check_ready().await.expect("ready");
+    seed(store).await;
+    store.check_ready().await.expect("still ready with data");
+}

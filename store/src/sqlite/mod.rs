@@ -7,12 +7,14 @@
 //! into the database file, `readers` runs reads, `queries` holds the SQL of each
 //! operation and `error` maps SQLite errors.
 
+mod backup;
 mod checkpointer;
 mod connection;
 mod error;
 mod migrations;
 mod queries;
 mod readers;
+mod readiness;
 mod writer;
 
 #[cfg(test)]
@@ -21,6 +23,7 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use self::backup::{backup, BackupSummary};
 pub use self::checkpointer::{catch_up, Checkpointer};
 pub use self::connection::PRAGMAS;
 use self::error::{from_sqlite, is_foreign_key_violation};
@@ -307,6 +310,11 @@ impl Store for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn check_ready(&self) -> StorageResult<()> {
+        self.readers.read("readiness query", readiness::read_check).await?;
+        self.writer.write(readiness::write_check).await
     }
 }
 
