@@ -21,6 +21,9 @@
 //!   its buffers (about 11 KiB) at once, only when its first byte has arrived. Until
 //!   then it costs a task and a socket, about 1.7 KiB of memory: 10,000 connections
 //!   that send nothing cost about 16 MiB (measured by the end-to-end tests).
+//! - **TLS is optional** ([`serve_with`]): with a [`Tls`], each connection completes its
+//!   handshake (within the header timeout) before it is served, over HTTP/2 when ALPN
+//!   chose it and HTTP/1.1 otherwise; the limits above hold over TLS as well.
 //!
 //! Every request carries its peer's address as axum's [`ConnectInfo`].
 
@@ -42,6 +45,8 @@ use keycred_api::request::BodyTimedOut;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+
+use crate::tls::Tls;
 
 /// The most connections served at once; further ones wait in the kernel's backlog.
 /// Lowered at startup to what the process's open-file limit allows.
@@ -118,12 +123,24 @@ fn parse_open_file_limit(limits: &str) -> Option<u64> {
         .ok()
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` resolves; then stops
-/// accepting, closes idle connections, and returns once the requests in flight are answered.
+/// Serves `router` over plain HTTP on `listener` within `limits` until `shutdown`
+/// resolves; then stops accepting, closes idle connections, and returns once the
+/// requests in flight are answered.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -157,6 +174,7 @@ pub async fn serve(
             watcher: graceful.watcher(),
             stopping: stopping_watch.clone(),
             limits,
+            tls: tls.clone(),
         };
         tokio::spawn(connection.serve(http.clone(), router.clone()));
     }
@@ -194,10 +212,13 @@ struct Connection {
     /// Turns `true` when the server stops accepting.
     stopping: watch::Receiver<bool>,
     limits: Limits,
+    /// What to handshake with before serving, for HTTPS.
+    tls: Option<Tls>,
 }
 
 impl Connection {
-    /// Waits for the first byte, then serves HTTP/1.1 until the connection ends.
+    /// Waits for the first byte, then (after the TLS handshake, with TLS) serves
+    /// HTTP/1.1 or HTTP/2 until the connection ends.
     async fn serve(mut self, http: http1::Builder, router: axum::Router) {
         // Until a client sends something it gets no hyper connection and no buffers,
         // so connections that send nothing cost little; the head timeout still applies.
@@ -215,10 +236,29 @@ impl Connection {
         let peer = self.peer;
         let body_timeout = self.limits.request_body_timeout;
         let service = tower::ServiceExt::map_request(router, move |request| prepare(request, peer, body_timeout));
-        let connection = http.serve_connection(TokioIo::new(self.stream), TowerToHyperService::new(service));
         // Boxed so that the task of a connection still waiting for its first byte is
         // only as large as that wait needs.
-        if let Err(error) = Box::pin(self.watcher.watch(connection)).await {
+        let served = match self.tls.take() {
+            None => {
+                let connection = http.serve_connection(TokioIo::new(self.stream), TowerToHyperService::new(service));
+                Box::pin(self.watcher.watch(connection)).await
+            }
+            Some(tls) => {
+                let timeout = self.limits.header_read_timeout;
+                match Box::pin(tls.handshake(self.stream, timeout, &mut self.stopping)).await {
+                    None => Ok(()),
+                    Some(stream) if crate::tls::negotiated_http2(&stream) => {
+                        // Watched by `stopping`; the watcher only keeps shutdown waiting.
+                        Box::pin(crate::tls::serve_http2(stream, service, timeout, self.stopping)).await
+                    }
+                    Some(stream) => {
+                        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+                        Box::pin(self.watcher.watch(connection)).await
+                    }
+                }
+            }
+        };
+        if let Err(error) = served {
             tracing::debug!(%error, peer = %peer, "connection ended with an error");
         }
         // Closed: its place under the cap goes to the next connection in the backlog.

@@ -24,6 +24,7 @@ use crate::handlers::KeycredApi;
 use crate::metrics::{Metrics, OperationLabel};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::server::Limits;
+use crate::tls::{Tls, TlsError};
 use keycred_store::postgres::PgStore;
 use keycred_store::sqlite::SqliteStore;
 use keycred_store::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
@@ -37,6 +38,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error("cannot open the database: {0}")]
     Storage(#[from] StorageError),
+    /// The TLS certificate or key cannot be used.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(#[from] TlsError),
     /// The address could not be bound, or serving failed.
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
@@ -50,11 +54,17 @@ pub struct Application {
     router: axum::Router,
     /// What slow and greedy clients are held to.
     limits: Limits,
+    /// The certificate to serve HTTPS with; plain HTTP without one.
+    tls: Option<Tls>,
 }
 
 impl Application {
-    /// Opens the database (applying migrations) and binds the listen address.
+    /// Reads the TLS certificate and key (if any), opens the database (applying
+    /// migrations) and binds the listen address. With TLS, SIGHUP reloads the
+    /// certificate and key from then on.
     pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
+        // Checked first: a certificate that cannot be served leaves nothing behind.
+        let tls = config.tls_files().map(Tls::load).transpose()?;
         let metrics = Arc::new(Metrics::new());
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
         let limiter = AuthFailureLimiter::new(config.auth_failure_window());
@@ -76,10 +86,14 @@ impl Application {
                 "the open-file limit (ulimit -n) lowers the connection cap"
             );
         }
+        if let Some(tls) = &tls {
+            tokio::spawn(crate::tls::reload_on_hangup(tls.clone())?);
+        }
         Ok(Application {
             listener,
             router,
             limits,
+            tls,
         })
     }
 
@@ -93,9 +107,18 @@ impl Application {
         self.limits
     }
 
+    /// The URL scheme served: `https` with a certificate, `http` without.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        crate::server::serve(self.listener, self.router, self.limits, shutdown).await
+        crate::server::serve_with(self.listener, self.router, self.limits, self.tls, shutdown).await
     }
 }
 
@@ -205,7 +228,8 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// `keycred serve`: prints `listening on http://ADDR` once bound, then serves until a signal.
+/// `keycred serve`: prints `listening on http://ADDR` (`https://` with TLS) once bound,
+/// then serves until a signal.
 pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let application = Application::build(&config).await?;
     let address = application.address()?;
@@ -216,9 +240,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_read_timeout.as_secs(),
         body_timeout_s = limits.request_body_timeout.as_secs(),
+        tls = application.scheme() == "https",
         "keycred started"
     );
-    println!("listening on http://{address}");
+    println!("listening on {}://{address}", application.scheme());
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }
