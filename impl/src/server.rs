@@ -174,9 +174,11 @@ pub async fn serve_with(
             watcher: graceful.watcher(),
             stopping: stopping_watch.clone(),
             limits,
-            tls: tls.clone(),
         };
-        tokio::spawn(connection.serve(http.clone(), router.clone()));
+        match &tls {
+            None => tokio::spawn(connection.serve(http.clone(), router.clone())),
+            Some(tls) => tokio::spawn(connection.serve_tls(tls.clone(), http.clone(), router.clone())),
+        };
     }
 
     // Refuse new connections from here on, wake the ones still waiting for a first
@@ -212,13 +214,10 @@ struct Connection {
     /// Turns `true` when the server stops accepting.
     stopping: watch::Receiver<bool>,
     limits: Limits,
-    /// What to handshake with before serving, for HTTPS.
-    tls: Option<Tls>,
 }
 
 impl Connection {
-    /// Waits for the first byte, then (after the TLS handshake, with TLS) serves
-    /// HTTP/1.1 or HTTP/2 until the connection ends.
+    /// Waits for the first byte, then serves HTTP/1.1 until the connection ends.
     async fn serve(mut self, http: http1::Builder, router: axum::Router) {
         // Until a client sends something it gets no hyper connection and no buffers,
         // so connections that send nothing cost little; the head timeout still applies.
@@ -236,33 +235,67 @@ impl Connection {
         let peer = self.peer;
         let body_timeout = self.limits.request_body_timeout;
         let service = tower::ServiceExt::map_request(router, move |request| prepare(request, peer, body_timeout));
+        let connection = http.serve_connection(TokioIo::new(self.stream), TowerToHyperService::new(service));
         // Boxed so that the task of a connection still waiting for its first byte is
         // only as large as that wait needs.
-        let served = match self.tls.take() {
-            None => {
-                let connection = http.serve_connection(TokioIo::new(self.stream), TowerToHyperService::new(service));
-                Box::pin(self.watcher.watch(connection)).await
-            }
-            Some(tls) => {
-                let timeout = self.limits.header_read_timeout;
-                match Box::pin(tls.handshake(self.stream, timeout, &mut self.stopping)).await {
-                    None => Ok(()),
-                    Some(stream) if crate::tls::negotiated_http2(&stream) => {
-                        // Watched by `stopping`; the watcher only keeps shutdown waiting.
-                        Box::pin(crate::tls::serve_http2(stream, service, timeout, self.stopping)).await
-                    }
-                    Some(stream) => {
-                        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-                        Box::pin(self.watcher.watch(connection)).await
-                    }
-                }
-            }
-        };
-        if let Err(error) = served {
+        if let Err(error) = Box::pin(self.watcher.watch(connection)).await {
             tracing::debug!(%error, peer = %peer, "connection ended with an error");
         }
         // Closed: its place under the cap goes to the next connection in the backlog.
         drop(self.slot);
+    }
+
+    /// Whether a first byte arrived within the header timeout (and before shutdown), as
+    /// [`Connection::serve`] waits for it (inline there, where every byte of the task counts).
+    async fn first_byte_arrived(&mut self) -> bool {
+        let mut first = [0u8; 1];
+        let first_byte = tokio::time::timeout(self.limits.header_read_timeout, self.stream.peek(&mut first));
+        tokio::select! {
+            peeked = first_byte => matches!(peeked, Ok(Ok(1..))),
+            _ = self.stopping.changed() => false,
+        }
+    }
+
+    /// Waits for the first byte, then serves over TLS ([`Connection::handshake_and_serve`]).
+    async fn serve_tls(mut self, tls: Tls, http: http1::Builder, router: axum::Router) {
+        if !self.first_byte_arrived().await {
+            return;
+        }
+        // Boxed: a TLS connection's state is large, and a task is as large as its
+        // largest state, even while it waits for a first byte.
+        Box::pin(self.handshake_and_serve(tls, http, router)).await;
+    }
+
+    /// Completes the TLS handshake within the header timeout, then serves HTTP/2 if
+    /// ALPN chose it and HTTP/1.1 otherwise, until the connection ends.
+    async fn handshake_and_serve(self, tls: Tls, http: http1::Builder, router: axum::Router) {
+        let Connection {
+            stream,
+            peer,
+            slot,
+            watcher,
+            mut stopping,
+            limits,
+            ..
+        } = self;
+        let timeout = limits.header_read_timeout;
+        let body_timeout = limits.request_body_timeout;
+        let service = tower::ServiceExt::map_request(router, move |request| prepare(request, peer, body_timeout));
+        let served = match tls.handshake(stream, timeout, &mut stopping).await {
+            None => Ok(()),
+            // `stopping` ends it on shutdown; the watcher keeps shutdown waiting meanwhile.
+            Some(stream) if crate::tls::negotiated_http2(&stream) => {
+                crate::tls::serve_http2(stream, service, timeout, stopping).await
+            }
+            Some(stream) => {
+                let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+                watcher.watch(connection).await
+            }
+        };
+        if let Err(error) = served {
+            tracing::debug!(%error, peer = %peer, "TLS connection ended with an error");
+        }
+        drop(slot);
     }
 }
 

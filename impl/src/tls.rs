@@ -108,11 +108,15 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// What TLS connections are served with: the files, the certificate in use, and the
-/// rustls acceptor that hands it to each new handshake. Cheap to clone.
+/// What TLS connections are served with. Cheap to clone (one pointer, so that every
+/// connection's task, which holds one, stays small).
 #[derive(Clone)]
-pub struct Tls {
-    files: Arc<TlsFiles>,
+pub struct Tls(Arc<TlsState>);
+
+/// The files, the certificate in use, and the rustls acceptor that hands it to each
+/// new handshake.
+struct TlsState {
+    files: TlsFiles,
     current: Arc<CurrentCertificate>,
     acceptor: tokio_rustls::TlsAcceptor,
 }
@@ -129,18 +133,18 @@ impl Tls {
             .with_no_client_auth()
             .with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|protocol| protocol.to_vec()).collect();
-        Ok(Tls {
-            files: Arc::new(files),
+        Ok(Tls(Arc::new(TlsState {
+            files,
             current,
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        })
+        })))
     }
 
     /// Re-reads the files; new handshakes get the new pair if it passes the checks
     /// [`Tls::load`] makes, and the old one otherwise.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let certified = read_certified_key(&self.files)?;
-        *self.current.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(certified);
+        let certified = read_certified_key(&self.0.files)?;
+        *self.0.current.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(certified);
         Ok(())
     }
 
@@ -153,7 +157,7 @@ impl Tls {
         stopping: &mut watch::Receiver<bool>,
     ) -> Option<TlsStream<TcpStream>> {
         let peer = stream.peer_addr().ok();
-        let accepting = tokio::time::timeout(timeout, self.acceptor.accept(stream));
+        let accepting = tokio::time::timeout(timeout, self.0.acceptor.accept(stream));
         tokio::select! {
             accepted = accepting => match accepted {
                 Ok(Ok(stream)) => Some(stream),
@@ -185,7 +189,7 @@ pub fn reload_on_hangup(tls: Tls) -> std::io::Result<impl std::future::Future<Ou
     Ok(async move {
         while hangups.recv().await.is_some() {
             match tls.reload() {
-                Ok(()) => tracing::info!(cert = %tls.files.cert.display(), "reloaded the TLS certificate and key"),
+                Ok(()) => tracing::info!(cert = %tls.0.files.cert.display(), "reloaded the TLS certificate and key"),
                 Err(error) => tracing::error!(%error, "cannot reload the TLS certificate; keeping the one in use"),
             }
         }

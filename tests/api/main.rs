@@ -29,4 +29,5 @@ mod service_accounts;
 mod slow_clients;
 mod storage_faults;
 mod tenancy;
+mod tls;
 mod token;
