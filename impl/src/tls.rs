@@ -12,7 +12,8 @@
 //! - **HTTP/2 is bounded**: at most [`H2_MAX_CONCURRENT_STREAMS`] requests at once per
 //!   connection, header lists of at most [`H2_MAX_HEADER_LIST_SIZE`] bytes, and a
 //!   connection with no request in flight for the header timeout is sent GOAWAY and
-//!   closed, as an idle HTTP/1.1 keep-alive connection is.
+//!   closed (at the latest one more timeout later), as an idle HTTP/1.1 keep-alive
+//!   connection is.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -308,19 +309,24 @@ where
         .keep_alive_timeout(H2_PING_TIMEOUT);
     let connection = http2.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     tokio::pin!(connection);
-    let mut closing = false;
+    // Once GOAWAY is sent, a client that still has nothing in flight a timeout later
+    // (one that went away without a word) is dropped.
+    let mut going_away = false;
     loop {
         let idle = tokio::time::sleep(idle_timeout);
         tokio::select! {
             ended = &mut connection => return ended,
             () = activity.changed.notified() => {}
-            () = idle, if !closing && activity.in_flight.load(Ordering::SeqCst) == 0 => {
+            () = idle, if activity.in_flight.load(Ordering::SeqCst) == 0 => {
+                if going_away {
+                    return Ok(());
+                }
                 connection.as_mut().graceful_shutdown();
-                closing = true;
+                going_away = true;
             }
-            _ = stopping.changed(), if !closing => {
+            _ = stopping.changed(), if !going_away => {
                 connection.as_mut().graceful_shutdown();
-                closing = true;
+                going_away = true;
             }
         }
     }

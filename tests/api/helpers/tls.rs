@@ -97,8 +97,9 @@ impl TestAuthority {
     }
 }
 
-/// Where a pair's files are: `cert.pem` and `key.pem` in a directory of their own,
-/// removed when this is dropped.
+/// Where a pair's files are: `cert.pem` and `key.pem` (and `ca.pem`, the test
+/// authority's certificate, for clients) in a directory of their own, removed when
+/// this is dropped.
 pub struct PairFiles {
     dir: tempfile::TempDir,
 }
@@ -109,6 +110,7 @@ impl PairFiles {
         let files = PairFiles {
             dir: tempfile::tempdir().expect("a directory for the certificate"),
         };
+        replace_file(&files.ca(), TestAuthority::get().ca_pem().as_bytes());
         files.replace(pair);
         files
     }
@@ -125,6 +127,10 @@ impl PairFiles {
 
     pub fn key(&self) -> PathBuf {
         self.dir.path().join("key.pem")
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// The environment that makes `keycred serve` use these files.
