@@ -356,3 +356,61 @@ impl Drop for InFlight {
         self.0.changed.notify_one();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for `localhost` and its key, as PEM; expired if asked.
+    fn pair(expired: bool) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("parameters");
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let certificate = params.self_signed(&key).expect("a certificate");
+        (certificate.pem(), key.serialize_pem())
+    }
+
+    /// Writes `cert` and `key` into `dir` and names them.
+    fn files_in(dir: &Path, (cert, key): &(String, String)) -> TlsFiles {
+        std::fs::write(dir.join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.join("key.pem"), key).unwrap();
+        TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+
+    #[test]
+    fn a_matching_valid_pair_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Tls::load(files_in(dir.path(), &pair(false))).is_ok());
+    }
+
+    #[test]
+    fn an_expired_certificate_and_a_stranger_s_key_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let expired = Tls::load(files_in(dir.path(), &pair(true)));
+        assert!(matches!(expired, Err(TlsError::OutsideValidity { .. })));
+
+        let (cert, _) = pair(false);
+        let (_, other_key) = pair(false);
+        let mismatched = Tls::load(files_in(dir.path(), &(cert, other_key)));
+        assert!(matches!(mismatched, Err(TlsError::KeyMismatch { .. })));
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_pair_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = Tls::load(files_in(dir.path(), &pair(false))).unwrap();
+        let before = Arc::clone(&tls.0.current.0.read().unwrap());
+
+        std::fs::write(dir.path().join("key.pem"), "garbage").unwrap();
+        assert!(matches!(tls.reload(), Err(TlsError::NoKey { .. })));
+
+        let after = Arc::clone(&tls.0.current.0.read().unwrap());
+        assert!(Arc::ptr_eq(&before, &after));
+    }
+}
