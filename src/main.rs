@@ -8,7 +8,7 @@ use keycred_impl::startup;
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small
 /// buffers across threads, which glibc's malloc served at about a tenth of a GET's CPU
-/// time (BENCHMARKS.md).
+/// time (docs/perf-log.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

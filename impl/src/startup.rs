@@ -274,7 +274,7 @@ pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error
 /// Lines are formatted on the thread that logs them and written by a thread of
 /// their own, many lines per write when they come quickly: a `write` system call
 /// per line on the request's thread cost GETs about 9% of their throughput
-/// (BENCHMARKS.md). Nothing is dropped: if the writing thread falls 128k lines
+/// (docs/perf-log.md). Nothing is dropped: if the writing thread falls 128k lines
 /// behind, logging waits for it. Keep the returned guard until the process ends;
 /// dropping it writes out what is still queued.
 #[must_use = "dropping the guard stops the log writer"]
