@@ -40,5 +40,7 @@ fn run(command: Command) -> Result<(), String> {
         Command::Bootstrap(bootstrap) => runtime
             .block_on(startup::bootstrap(bootstrap))
             .map_err(|error| error.to_string()),
+        Command::Backup(backup) => runtime.block_on(keycred_impl::backup::backup(backup)),
+        Command::Probe(probe) => keycred_impl::probe::probe(&probe),
     }
 }

@@ -515,6 +515,10 @@ impl Api for RefusingApi {
         Err(refused())
     }
 
+    async fn get_readyz(&self, _: RequestContext<()>, _: GetReadyzParams) -> Result<GetReadyzResponse, ApiError> {
+        Err(refused())
+    }
+
     async fn create_service_account_token(
         &self,
         _: RequestContext<Option<BasicCredentials>>,

@@ -6,8 +6,10 @@
 
 mod bootstrap;
 mod checks;
+mod command_line;
 mod database;
 mod http;
+mod metrics_listener;
 mod pages;
 mod resources;
 pub mod tls;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
+pub use command_line::ServerFromCommand;
 pub use database::{require_postgres, sqlite_only, TestDatabase};
 pub use http::{parse_response, read_response, TestResponse, TestStream};
 pub use pages::{duplicates, ids_of, Page};
@@ -48,6 +51,9 @@ pub fn keycred_binary() -> &'static str {
 pub struct TestApp {
     /// Where the server listens, e.g. `127.0.0.1:41234`.
     pub address: String,
+    /// Where its metrics listener serves `/metrics`: every test server has one
+    /// (`KEYCRED_METRICS_LISTEN=127.0.0.1:0`) unless its environment sets that empty.
+    pub metrics_address: Option<String>,
     /// The database the server uses.
     pub database: Arc<TestDatabase>,
     child: Child,
@@ -120,6 +126,7 @@ fn start(
     let mut child = Command::new(keycred_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(database.argument())
+        .env("KEYCRED_METRICS_LISTEN", "127.0.0.1:0")
         .envs(certificate_env)
         .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
@@ -157,6 +164,8 @@ fn start(
     });
 
     let deadline = Instant::now() + STARTUP_TIMEOUT;
+    // The metrics line comes first; the listening line means the server is ready.
+    let mut metrics_address = None;
     let address = loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match lines_rx.recv_timeout(remaining) {
@@ -164,6 +173,7 @@ fn start(
                 if let Some(address) = listening_address(&line) {
                     break address;
                 }
+                metrics_address = metrics_address.or_else(|| metrics_listener::metrics_address(&line));
             }
             Err(error) => {
                 let _ = child.kill();
@@ -183,6 +193,7 @@ fn start(
     let https = String::from_utf8_lossy(&stdout.lock().unwrap()).contains("listening on https://");
     TestApp {
         address,
+        metrics_address,
         database,
         child,
         stdout,
