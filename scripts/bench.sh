@@ -12,12 +12,15 @@
 #   - then, in each of several rounds and for each N, back to back: the raw SQLite
 #     ceiling (`reference-sqlite`: keycred's UPDATE … RETURNING with keycred's
 #     pragmas and checkpointing, 64 per durable transaction), keycred PATCH,
-#     keycred GET, the bare server's PATCH and GET, and the axum GET, each driven by
-#     oha at 64 connections;
+#     keycred GET, keycred token mints (POST /service-account-token with the right
+#     secret: like PATCH, one durable write each), the bare server's PATCH and GET,
+#     and the axum GET, each driven by oha at 64 connections;
 #   - reads each keycred's peak RSS (VmHWM), prints req/s, p50/p99 latency, CPU
 #     per request, peak RSS and keycred's ratios to the ceilings (and of 1,000,000
 #     to 10,000), and writes them into BENCHMARKS.md (between its bench.sh
 #     markers). Ratios are taken within each round, then the median.
+#   - fails (exit 1) if any token mint got an answer other than 2xx: with the right
+#     secret, no client may ever be refused, however many mint at once.
 #
 # Usage: bash scripts/bench.sh [--quick] [--no-record]
 #   --quick      N = 10,000 only, 5 s runs, 2 rounds (instead of 10 s, 3 rounds)
@@ -46,7 +49,7 @@ for arg in "$@"; do
         --quick) quick=1 ;;
         --no-record) record=0 ;;
         -h | --help)
-            sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -313,6 +316,8 @@ for n in $sizes; do
         "$server_url/service-account-token" </dev/null |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
     echo "Authorization: Bearer $token" >"$dir/auth-header"
+    echo "Authorization: Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)" >"$dir/basic-header"
+    echo "$server_url/service-account-token" >"$dir/token-urls.txt"
     sed "s|^|$server_url|" "$dir/paths.txt" >"$dir/keycred-urls.txt"
     # The same routes for the fixed-JSON handler (it ignores the IDs).
     sed "s|^|$axum_url|" "$dir/paths.txt" >"$dir/axum-urls.txt"
@@ -337,6 +342,7 @@ load "reference-axum GET warm-up" "$axum_pid" "$work/n$(awk '{ print $1 }' <<<"$
     "$warmup_seconds" "$work/axum-warmup.json"
 
 # ---------------------------------------------------------------- the rounds
+mint_failures=0
 for ((round = 1; round <= rounds; round++)); do
     for n in $sizes; do
         section "round $round of $rounds, N=$n"
@@ -363,6 +369,18 @@ for ((round = 1; round <= rounds; round++)); do
                 p99_ms="$p99_ms" cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" \
                 statuses="$statuses" load="$load_avg"
         done
+        load "keycred token mint" "$pid" "$dir/token-urls.txt" "$run_seconds" "$dir/keycred-MINT-$round.json" \
+            -m POST -H "$(cat "$dir/basic-header")" -H 'Content-Type: application/x-www-form-urlencoded' \
+            -d 'grant_type=client_credentials'
+        echo "keycred token mint: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request," \
+            "$non_2xx non-2xx, $errors errors" >&2
+        if [ "$non_2xx" != 0 ] || [ "$errors" != 0 ]; then
+            echo "bench.sh: token mints with the right secret were refused or failed: $statuses" >&2
+            mint_failures=$((mint_failures + non_2xx + errors))
+        fi
+        record kind=keycred n="$n" method=MINT round="$round" rps="$rps" p50_ms="$p50_ms" \
+            p99_ms="$p99_ms" cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" \
+            statuses="$statuses" load="$load_avg"
         for method in PATCH GET; do
             request_args "$method"
             load "bare server $method" "${bare_pids[$n]}" "$dir/bare-urls.txt" "$run_seconds" \
@@ -464,6 +482,7 @@ for n in sizes:
     entries = [
         ("keycred PATCH", select(kind="keycred", n=n, method="PATCH"), rss_mib),
         ("keycred GET", select(kind="keycred", n=n, method="GET"), rss_mib),
+        ("keycred token mint (right secret)", select(kind="keycred", n=n, method="MINT"), rss_mib),
         ("bare server PATCH (fixed JSON + keycred's store, nothing else)",
          select(kind="bare", n=n, method="PATCH"), None),
         ("bare server GET (fixed JSON + keycred's store, nothing else)", select(kind="bare", n=n, method="GET"), None),
@@ -510,6 +529,14 @@ for n in sizes:
     value = median(r["p99_ms"] for r in patch)
     if value is not None:
         lines.append(f"| PATCH p99 ≤ 10 ms | {n:,} | {value:.2f} ms | {verdict(value <= 10)} |")
+    mint = select(kind="keycred", n=n, method="MINT")
+    if mint:
+        refused = sum(run["non_2xx"] + run["errors"] for run in mint)
+        lines.append(f"| token mints with the right secret: zero non-2xx | {n:,} | {refused} | "
+                     f"{verdict(refused == 0)} |")
+        value = ratio(n, mint, patch)
+        if value is not None:
+            lines.append(f"| token mint req/s beside PATCH (both one durable write) | {n:,} | {value:.2f}× | – |")
     value = ratio(n, get, axum)
     if value is not None:
         lines.append(f"| GET ≥ 0.6× fixed-JSON axum handler | {n:,} | {value:.2f}× | {verdict(value >= 0.6)} |")
@@ -568,3 +595,7 @@ if record:
     print(f"\nwritten to {benchmarks_file}", file=sys.stderr)
 PY
 echo "raw results: $results" >&2
+if [ "$mint_failures" != 0 ]; then
+    echo "bench.sh: $mint_failures token mints with the right secret were not answered 2xx" >&2
+    exit 1
+fi

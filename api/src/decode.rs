@@ -36,6 +36,8 @@ pub enum Problem {
     Repeated,
     /// Holds the NUL character, which no stored text may (PostgreSQL cannot store it).
     ContainsNul,
+    /// Holds nothing but spaces, tabs and line breaks (or nothing at all).
+    Blank,
 }
 
 impl fmt::Display for Problem {
@@ -52,6 +54,7 @@ impl fmt::Display for Problem {
             Problem::BadFormat(format) => write!(f, "must be {format}"),
             Problem::Repeated => write!(f, "must be given only once"),
             Problem::ContainsNul => write!(f, "must not contain the NUL character (U+0000)"),
+            Problem::Blank => write!(f, "must not be blank (only spaces, tabs or line breaks)"),
         }
     }
 }
@@ -153,6 +156,24 @@ pub fn decode_string_without_nul(value: Value, field: &str, length: Length) -> R
         return Err(ValidationError::new(field, Problem::ContainsNul));
     }
     Ok(text)
+}
+
+/// Decodes a JSON string within length limits that must not hold the NUL character and
+/// must hold something besides ASCII spaces, tabs and line breaks (the spec's
+/// `pattern: '^[^\u0000]*[^\u0000\t\n\u000b\f\r ][^\u0000]*$'`). The blank
+/// characters are spelled out rather than `\s`, whose meaning differs between regex
+/// engines, so that every client of the spec draws the line where the server does.
+pub fn decode_non_blank_string(value: Value, field: &str, length: Length) -> Result<String, ValidationError> {
+    let text = decode_string_without_nul(value, field, length)?;
+    if text.chars().all(is_blank) {
+        return Err(ValidationError::new(field, Problem::Blank));
+    }
+    Ok(text)
+}
+
+/// Whether `character` is one the non-blank pattern counts as blank.
+fn is_blank(character: char) -> bool {
+    matches!(character, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')
 }
 
 /// Decodes a JSON integer within an optional range.

@@ -298,13 +298,16 @@ pub fn decode_expr(
             Ok(quote!(crate::decode::decode_enum::<#ident>(#value, #field)))
         }
         SchemaKind::Type(Type::String(string)) => {
-            let without_nul = match string.pattern.as_deref() {
-                None => false,
-                Some(NO_NUL_PATTERN) => true,
+            let decoder = match string.pattern.as_deref() {
+                None => quote!(decode_string),
+                Some(NO_NUL_PATTERN) => quote!(decode_string_without_nul),
+                Some(NON_BLANK_PATTERN) => quote!(decode_non_blank_string),
                 Some(_) => {
                     return Err(CodegenError::unsupported(
                         location,
-                        format!("the only string pattern this generator enforces is {NO_NUL_PATTERN}"),
+                        format!(
+                        "the only string patterns this generator enforces are {NO_NUL_PATTERN} and {NON_BLANK_PATTERN}"
+                    ),
                     ))
                 }
             };
@@ -312,10 +315,7 @@ pub fn decode_expr(
                 return Ok(quote!(<crate::decode::Timestamp as crate::decode::Decode>::decode(#value, #field)));
             }
             let length = length_tokens(string);
-            if without_nul {
-                return Ok(quote!(crate::decode::decode_string_without_nul(#value, #field, #length)));
-            }
-            Ok(quote!(crate::decode::decode_string(#value, #field, #length)))
+            Ok(quote!(crate::decode::#decoder(#value, #field, #length)))
         }
         SchemaKind::Type(Type::Integer(integer)) => {
             let minimum = option_tokens(integer.minimum);
@@ -365,6 +365,10 @@ pub fn decode_expr(
 /// The pattern of a string that holds no NUL character (U+0000), which PostgreSQL
 /// cannot store: the one string pattern the generator enforces.
 const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+
+/// The pattern of a string with no NUL character and something besides ASCII spaces,
+/// tabs and line breaks: what a name must be.
+const NON_BLANK_PATTERN: &str = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r ][^\\u0000]*$";
 
 /// `crate::decode::Length { … }` for a string's limits.
 pub fn length_tokens(string: &StringType) -> TokenStream {

@@ -666,7 +666,8 @@ fn handler(op: &Op<'_>) -> TokenStream {
                 let raw = crate::request::RawParams::new(path, &parts);
                 let params = #params::from_raw(&raw)?;
                 #decode_body
-                let context = crate::request::RequestContext { caller, request_id };
+                let client_address = crate::request::client_address(&parts);
+                let context = crate::request::RequestContext { caller, request_id, client_address };
                 api.#method(context, params #body_arg).await
             }
             .await;

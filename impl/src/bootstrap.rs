@@ -47,21 +47,47 @@ pub fn is_dns_label(label: &str) -> bool {
     !label.is_empty() && label.len() <= 63 && well_formed_parts
 }
 
-/// Creates (or reuses) the organization, then a service account and its credential.
-pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<Bootstrapped, BootstrapError> {
+/// The most characters a name (of an organization, service account or credential) may have.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// Whether `name` is a valid name: 1 to [`MAX_NAME_CHARS`] characters, no NUL, and not
+/// only spaces, tabs and line breaks (the API's rule for names).
+pub fn is_valid_name(name: &str) -> bool {
+    let blank = |character: char| matches!(character, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
+    name.chars().count() <= MAX_NAME_CHARS && !name.contains('\0') && !name.chars().all(blank)
+}
+
+/// Checks the flags before anything is written.
+fn check_flags(config: &BootstrapConfig) -> Result<Role, BootstrapError> {
     if !is_dns_label(&config.org_label) {
         return Err(BootstrapError::Invalid(format!(
             "--org-label must be a DNS label (lowercase letters, digits and inner hyphens, at most 63): {:?}",
             config.org_label
         )));
     }
+    // An organization is addressed by its ID or its label: a label shaped like an ID
+    // could one day equal another organization's ID and shadow it, or be shadowed.
+    if ids::looks_like_resource_id(&config.org_label) {
+        return Err(BootstrapError::Invalid(format!(
+            "--org-label must not look like an organization ID (26 lowercase letters and digits): {:?}",
+            config.org_label
+        )));
+    }
     let role =
         Role::parse(&config.role).ok_or_else(|| BootstrapError::Invalid(format!("unknown role {:?}", config.role)))?;
-    let name_ok = |name: &str| !name.trim().is_empty();
-    if !name_ok(&config.service_account_name) || config.org_name.as_deref().is_some_and(|name| !name_ok(name)) {
-        return Err(BootstrapError::Invalid("names must not be empty".to_owned()));
+    if !is_valid_name(&config.service_account_name)
+        || config.org_name.as_deref().is_some_and(|name| !is_valid_name(name))
+    {
+        return Err(BootstrapError::Invalid(format!(
+            "--org-name and --service-account-name must be 1 to {MAX_NAME_CHARS} characters, not blank"
+        )));
     }
+    Ok(role)
+}
 
+/// Creates (or reuses) the organization, then a service account and its credential.
+pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<Bootstrapped, BootstrapError> {
+    let role = check_flags(config)?;
     let now = chrono::Utc::now().timestamp_millis();
     let organization = find_or_create_organization(store, config, now).await?;
     let service_account = ServiceAccount {
@@ -81,7 +107,7 @@ pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<
         organization_id: organization.id.clone(),
         service_account_id: service_account.id.clone(),
         client_id: ids::client_id(),
-        name: format!("{} credential", config.service_account_name),
+        name: credential_name(&config.service_account_name),
         description: None,
         created_at: now,
         updated_at: now,
@@ -108,14 +134,31 @@ pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<
     })
 }
 
+/// `"<service account name> credential"`, the service account's name cut short if
+/// need be so that the whole stays within [`MAX_NAME_CHARS`].
+fn credential_name(service_account_name: &str) -> String {
+    const SUFFIX: &str = " credential";
+    let kept: String = service_account_name
+        .chars()
+        .take(MAX_NAME_CHARS - SUFFIX.len())
+        .collect();
+    format!("{kept}{SUFFIX}")
+}
+
 async fn find_or_create_organization<S: Store>(
     store: &S,
     config: &BootstrapConfig,
     now: i64,
 ) -> Result<Organization, BootstrapError> {
-    let existing = store.find_organization(&config.org_label).await?;
-    if let Some(organization) = existing.filter(|organization| organization.label == config.org_label) {
-        return Ok(organization);
+    match store.find_organization(&config.org_label).await? {
+        Some(organization) if organization.label == config.org_label => return Ok(organization),
+        Some(organization) => {
+            return Err(BootstrapError::Invalid(format!(
+                "--org-label {:?} is the ID of another organization (labelled {:?}); choose another label",
+                config.org_label, organization.label
+            )))
+        }
+        None => {}
     }
     let organization = Organization {
         id: ids::resource_id(),
@@ -156,6 +199,22 @@ impl Bootstrapped {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_1_to_255_characters_and_not_blank() {
+        for good in ["a", " a ", &"é".repeat(255), "\u{3000}"] {
+            assert!(is_valid_name(good), "{good:?}");
+        }
+        for bad in ["", "   ", "\t\n\r", &"a".repeat(256), "a\0b"] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_credential_name_stays_within_the_limit() {
+        assert_eq!(credential_name("deploy"), "deploy credential");
+        assert_eq!(credential_name(&"é".repeat(255)).chars().count(), MAX_NAME_CHARS);
+    }
 
     #[test]
     fn dns_labels_are_lowercase_alphanumerics_with_inner_hyphens() {

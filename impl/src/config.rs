@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::client_address::TrustedProxies;
+
 /// keycred: a self-hostable implementation of the Keycard API's service-account credentials.
 #[derive(Debug, Parser)]
 #[command(name = "keycred", version, about)]
@@ -75,6 +77,13 @@ pub struct ServeConfig {
           default_value_t = crate::rate_limit::FAILURE_WINDOW.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub auth_failure_window_ms: u64,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded: for=` headers are believed, as
+    /// `CIDR[,CIDR…]` (a bare address is one host). When a request's peer is one of
+    /// them, its client address is the right-most forwarded address that is not a
+    /// trusted proxy. Default: none, so forwarded headers are ignored.
+    #[arg(long, env = "KEYCRED_TRUSTED_PROXIES", value_name = "CIDR[,CIDR…]", default_value = "",
+          hide_default_value = true, value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ServeConfig {

@@ -18,6 +18,11 @@ pub fn resource_id() -> String {
     random_string(LOWER_ALPHANUMERIC, 26)
 }
 
+/// Whether `text` has the shape of a [`resource_id`]: 26 characters of `0-9a-z`.
+pub fn looks_like_resource_id(text: &str) -> bool {
+    text.len() == 26 && text.bytes().all(|byte| LOWER_ALPHANUMERIC.contains(&byte))
+}
+
 /// A credential's client_id: 21 characters of `0-9A-Za-z` (~125 bits).
 pub fn client_id() -> String {
     random_string(ALPHANUMERIC, 21)

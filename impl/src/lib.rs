@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod backup;
 pub mod bootstrap;
+pub mod client_address;
 pub mod config;
 pub mod database_files;
 pub mod handlers;

@@ -1,85 +1,89 @@
-//! Limits on failed client authentication at the token endpoint, per client_id and per
-//! source address, so that nobody can guess client secrets at the speed of the network.
+//! Limits on failed client authentication at the token endpoint, aimed at whoever is
+//! guessing and never at the owner of the client_id being guessed.
 //!
-//! Each key (a client_id, or a source address) has a fixed window that starts with its
-//! first counted attempt and lasts [`FAILURE_WINDOW`]. Every authentication attempt is
-//! counted *before* its secret is checked and refunded when it turns out not to be a
-//! failure (the right secret, or a fault of the server), so that many attempts sent at
-//! once cannot slip past the limit while the first ones are still being checked. Once a
-//! key has used up its attempts, every further one is refused with a 429 until the
-//! window ends, the right secret too, and whether or not the client_id exists.
+//! Failures are counted under two keys: the pair (client_id, source address), and the
+//! source address alone, whatever client_ids it names. Never under a client_id alone:
+//! client_ids are not secret, so a limit per client_id would let anyone lock a client
+//! out by failing on its behalf. A client whose secret is right is thus never refused
+//! because of failures made from other addresses.
 //!
-//! A success refunds only its own attempt: it never resets anyone's counter, so an
-//! attacker holding one valid credential cannot clear its address's failures with it.
+//! Only failures count, and only once they have happened (after the secret is checked):
+//! a correct secret in flight never counts against anyone, so a fleet of workers minting
+//! at once is never refused. The price is that attempts already in flight when a key
+//! reaches its limit are still checked; with 381-bit random secrets a few extra guesses
+//! change nothing, and throttling is about the cost and noise of guessing, not about
+//! making guessing feasible.
+//!
+//! A key that reaches its limit within a counting window is throttled (every attempt
+//! refused with a 429, before anything is checked) for a while that doubles each time
+//! it is throttled again: one window, then two, four, … up to [`MAX_BACKOFF_DOUBLINGS`]
+//! doublings. A key that has been quiet (no failure, no throttle) for as long as the
+//! longest throttle starts over. A success clears its own (client_id, address) pair's
+//! failures, never its address's: otherwise one valid credential would wipe an
+//! address's guesses clean.
 //!
 //! Memory is bounded: each table keeps at most [`MAX_TRACKED_KEYS`] keys; a full table
-//! first forgets windows that have ended and then the oldest one. Client_ids are kept
-//! as 64-bit keyed hashes (a client_id can be 64 KiB long), with keys random per process
-//! so that collisions cannot be aimed. IPv6 addresses count per /64, the block one
-//! subscriber usually holds.
+//! first forgets keys with nothing left to remember and then the ones that failed
+//! longest ago. Pairs are kept as 64-bit keyed hashes (a client_id can be 64 KiB long),
+//! with keys random per process so that collisions cannot be aimed. IPv6 addresses
+//! count per /64, the block one subscriber usually holds.
 
-use std::collections::hash_map::{Entry, HashMap, RandomState};
+use std::collections::hash_map::{HashMap, RandomState};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How many failed authentications one client_id may have in a window.
+/// How many failed authentications one (client_id, address) pair may have in a window.
 pub const MAX_FAILURES_PER_CLIENT: u32 = 10;
 
 /// How many failed authentications one source address (an IPv4 address or an IPv6 /64)
-/// may have in a window, whatever client_ids they name. Higher than the per-client limit
-/// because several clients may share an address (NAT), and lower than 10 clients' worth
-/// so that one address cannot try 10 client_ids at full rate each.
+/// may have in a window, whatever client_ids they name. Higher than the per-pair limit
+/// because several clients may share an address (NAT), and lower than three pairs'
+/// worth so that one address cannot try many client_ids at full rate each.
 pub const MAX_FAILURES_PER_ADDRESS: u32 = 30;
 
-/// How long a window of counted failures lasts, from its first failure.
+/// How long a window of counted failures lasts, from its first failure; also how long
+/// a key's first throttle lasts.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
-/// The most keys each table (client_ids, addresses) tracks: at most about 3 MiB each.
+/// How many times a throttle's length doubles, at most: with the default window the
+/// longest throttle is 64 minutes.
+pub const MAX_BACKOFF_DOUBLINGS: u32 = 6;
+
+/// The most keys each table (pairs, addresses) tracks: a few MiB each.
 pub const MAX_TRACKED_KEYS: usize = 50_000;
 
-tokio::task_local! {
-    /// The source address of the request being served, set by the request envelope
-    /// for everything the request runs: the generated handlers do not pass it on.
-    static PEER: IpAddr;
+/// Which of the two keys a throttle is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottledKey {
+    /// The (client_id, source address) pair.
+    ClientAtAddress,
+    /// The source address, whatever client_ids it names.
+    Address,
 }
 
-/// Runs `future` (one request) with `peer` as its [`current_peer`].
-pub async fn with_peer<F: std::future::Future>(peer: IpAddr, future: F) -> F::Output {
-    PEER.scope(peer, future).await
+impl ThrottledKey {
+    /// The key's name in log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThrottledKey::ClientAtAddress => "client_id_and_address",
+            ThrottledKey::Address => "address",
+        }
+    }
 }
 
-/// The source address of the request being served, if the server recorded one.
-pub fn current_peer() -> Option<IpAddr> {
-    PEER.try_with(|peer| *peer).ok()
-}
-
-/// Counts failed client authentications and says when to refuse attempts.
-pub struct AuthFailureLimiter {
-    window: Duration,
-    hasher: RandomState,
-    tables: Mutex<Tables>,
-}
-
-struct Tables {
-    clients: Table<u64>,
-    addresses: Table<u128>,
-}
-
-/// One counted attempt, to be refunded with [`AuthFailureLimiter::refund`] if it did not fail.
-#[must_use = "an attempt that did not fail must be refunded"]
-#[derive(Debug)]
-pub struct Attempt {
-    client: Option<(u64, Instant)>,
-    address: Option<(u128, Instant)>,
-}
-
-/// Refused: too many failures; the client may try again after this long.
+/// Refused: a key is throttled; the client may try again after this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limited {
-    /// How long until every window that refused the attempt has ended.
+    /// How long until every throttle that refused the attempt has ended.
     pub retry_after: Duration,
+    /// The key whose throttle ends last.
+    pub key: ThrottledKey,
+    /// Whether this is the first attempt this throttle refused: only that one is worth
+    /// a warning in the log, so that a flood cannot grow the log faster than the
+    /// throttle lets attempts through.
+    pub first_refusal: bool,
 }
 
 impl Limited {
@@ -90,6 +94,27 @@ impl Limited {
     }
 }
 
+/// A throttle a failure just started: worth one line in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleStarted {
+    /// The key now throttled.
+    pub key: ThrottledKey,
+    /// How long the throttle lasts.
+    pub lasts: Duration,
+}
+
+/// Counts failed client authentications and says when to refuse attempts.
+pub struct AuthFailureLimiter {
+    window: Duration,
+    hasher: RandomState,
+    tables: Mutex<Tables>,
+}
+
+struct Tables {
+    pairs: Table<u64>,
+    addresses: Table<u128>,
+}
+
 impl Default for AuthFailureLimiter {
     fn default() -> Self {
         AuthFailureLimiter::new(FAILURE_WINDOW)
@@ -97,59 +122,89 @@ impl Default for AuthFailureLimiter {
 }
 
 impl AuthFailureLimiter {
-    /// A limiter with [`MAX_FAILURES_PER_CLIENT`] and [`MAX_FAILURES_PER_ADDRESS`] per `window`.
+    /// A limiter counting failures in windows of `window`, whose first throttles last as long.
     pub fn new(window: Duration) -> Self {
         AuthFailureLimiter {
             window,
             hasher: RandomState::new(),
             tables: Mutex::new(Tables {
-                clients: Table::new(MAX_FAILURES_PER_CLIENT),
+                pairs: Table::new(MAX_FAILURES_PER_CLIENT),
                 addresses: Table::new(MAX_FAILURES_PER_ADDRESS),
             }),
         }
     }
 
-    /// How long a window lasts.
+    /// How long a counting window (and a first throttle) lasts.
     pub fn window(&self) -> Duration {
         self.window
     }
 
-    /// Counts an attempt by `client_id` from `address` (either may be unknown), or refuses
-    /// it if either has used up its attempts. Nothing is counted when it is refused, so
-    /// being refused does not push the end of the window further away.
-    pub fn begin(&self, client_id: Option<&str>, address: Option<IpAddr>, now: Instant) -> Result<Attempt, Limited> {
-        let client = client_id.map(|client_id| self.hasher.hash_one(client_id));
-        let address = address.map(address_key);
-        let mut tables = self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let waits = [
-            client.and_then(|key| tables.clients.wait(&key, now, self.window)),
-            address.and_then(|key| tables.addresses.wait(&key, now, self.window)),
+    /// Refuses an attempt by `client_id` from `address` if the pair or the address is
+    /// throttled. Counts nothing: only a failure, once it has happened, counts.
+    pub fn check(&self, client_id: &str, address: Option<IpAddr>, now: Instant) -> Result<(), Limited> {
+        let pair = self.pair_key(client_id, address);
+        let mut tables = self.lock();
+        let refusals = [
+            tables
+                .pairs
+                .refuse(&pair, now)
+                .map(|r| (r, ThrottledKey::ClientAtAddress)),
+            address
+                .map(address_key)
+                .and_then(|key| tables.addresses.refuse(&key, now))
+                .map(|r| (r, ThrottledKey::Address)),
         ];
-        if let Some(retry_after) = waits.into_iter().flatten().max() {
-            return Err(Limited { retry_after });
-        }
-        Ok(Attempt {
-            client: client.map(|key| (key, tables.clients.count(key, now, self.window))),
-            address: address.map(|key| (key, tables.addresses.count(key, now, self.window))),
-        })
-    }
-
-    /// Takes back an attempt that turned out not to be a failed authentication. Only
-    /// that attempt: every other count stays as it is.
-    pub fn refund(&self, attempt: Attempt) {
-        let mut tables = self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((key, started)) = attempt.client {
-            tables.clients.uncount(&key, started);
-        }
-        if let Some((key, started)) = attempt.address {
-            tables.addresses.uncount(&key, started);
+        let latest = refusals.into_iter().flatten().max_by_key(|((wait, _), _)| *wait);
+        match latest {
+            Some(((retry_after, first_refusal), key)) => Err(Limited {
+                retry_after,
+                key,
+                first_refusal,
+            }),
+            None => Ok(()),
         }
     }
 
-    /// How many keys are tracked, client_ids and addresses together (for tests).
+    /// Counts a failed authentication by `client_id` from `address`, and returns the
+    /// throttles it started (none, one or both keys).
+    pub fn record_failure(&self, client_id: &str, address: Option<IpAddr>, now: Instant) -> Vec<ThrottleStarted> {
+        let pair = self.pair_key(client_id, address);
+        let mut tables = self.lock();
+        let mut started = Vec::new();
+        if let Some(lasts) = tables.pairs.fail(pair, now, self.window) {
+            started.push(ThrottleStarted {
+                key: ThrottledKey::ClientAtAddress,
+                lasts,
+            });
+        }
+        if let Some(lasts) = address.and_then(|address| tables.addresses.fail(address_key(address), now, self.window)) {
+            started.push(ThrottleStarted {
+                key: ThrottledKey::Address,
+                lasts,
+            });
+        }
+        started
+    }
+
+    /// Clears the failures of `client_id` from `address` after it authenticated: its
+    /// owner, there, proved who it is. The address's own count stays as it is.
+    pub fn record_success(&self, client_id: &str, address: Option<IpAddr>) {
+        let pair = self.pair_key(client_id, address);
+        self.lock().pairs.windows.remove(&pair);
+    }
+
+    /// How many keys are tracked, pairs and addresses together (for tests).
     pub fn tracked(&self) -> usize {
-        let tables = self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        tables.clients.windows.len() + tables.addresses.windows.len()
+        let tables = self.lock();
+        tables.pairs.windows.len() + tables.addresses.windows.len()
+    }
+
+    fn pair_key(&self, client_id: &str, address: Option<IpAddr>) -> u64 {
+        self.hasher.hash_one((client_id, address.map(address_key)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -163,17 +218,37 @@ fn address_key(address: IpAddr) -> u128 {
     }
 }
 
+/// What is remembered of one key.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// When the current counting window started.
+    started: Instant,
+    /// Failures counted in it.
+    failures: u32,
+    /// The end of the key's current (or last) throttle, if it was ever throttled.
+    throttled_until: Option<Instant>,
+    /// How many times the key has been throttled since it last started over.
+    throttles: u32,
+    /// Whether an attempt was refused in the current throttle yet.
+    refused: bool,
+    /// The last failure, from which the key starts over once the longest throttle has passed.
+    last_failure: Instant,
+}
+
+impl Window {
+    /// Since when nothing happened to the key: its last failure or the end of its last
+    /// throttle, whichever is later. The key starts over once the longest throttle has
+    /// passed since then.
+    fn quiet_since(&self) -> Instant {
+        self.throttled_until
+            .map_or(self.last_failure, |until| until.max(self.last_failure))
+    }
+}
+
 /// The windows of one kind of key.
 struct Table<K> {
     limit: u32,
     windows: HashMap<K, Window>,
-}
-
-/// Attempts counted since `started`.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    attempts: u32,
 }
 
 impl<K: Hash + Eq + Copy> Table<K> {
@@ -184,180 +259,77 @@ impl<K: Hash + Eq + Copy> Table<K> {
         }
     }
 
-    /// How long `key` must wait before its next attempt, if it has used up its attempts.
-    fn wait(&self, key: &K, now: Instant, length: Duration) -> Option<Duration> {
-        let window = self.windows.get(key)?;
-        let ends = window.started + length;
-        (window.attempts >= self.limit && now < ends).then(|| ends - now)
+    /// If `key` is throttled: how long until it is not, and whether this is the first
+    /// refusal of this throttle.
+    fn refuse(&mut self, key: &K, now: Instant) -> Option<(Duration, bool)> {
+        let window = self.windows.get_mut(key)?;
+        let until = window.throttled_until.filter(|until| now < *until)?;
+        let first = !window.refused;
+        window.refused = true;
+        Some((until - now, first))
     }
 
-    /// Counts one attempt of `key`, starting a new window if its last one has ended.
-    /// Returns when the window the attempt was counted in started.
-    fn count(&mut self, key: K, now: Instant, length: Duration) -> Instant {
+    /// Counts one failure of `key`; returns how long the throttle lasts if this failure
+    /// started one. Failures while a throttle lasts (attempts already in flight) add nothing.
+    fn fail(&mut self, key: K, now: Instant, length: Duration) -> Option<Duration> {
         if !self.windows.contains_key(&key) && self.windows.len() >= MAX_TRACKED_KEYS {
             self.make_room(now, length);
         }
-        let window = match self.windows.entry(key) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(Window {
-                started: now,
-                attempts: 0,
-            }),
+        let fresh = Window {
+            started: now,
+            failures: 0,
+            throttled_until: None,
+            throttles: 0,
+            refused: false,
+            last_failure: now,
         };
+        let window = self.windows.entry(key).or_insert(fresh);
+        if now >= window.quiet_since() + longest_throttle(length) {
+            *window = fresh;
+        }
+        window.last_failure = now;
+        if window.throttled_until.is_some_and(|until| now < until) {
+            return None;
+        }
         if now >= window.started + length {
-            *window = Window {
-                started: now,
-                attempts: 0,
-            };
+            window.started = now;
+            window.failures = 0;
         }
-        window.attempts = window.attempts.saturating_add(1);
-        window.started
+        window.failures = window.failures.saturating_add(1);
+        if window.failures < self.limit {
+            return None;
+        }
+        let lasts = length * 2u32.pow(window.throttles.min(MAX_BACKOFF_DOUBLINGS));
+        window.throttles = window.throttles.saturating_add(1);
+        window.throttled_until = Some(now + lasts);
+        window.refused = false;
+        window.failures = 0;
+        window.started = now;
+        Some(lasts)
     }
 
-    /// Takes back one attempt counted in the window that started at `started`; nothing
-    /// if that window has since been replaced by a new one.
-    fn uncount(&mut self, key: &K, started: Instant) {
-        if let Some(window) = self.windows.get_mut(key) {
-            if window.started == started {
-                window.attempts = window.attempts.saturating_sub(1);
-            }
-        }
-    }
-
-    /// Forgets every window that has ended, and if that frees nothing, the oldest
-    /// sixteenth of them. Scans the whole table, but only when it is full, and then
+    /// Forgets every key with nothing left to remember (quiet for as long as the
+    /// longest throttle), and if that frees nothing, the sixteenth that
+    /// failed longest ago. Scans the whole table, but only when it is full, and then
     /// frees room for many keys at once, so a flood of new keys costs a few steps each.
     fn make_room(&mut self, now: Instant, length: Duration) {
-        self.windows.retain(|_, window| now < window.started + length);
+        let forget_after = longest_throttle(length);
+        self.windows
+            .retain(|_, window| now < window.quiet_since() + forget_after);
         if self.windows.len() >= MAX_TRACKED_KEYS {
-            let mut starts: Vec<Instant> = self.windows.values().map(|window| window.started).collect();
-            let (_, newest_evicted, _) = starts.select_nth_unstable(MAX_TRACKED_KEYS / 16);
+            let mut failures: Vec<Instant> = self.windows.values().map(|window| window.last_failure).collect();
+            let (_, newest_evicted, _) = failures.select_nth_unstable(MAX_TRACKED_KEYS / 16);
             let newest_evicted = *newest_evicted;
-            self.windows.retain(|_, window| window.started > newest_evicted);
+            self.windows.retain(|_, window| window.last_failure > newest_evicted);
         }
     }
+}
+
+/// The longest a throttle lasts with windows of `length`.
+fn longest_throttle(length: Duration) -> Duration {
+    length * 2u32.pow(MAX_BACKOFF_DOUBLINGS)
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    use super::*;
-
-    const WINDOW: Duration = Duration::from_secs(60);
-
-    fn fail(limiter: &AuthFailureLimiter, client_id: &str, address: IpAddr, now: Instant) -> Result<(), Limited> {
-        // Never refunded: a failed authentication.
-        limiter.begin(Some(client_id), Some(address), now).map(drop)
-    }
-
-    fn home() -> IpAddr {
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
-    }
-
-    #[test]
-    fn a_client_id_is_refused_after_its_failures_until_the_window_ends() {
-        let limiter = AuthFailureLimiter::new(WINDOW);
-        let start = Instant::now();
-        for attempt in 0..MAX_FAILURES_PER_CLIENT {
-            let now = start + Duration::from_secs(u64::from(attempt));
-            assert!(fail(&limiter, "victim", home(), now).is_ok(), "attempt {attempt}");
-        }
-        let refused = limiter.begin(Some("victim"), Some(home()), start + Duration::from_secs(20));
-        assert_eq!(refused.unwrap_err().retry_after, Duration::from_secs(40));
-        // Other client_ids from elsewhere are not affected.
-        let elsewhere = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
-        assert!(limiter.begin(Some("other"), Some(elsewhere), start).is_ok());
-        // A new window starts once the first one has ended.
-        assert!(fail(&limiter, "victim", elsewhere, start + WINDOW).is_ok());
-    }
-
-    #[test]
-    fn refused_attempts_are_not_counted() {
-        let limiter = AuthFailureLimiter::new(WINDOW);
-        let start = Instant::now();
-        for _ in 0..MAX_FAILURES_PER_CLIENT {
-            fail(&limiter, "victim", home(), start).unwrap();
-        }
-        for _ in 0..100 {
-            assert!(fail(&limiter, "victim", home(), start + Duration::from_secs(59)).is_err());
-        }
-        assert!(fail(&limiter, "victim", home(), start + WINDOW).is_ok());
-    }
-
-    #[test]
-    fn one_address_is_limited_across_client_ids() {
-        let limiter = AuthFailureLimiter::new(WINDOW);
-        let now = Instant::now();
-        for n in 0..MAX_FAILURES_PER_ADDRESS {
-            fail(&limiter, &format!("client-{n}"), home(), now).unwrap();
-        }
-        assert!(limiter.begin(Some("fresh"), Some(home()), now).is_err());
-        assert!(limiter.begin(None, Some(home()), now).is_err());
-        assert!(limiter.begin(Some("fresh"), None, now).is_ok());
-    }
-
-    #[test]
-    fn a_success_refunds_only_its_own_attempt() {
-        let limiter = AuthFailureLimiter::new(WINDOW);
-        let now = Instant::now();
-        for _ in 0..MAX_FAILURES_PER_CLIENT - 1 {
-            fail(&limiter, "victim", home(), now).unwrap();
-        }
-        let success = limiter.begin(Some("victim"), Some(home()), now).unwrap();
-        limiter.refund(success);
-        // The nine failures still count: one more, then refused.
-        fail(&limiter, "victim", home(), now).unwrap();
-        assert!(limiter.begin(Some("victim"), Some(home()), now).is_err());
-    }
-
-    #[test]
-    fn attempts_in_flight_count_before_they_are_checked() {
-        let limiter = AuthFailureLimiter::new(WINDOW);
-        let now = Instant::now();
-        let in_flight: Vec<Attempt> = (0..MAX_FAILURES_PER_CLIENT)
-            .map(|_| limiter.begin(Some("victim"), None, now).unwrap())
-            .collect();
-        assert!(limiter.begin(Some("victim"), None, now).is_err());
-        for attempt in in_flight {
-            limiter.refund(attempt);
-        }
-        assert!(limiter.begin(Some("victim"), None, now).is_ok());
-    }
-
-    #[test]
-    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key(c));
-        let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
-        assert_eq!(address_key(mapped), address_key(home()));
-        assert_ne!(address_key(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), address_key(home()));
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_a_flood_of_client_ids() {
-        let limiter = AuthFailureLimiter::new(WINDOW);
-        let start = Instant::now();
-        for n in 0..MAX_TRACKED_KEYS + 1000 {
-            let address = IpAddr::V6(Ipv6Addr::from((n as u128) << 64));
-            let now = start + Duration::from_millis(n as u64 / 1000);
-            let _ = limiter.begin(Some(&n.to_string()), Some(address), now);
-        }
-        let tracked = limiter.tracked();
-        assert!(tracked <= 2 * MAX_TRACKED_KEYS, "{tracked} keys tracked");
-    }
-
-    #[test]
-    fn retry_after_is_rounded_up_to_whole_seconds() {
-        let limited = |millis| Limited {
-            retry_after: Duration::from_millis(millis),
-        };
-        assert_eq!(limited(1).retry_after_seconds(), 1);
-        assert_eq!(limited(1000).retry_after_seconds(), 1);
-        assert_eq!(limited(1001).retry_after_seconds(), 2);
-        assert_eq!(limited(0).retry_after_seconds(), 1);
-    }
-}
+#[path = "rate_limit_tests.rs"]
+mod tests;

@@ -1,9 +1,9 @@
 //! Startup: read the TLS certificate and key (with `--tls-cert`), bind the listeners (the
-//! API's, and the metrics listener if asked for) before anything touches the database, so a bad address leaves no file behind; open the store
-//! the `--database` value names (SQLite or PostgreSQL); wrap the generated router (and the
-//! served contract beside it, and `/metrics` on its own listener) in the request envelope
-//! (request IDs, logging, no caching, metrics, the peer's address for the token
-//! endpoint's limits), and serve until told to stop.
+//! API's, and the metrics listener if asked for) before anything touches the database, so
+//! a bad address leaves no file behind; open the store the `--database` value names
+//! (SQLite or PostgreSQL); wrap the generated router (and the served contract beside it,
+//! and `/metrics` on its own listener) in the request envelope (request IDs, the client's
+//! address, the `Host` rule, logging, no caching, metrics), and serve until told to stop.
 //!
 //! [`Store`] is not object safe (its methods return `impl Future`), so there is no
 //! `dyn Store`: startup matches on the backend once and builds the router, or runs
@@ -18,12 +18,14 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use keycred_api::RequestId;
+use keycred_api::error::ErrorStyle;
+use keycred_api::{ClientAddress, RequestId};
 use tokio::net::TcpListener;
 
+use crate::client_address::TrustedProxies;
 use crate::config::{BootstrapConfig, Database, ServeConfig};
 use crate::database_files::DatabaseFileError;
-use crate::handlers::KeycredApi;
+use crate::handlers::{CursorKey, KeycredApi};
 use crate::listeners::{ListenError, MetricsListener};
 use crate::metrics::{Metrics, OperationLabel};
 use crate::rate_limit::AuthFailureLimiter;
@@ -35,6 +37,8 @@ use keycred_store::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
+/// The token endpoint, whose errors take the OAuth shape.
+const TOKEN_PATH: &str = "/service-account-token";
 
 /// Why keycred could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,18 +87,22 @@ impl Application {
             None => None,
         };
         let metrics = Arc::new(Metrics::new());
+        let envelope = Envelope {
+            metrics: Arc::clone(&metrics),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        };
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
         let limiter = AuthFailureLimiter::new(config.auth_failure_window());
         let api_router = match &config.database {
-            Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?, limiter),
-            Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?, limiter),
+            Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?, limiter).await?,
+            Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?, limiter).await?,
         };
         let metrics_listener = metrics_listener.map(|listener| {
             let router = crate::metrics::routes(Arc::clone(&metrics))
                 .fallback(|| async { keycred_api::ApiError::not_found("the metrics listener serves /metrics only") });
-            MetricsListener::new(listener, in_envelope(router, Arc::clone(&metrics)))
+            MetricsListener::new(listener, in_envelope(router, envelope.clone()))
         });
-        let router = in_envelope(api_router.merge(crate::served_contract::routes()), metrics);
+        let router = in_envelope(api_router.merge(crate::served_contract::routes()), envelope);
         let limits = config.limits().within_open_files(crate::server::open_file_limit());
         if limits.max_connections < config.limits().max_connections {
             tracing::warn!(
@@ -156,16 +164,21 @@ impl Application {
 
 /// `router` with every route labelled for the metrics, panics answered, and the
 /// request envelope around it all.
-fn in_envelope(router: axum::Router, metrics: Arc<Metrics>) -> axum::Router {
+fn in_envelope(router: axum::Router, envelope: Envelope) -> axum::Router {
     router
         .route_layer(axum::middleware::from_fn(crate::metrics::label_operation))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
-        .layer(axum::middleware::from_fn_with_state(metrics, request_envelope))
+        .layer(axum::middleware::from_fn_with_state(envelope, request_envelope))
 }
 
-/// The generated router over the API implementation on `store`.
-fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> axum::Router {
-    keycred_api::router(Arc::new(KeycredApi::new(store).with_auth_failure_limiter(limiter)))
+/// The generated router over the API implementation on `store`, signing cursors with
+/// the store's key.
+async fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> Result<axum::Router, StorageError> {
+    let cursor_key = CursorKey::new(store.cursor_key().await?);
+    let api = KeycredApi::new(store)
+        .with_auth_failure_limiter(limiter)
+        .with_cursor_key(cursor_key);
+    Ok(keycred_api::router(Arc::new(api)))
 }
 
 /// Opens the SQLite store off the async runtime (opening may migrate and fsync),
@@ -181,11 +194,19 @@ async fn open_sqlite(
     Ok(opened?)
 }
 
-/// Gives every request an `X-Request-ID`, echoes a valid `X-Client-Request-ID`, marks
-/// every answer uncacheable (they carry credentials and tokens), logs one line, and
-/// counts the request in the metrics. Runs the request with its peer's address at hand
-/// for the token endpoint, whose generated handler does not pass it on.
-async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Request, next: Next) -> Response {
+/// What the request envelope needs besides the request: where to count it, and whose
+/// forwarded headers to believe.
+#[derive(Clone)]
+struct Envelope {
+    metrics: Arc<Metrics>,
+    trusted_proxies: Arc<TrustedProxies>,
+}
+
+/// Gives every request an `X-Request-ID` and its client's address ([`ClientAddress`]),
+/// refuses an HTTP/1.1 request without exactly one `Host`, echoes a valid
+/// `X-Client-Request-ID`, marks every answer uncacheable (they carry credentials and
+/// tokens), logs one line, and counts the request in the metrics.
+async fn request_envelope(State(envelope): State<Envelope>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = crate::ids::request_id();
     let client_request_id = request
@@ -196,13 +217,16 @@ async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Requ
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     request.extensions_mut().insert(RequestId(request_id.clone()));
-
-    let peer = request
+    let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
-    let mut response = match peer {
-        Some(peer) => crate::rate_limit::with_peer(peer, next.run(request)).await,
+        .map(|ConnectInfo(peer)| envelope.trusted_proxies.client_address(peer.ip(), request.headers()));
+    if let Some(client) = client {
+        request.extensions_mut().insert(ClientAddress(client));
+    }
+
+    let mut response = match host_header_problem(&request) {
+        Some(problem) => bad_host_response(problem, &path),
         None => next.run(request).await,
     };
     let operation = response
@@ -210,7 +234,9 @@ async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Requ
         .get::<OperationLabel>()
         .copied()
         .unwrap_or(OperationLabel::UNKNOWN);
-    metrics.observe_request(operation, response.status(), started.elapsed());
+    envelope
+        .metrics
+        .observe_request(operation, response.status(), started.elapsed());
 
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -225,6 +251,7 @@ async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Requ
     tracing::info!(
         request_id = %request_id,
         client_request_id = %client_request_id.map(|id| id.to_string()).unwrap_or_default(),
+        client = %client.map(|client| client.to_string()).unwrap_or_default(),
         method = %method,
         path = %path,
         status = response.status().as_u16(),
@@ -232,6 +259,30 @@ async fn request_envelope(State(metrics): State<Arc<Metrics>>, mut request: Requ
         "request"
     );
     response
+}
+
+/// What is wrong with an HTTP/1.1 request's `Host` header, if anything: RFC 9112 §3.2
+/// asks for exactly one. HTTP/1.0 may omit it, and HTTP/2 carries the authority in the
+/// request's URI (`:authority`) instead, so neither is held to this.
+fn host_header_problem(request: &Request) -> Option<&'static str> {
+    if request.version() != axum::http::Version::HTTP_11 {
+        return None;
+    }
+    match request.headers().get_all(axum::http::header::HOST).iter().count() {
+        1 => None,
+        0 => Some("an HTTP/1.1 request must carry a Host header"),
+        _ => Some("an HTTP/1.1 request must carry exactly one Host header, not several"),
+    }
+}
+
+/// The 400 for a request with a bad `Host`, in the error shape of the endpoint it asked for.
+fn bad_host_response(problem: &str, path: &str) -> Response {
+    let style = if path == TOKEN_PATH {
+        ErrorStyle::OAuth
+    } else {
+        ErrorStyle::Api
+    };
+    keycred_api::ApiError::invalid_request(problem).into_response_with(style)
 }
 
 /// A handler that panicked still answers: a 500 in the spec's error shape, the panic
@@ -287,6 +338,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_read_timeout.as_secs(),
         body_timeout_s = limits.request_body_timeout.as_secs(),
+        trusted_proxies = %config.trusted_proxies.describe(),
         tls = application.scheme() == "https",
         "keycred started"
     );

@@ -339,10 +339,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a service account with its credentials and their tokens, in one
     /// transaction; `false` if it is not in this organization.
+    ///
+    /// With `expected`, it is deleted only if it still has exactly `expected`'s name,
+    /// description, role and `updated_at` (`false` otherwise, and nothing is deleted),
+    /// checked in the same statement, as for [`Store::update_service_account`].
     fn delete_service_account(
         &self,
         organization_id: &str,
         service_account_id: &str,
+        expected: Option<ServiceAccount>,
     ) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// Creates a credential; `false` (and nothing stored) if its service account is not in
@@ -360,7 +365,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a credential and its tokens, in one transaction; `false` if it does not
     /// exist under exactly these IDs.
-    fn delete_credential(&self, key: CredentialKey<'_>) -> impl Future<Output = StorageResult<bool>> + Send;
+    ///
+    /// With `expected`, it is deleted only if it still has exactly `expected`'s name,
+    /// description and `updated_at` (`false` otherwise, and nothing is deleted),
+    /// checked in the same statement, as for [`Store::update_credential`].
+    fn delete_credential(
+        &self,
+        key: CredentialKey<'_>,
+        expected: Option<Credential>,
+    ) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// Reads one credential; `None` if it does not exist under exactly these IDs.
     fn find_credential(&self, key: CredentialKey<'_>)
@@ -386,7 +399,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a freshly minted token and sets its credential's `last_used_at` to
     /// `token.created_at`, in one transaction. Also removes that credential's expired tokens.
-    fn insert_token(&self, token: NewToken) -> impl Future<Output = StorageResult<()>> + Send;
+    ///
+    /// `false`, and nothing stored, if the credential no longer exists (deleted, or its
+    /// service account deleted, since it was looked up): the check and the insert are
+    /// one atomic step, so a token is never stored for a credential that is gone, and a
+    /// delete that commits after the insert takes the token with it.
+    fn insert_token(&self, token: NewToken) -> impl Future<Output = StorageResult<bool>> + Send;
+
+    /// The key list cursors are signed with: made once by a migration and kept in the
+    /// database, so every instance and every restart agree on it.
+    fn cursor_key(&self) -> impl Future<Output = StorageResult<Vec<u8>>> + Send;
 
     /// Finds a token by its public ID, joined with its credential, service account and
     /// role; `None` if the token, its credential or its service account is gone.

@@ -39,6 +39,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_list_indexes.sql"),
         postgres: include_str!("../migrations/postgres/0002_list_indexes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "cursor_key",
+        sqlite: include_str!("../migrations/sqlite/0003_cursor_key.sql"),
+        postgres: include_str!("../migrations/postgres/0003_cursor_key.sql"),
+    },
 ];
 
 /// The newest version this build knows (0 if it knew none).

@@ -131,6 +131,11 @@ pub(crate) fn exists<R: Columns + ?Sized>(row: &R) -> Result<bool, R::Error> {
     row.boolean(0)
 }
 
+/// Reads the key of [`crate::sql::CURSOR_KEY`].
+pub(crate) fn cursor_key<R: Columns + ?Sized>(row: &R) -> Result<Vec<u8>, R::Error> {
+    row.bytes(0)
+}
+
 /// The parameters of [`crate::sql::INSERT_ORGANIZATION`].
 pub(crate) fn new_organization(organization: &Organization) -> [Value<'_>; 5] {
     [
@@ -155,10 +160,25 @@ pub(crate) fn new_service_account(service_account: &ServiceAccount) -> [Value<'_
     ]
 }
 
-/// The parameters of [`crate::sql::FIND_SERVICE_ACCOUNT`] and
-/// [`crate::sql::DELETE_SERVICE_ACCOUNT`].
+/// The parameters of [`crate::sql::FIND_SERVICE_ACCOUNT`].
 pub(crate) fn service_account_key<'a>(organization_id: &'a str, service_account_id: &'a str) -> [Value<'a>; 2] {
     [text(service_account_id), text(organization_id)]
+}
+
+/// The parameters of [`crate::sql::DELETE_SERVICE_ACCOUNT`].
+pub(crate) fn service_account_delete<'a>(
+    organization_id: &'a str,
+    service_account_id: &'a str,
+    expected: Option<&'a ServiceAccount>,
+) -> [Value<'a>; 6] {
+    [
+        text(service_account_id),
+        text(organization_id),
+        Value::Integer(expected.map(|stored| stored.updated_at)),
+        Value::Text(expected.map(|stored| stored.name.as_str())),
+        Value::Text(expected.and_then(|stored| stored.description.as_deref())),
+        Value::Text(expected.map(|stored| stored.role.as_str())),
+    ]
 }
 
 /// The parameters of [`crate::sql::UPDATE_SERVICE_ACCOUNT`].
@@ -200,12 +220,25 @@ pub(crate) fn new_credential(new: &NewCredential) -> [Value<'_>; 10] {
     ]
 }
 
-/// The parameters of [`crate::sql::FIND_CREDENTIAL`] and [`crate::sql::DELETE_CREDENTIAL`].
+/// The parameters of [`crate::sql::FIND_CREDENTIAL`].
 pub(crate) fn credential_key<'a>(key: &CredentialKey<'a>) -> [Value<'a>; 3] {
     [
         text(key.credential_id),
         text(key.service_account_id),
         text(key.organization_id),
+    ]
+}
+
+/// The parameters of [`crate::sql::DELETE_CREDENTIAL`].
+pub(crate) fn credential_delete<'a>(key: &CredentialKey<'a>, expected: Option<&'a Credential>) -> [Value<'a>; 6] {
+    let [id, service_account_id, organization_id] = credential_key(key);
+    [
+        id,
+        service_account_id,
+        organization_id,
+        Value::Integer(expected.map(|stored| stored.updated_at)),
+        Value::Text(expected.map(|stored| stored.name.as_str())),
+        Value::Text(expected.and_then(|stored| stored.description.as_deref())),
     ]
 }
 

@@ -125,9 +125,15 @@ statement! {
 }
 
 statement! {
-    /// Deletes a service account if it is in this organization. `ON DELETE CASCADE`
-    /// removes its credentials and their tokens in the same statement.
-    DELETE_SERVICE_ACCOUNT = "DELETE FROM service_accounts WHERE id = $1 AND organization_id = $2"
+    /// Deletes a service account if it is in this organization and, with an expected
+    /// state (`$3`–`$6` its `updated_at`, name, description and role; all NULL for an
+    /// unconditional delete), only if it is still in exactly that state, checked in
+    /// the statement as for [`UPDATE_SERVICE_ACCOUNT`]. `ON DELETE CASCADE` removes
+    /// its credentials and their tokens in the same statement.
+    DELETE_SERVICE_ACCOUNT = "DELETE FROM service_accounts
+         WHERE id = $1 AND organization_id = $2
+           AND ($3::bigint IS NULL OR (updated_at = $3::bigint AND name = $4::text
+                AND description IS NOT DISTINCT FROM $5::text AND role = $6::text))"
 }
 
 statement! {
@@ -170,9 +176,15 @@ statement! {
 }
 
 statement! {
-    /// Deletes a credential, only if all three IDs agree. `ON DELETE CASCADE`
-    /// removes its tokens in the same statement.
-    DELETE_CREDENTIAL = "DELETE FROM credentials WHERE id = $1 AND service_account_id = $2 AND organization_id = $3"
+    /// Deletes a credential, only if all three IDs agree and, with an expected state
+    /// (`$4`–`$6` its `updated_at`, name and description; all NULL for an
+    /// unconditional delete), only if it is still in exactly that state, as for
+    /// [`UPDATE_CREDENTIAL`]. `ON DELETE CASCADE` removes its tokens in the same
+    /// statement.
+    DELETE_CREDENTIAL = "DELETE FROM credentials
+         WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
+           AND ($4::bigint IS NULL OR (updated_at = $4::bigint AND name = $5::text
+                AND description IS NOT DISTINCT FROM $6::text))"
 }
 
 statement! {
@@ -197,7 +209,10 @@ statement! {
     /// Stores a token (`$1` ID, `$2` secret hash, `$3` credential ID, `$4` now, `$5`
     /// expiry), sweeps its credential's expired tokens and records the credential
     /// as used, in one statement. PostgreSQL's: SQLite has no data-modifying
-    /// `WITH`, so it runs the three steps below in its writer's transaction.
+    /// `WITH`, so it runs the three steps below in its writer's transaction. A
+    /// credential that is gone fails the foreign key (the check takes a lock on the
+    /// credential's row, so a delete waits for the insert and then takes the token
+    /// with it): the store answers that as "no such credential", not as an error.
     INSERT_TOKEN = "WITH swept AS (
              DELETE FROM tokens WHERE credential_id = $3 AND expires_at <= $4
          ), touched AS (
@@ -213,13 +228,20 @@ statement! {
 }
 
 statement! {
-    /// [`INSERT_TOKEN`]'s insert, with its parameters.
-    ADD_TOKEN = "INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+    /// [`INSERT_TOKEN`]'s insert, with its parameters; it selects from the credential,
+    /// so it inserts nothing (0 rows) if the credential is gone.
+    ADD_TOKEN = "INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at)
+         SELECT $1::text, $2::bytea, id, $4::bigint, $5::bigint FROM credentials WHERE id = $3::text"
 }
 
 statement! {
     /// [`INSERT_TOKEN`]'s record of use: `$1` credential ID, `$2` now.
     TOUCH_CREDENTIAL = "UPDATE credentials SET last_used_at = $2 WHERE id = $1"
+}
+
+statement! {
+    /// The key list cursors are signed with (made by migration 3).
+    CURSOR_KEY = "SELECT key FROM cursor_keys WHERE id = 1"
 }
 
 #[cfg(test)]

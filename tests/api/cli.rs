@@ -118,3 +118,45 @@ fn bootstrap_without_json_prints_the_six_names_with_their_values() {
         printed.client_id.as_str()
     );
 }
+
+#[test]
+fn bootstrap_refuses_a_label_shaped_like_an_organization_id() {
+    let app = spawn_app();
+    let acme = app.admin("acme");
+
+    for label in [acme.organization_id.as_str(), "0123456789abcdefghijklmnop"] {
+        let output = app.bootstrap_command(&["--org-label", label, "--json"]);
+
+        assert!(
+            !output.status.success(),
+            "bootstrap accepted the label {label}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("organization ID"), "{stderr}");
+    }
+    // The existing organization is still found by its ID, not shadowed.
+    let token = app.token_for(&acme);
+    let organization = app.get_ok(&format!("/organizations/{}", acme.organization_id), &token);
+    assert_eq!(organization["label"], "acme");
+}
+
+#[test]
+fn bootstrap_refuses_blank_and_over_long_names() {
+    let app = spawn_app();
+    let long = "n".repeat(256);
+
+    for args in [
+        ["--org-name", "   "],
+        ["--org-name", long.as_str()],
+        ["--service-account-name", "\t"],
+        ["--service-account-name", long.as_str()],
+    ] {
+        let label = new_label();
+        let output = app.bootstrap_command(&["--org-label", &label, args[0], args[1], "--json"]);
+
+        assert!(!output.status.success(), "bootstrap accepted {args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("255"), "{stderr}");
+    }
+}

@@ -1,12 +1,13 @@
 //! Optimistic concurrency (an addition to the Keycard API): credentials and service
-//! accounts carry an `ETag`, and a PATCH with `If-Match` applies only to that version.
+//! accounts carry an `ETag`, and a PATCH or DELETE with `If-Match` applies only to
+//! that version.
 
 use std::sync::{Arc, Barrier};
 use std::thread;
 
 use crate::helpers::{
-    assert_error, credential_path, new_label, require_postgres, spawn_app, spawn_instances, Bootstrapped, TestApp,
-    TestResponse,
+    assert_error, credential_path, credential_path_of, new_label, require_postgres, service_accounts_path, spawn_app,
+    spawn_instances, Bootstrapped, TestApp, TestResponse,
 };
 
 /// A service account's API path.
@@ -218,5 +219,64 @@ fn of_two_concurrent_patches_through_two_instances_exactly_one_wins() {
                 "round {round}: {path}"
             );
         }
+    }
+}
+
+/// DELETE with a bearer token and, when given, `If-Match`.
+fn delete(app: &TestApp, path: &str, token: &str, if_match: Option<&str>) -> TestResponse {
+    let authorization = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", authorization.as_str())];
+    if let Some(if_match) = if_match {
+        headers.push(("If-Match", if_match));
+    }
+    app.request("DELETE", path, &headers, None)
+}
+
+/// The paths of a fresh service account and of one credential of it.
+fn fresh_service_account_and_credential(app: &TestApp, admin: &Bootstrapped, token: &str) -> [String; 2] {
+    let service_account = app.new_service_account(admin, token, "org_viewer");
+    let credential = app.new_credentials(admin, token, &service_account, 1).remove(0);
+    let service_account_path = service_accounts_path(&admin.organization_id) + "/" + &service_account;
+    let credential_path = credential_path_of(&admin.organization_id, &service_account, &credential);
+    [service_account_path, credential_path]
+}
+
+#[test]
+fn a_delete_with_a_stale_if_match_is_a_412_and_deletes_nothing() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+
+    for path in fresh_service_account_and_credential(&app, &admin, &token)
+        .into_iter()
+        .rev()
+    {
+        let stale = etag_of(&app.get(&path, &token));
+        assert_eq!(patch(&app, &path, &token, None, r#"{"name":"renamed"}"#).status, 200);
+
+        let refused = delete(&app, &path, &token, Some(&stale));
+
+        assert_error(&refused, 412, "precondition_failed");
+        assert_eq!(app.get(&path, &token).status, 200, "{path} was deleted anyway");
+    }
+}
+
+#[test]
+fn a_delete_with_a_matching_if_match_deletes_and_a_missing_resource_is_still_404() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+
+    for path in fresh_service_account_and_credential(&app, &admin, &token)
+        .into_iter()
+        .rev()
+    {
+        let current = etag_of(&app.get(&path, &token));
+
+        assert_eq!(delete(&app, &path, &token, Some(&current)).status, 204, "{path}");
+
+        assert_eq!(app.get(&path, &token).status, 404);
+        assert_error(&delete(&app, &path, &token, Some(&current)), 404, "not_found");
+        assert_error(&delete(&app, &path, &token, Some("*")), 404, "not_found");
     }
 }

@@ -551,3 +551,68 @@ fn a_walk_while_another_client_writes_sees_every_lasting_credential_once_and_in_
     let lasting_seen: Vec<&String> = seen.iter().filter(|id| lasting.contains(id)).collect();
     assert_eq!(lasting_seen, lasting, "lasting credentials skipped or out of order");
 }
+
+/// `cursor` decoded, changed by `change`, and encoded again.
+fn altered(cursor: &str, change: impl FnOnce(&mut Vec<u8>)) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = engine.decode(cursor).expect("a cursor is base64url");
+    change(&mut bytes);
+    engine.encode(bytes)
+}
+
+#[test]
+fn a_cursor_with_any_byte_changed_is_400() {
+    let app = spawn_app();
+    let (admin, token, service_account, _) = service_account_with_credentials(&app, 3);
+    let path = credentials_path(&admin.organization_id, &service_account);
+    let real = app.page(&path, "limit=1", &token).end().to_owned();
+    let mut length = 0;
+    assert_eq!(altered(&real, |bytes| length = bytes.len()), real);
+
+    for index in 0..length {
+        let forged = altered(&real, |bytes| bytes[index] ^= 0x01);
+        assert_refused(&app, &path, &token, &forged);
+    }
+    assert_refused(&app, &path, &token, &altered(&real, |bytes| bytes.push(b'x')));
+    assert_refused(
+        &app,
+        &path,
+        &token,
+        &altered(&real, |bytes| {
+            bytes.pop();
+        }),
+    );
+}
+
+#[test]
+fn cursors_the_list_never_issued_are_400() {
+    use base64::Engine as _;
+    let app = spawn_app();
+    let (admin, token, service_account, _) = service_account_with_credentials(&app, 3);
+    let path = credentials_path(&admin.organization_id, &service_account);
+    let encode = |text: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+
+    for forged in [
+        format!("c:{service_account}:-1:0"),
+        format!("c:{service_account}:0:x' OR '1'='1"),
+        format!("c:{service_account}:0:{}:extra", admin.credential_id),
+        format!("c:{service_account}:{}:{}", i64::MIN, admin.credential_id),
+    ] {
+        assert_refused(&app, &path, &token, &encode(forged));
+    }
+}
+
+#[test]
+fn a_cursor_keeps_working_after_a_restart() {
+    let app = spawn_app();
+    let (admin, token, service_account, ids) = service_account_with_credentials(&app, 3);
+    let path = credentials_path(&admin.organization_id, &service_account);
+    let first = app.page(&path, "limit=1", &token);
+
+    let app = app.kill_and_restart();
+
+    let token = app.token_for(&admin);
+    let next = app.page(&path, &format!("limit=5&after={}", first.end()), &token);
+    assert_page(&next, &ids[1..], true, false);
+}

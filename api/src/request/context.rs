@@ -1,5 +1,9 @@
-//! What every operation receives besides its parameters: the request's ID and caller.
+//! What every operation receives besides its parameters: the request's ID, the address
+//! of the client that sent it, and its caller.
 
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 
 /// The server-generated ID of one request, sent back as `X-Request-ID`.
@@ -9,6 +13,12 @@ use axum::http::request::Parts;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+/// The address of the client that sent a request, as the server worked it out: the
+/// connection's peer, or, when the peer is a proxy the server trusts, the address the
+/// proxy forwarded. The server's middleware puts it in the request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
 /// What every operation receives besides its parameters and body.
 #[derive(Debug, Clone)]
 pub struct RequestContext<C> {
@@ -17,6 +27,9 @@ pub struct RequestContext<C> {
     pub caller: C,
     /// This request's server-generated ID.
     pub request_id: RequestId,
+    /// The address of the client that sent the request, if the server knows it: what
+    /// throttling counts and logs name.
+    pub client_address: Option<IpAddr>,
 }
 
 /// The request's ID as the middleware recorded it, or a fresh one if it did not run.
@@ -26,6 +39,18 @@ pub fn request_id(parts: &Parts) -> RequestId {
         .get::<RequestId>()
         .cloned()
         .unwrap_or_else(|| RequestId(uuid_like_id()))
+}
+
+/// The client's address as the middleware worked it out ([`ClientAddress`]); failing
+/// that, the connection's peer as the server recorded it (`ConnectInfo`); else `None`.
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    if let Some(ClientAddress(address)) = parts.extensions.get::<ClientAddress>() {
+        return Some(*address);
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip())
 }
 
 fn uuid_like_id() -> String {

@@ -606,7 +606,7 @@ impl crate::decode::Decode for ServiceAccountListResponse {
 /// A new service account. Fields not described here are ignored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CreateServiceAccountRequest {
-    /// Service account name
+    /// Service account name, 1 to 255 characters, not blank (not only spaces, tabs or line breaks)
     pub name: String,
     /// Optional description of the service account
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -628,12 +628,12 @@ impl crate::decode::Decode for CreateServiceAccountRequest {
             name: {
                 let field = crate::decode::field_path(parent, "name");
                 let value = crate::decode::required(&mut fields, parent, "name")?;
-                crate::decode::decode_string_without_nul(
+                crate::decode::decode_non_blank_string(
                     value,
                     &field,
                     crate::decode::Length {
-                        min: None,
-                        max: None,
+                        min: Some(1u64),
+                        max: Some(255u64),
                     },
                 )?
             },
@@ -672,7 +672,7 @@ impl crate::decode::Decode for CreateServiceAccountRequest {
 /// nothing. Fields not described here are ignored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UpdateServiceAccountRequest {
-    /// Service account name
+    /// Service account name, 1 to 255 characters, not blank (not only spaces, tabs or line breaks)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Optional description of the service account
@@ -696,12 +696,12 @@ impl crate::decode::Decode for UpdateServiceAccountRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "name");
                     Some(
-                        crate::decode::decode_string_without_nul(
+                        crate::decode::decode_non_blank_string(
                             value,
                             &field,
                             crate::decode::Length {
-                                min: None,
-                                max: None,
+                                min: Some(1u64),
+                                max: Some(255u64),
                             },
                         )?,
                     )
@@ -742,7 +742,7 @@ impl crate::decode::Decode for UpdateServiceAccountRequest {
 /// A new credential. Fields not described here are ignored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CreateServiceAccountCredentialRequest {
-    /// Credential name
+    /// Credential name, 1 to 255 characters, not blank (not only spaces, tabs or line breaks)
     pub name: String,
     /// Optional description of the credential
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -759,12 +759,12 @@ impl crate::decode::Decode for CreateServiceAccountCredentialRequest {
             name: {
                 let field = crate::decode::field_path(parent, "name");
                 let value = crate::decode::required(&mut fields, parent, "name")?;
-                crate::decode::decode_string_without_nul(
+                crate::decode::decode_non_blank_string(
                     value,
                     &field,
                     crate::decode::Length {
-                        min: None,
-                        max: None,
+                        min: Some(1u64),
+                        max: Some(255u64),
                     },
                 )?
             },
@@ -1033,7 +1033,7 @@ impl crate::decode::Decode for PageInfoCursor {
 /// nothing. Fields not described here are ignored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UpdateServiceAccountCredentialRequest {
-    /// Credential name
+    /// Credential name, 1 to 255 characters, not blank (not only spaces, tabs or line breaks)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Optional description of the credential
@@ -1052,12 +1052,12 @@ impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "name");
                     Some(
-                        crate::decode::decode_string_without_nul(
+                        crate::decode::decode_non_blank_string(
                             value,
                             &field,
                             crate::decode::Length {
-                                min: None,
-                                max: None,
+                                min: Some(1u64),
+                                max: Some(255u64),
                             },
                         )?,
                     )
@@ -1732,9 +1732,11 @@ async fn handle_get_healthz<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetHealthzParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_healthz(context, params).await
     }
@@ -1828,9 +1830,11 @@ async fn handle_get_readyz<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetReadyzParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_readyz(context, params).await
     }
@@ -1984,9 +1988,11 @@ async fn handle_create_service_account_token<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::oauth_body_error)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.create_service_account_token(context, params, body).await
     }
@@ -2002,12 +2008,14 @@ pub struct ListOrganizationsParams {
     /// Maximum number of items to return (default 50).
     pub limit: Option<i64>,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
-    /// Returns the items after it. Cursors are opaque and belong to one list:
-    /// a string this list did not issue is a 400. Not together with `before`.
+    /// Returns the items after it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `before`.
     pub after: Option<String>,
     /// Cursor for backward pagination: the `start_cursor` of the next page.
-    /// Returns the items before it. Cursors are opaque and belong to one list:
-    /// a string this list did not issue is a 400. Not together with `after`.
+    /// Returns the items before it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -2129,9 +2137,11 @@ async fn handle_list_organizations<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListOrganizationsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.list_organizations(context, params).await
     }
@@ -2277,9 +2287,11 @@ async fn handle_get_organization<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetOrganizationParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_organization(context, params).await
     }
@@ -2303,12 +2315,14 @@ pub struct ListServiceAccountsParams {
     /// Maximum number of items to return (default 50).
     pub limit: Option<i64>,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
-    /// Returns the items after it. Cursors are opaque and belong to one list:
-    /// a string this list did not issue is a 400. Not together with `before`.
+    /// Returns the items after it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `before`.
     pub after: Option<String>,
     /// Cursor for backward pagination: the `start_cursor` of the next page.
-    /// Returns the items before it. Cursors are opaque and belong to one list:
-    /// a string this list did not issue is a 400. Not together with `after`.
+    /// Returns the items before it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -2452,9 +2466,11 @@ async fn handle_list_service_accounts<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.list_service_accounts(context, params).await
     }
@@ -2633,9 +2649,11 @@ async fn handle_create_service_account<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.create_service_account(context, params, body).await
     }
@@ -2794,9 +2812,11 @@ async fn handle_get_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_service_account(context, params).await
     }
@@ -2828,13 +2848,13 @@ pub struct UpdateServiceAccountParams {
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
     /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
-    /// Makes the update conditional (optimistic concurrency; an addition to
-    /// the Keycard API): the `ETag` of the version the client last read, or
-    /// `*` for any version. If the resource has changed since (its `ETag` is
-    /// no longer among those given), nothing is changed and the answer is a
-    /// 412. The check and the update are one atomic step in the database, so
-    /// it holds across several keycred instances. Without this header the
-    /// update is unconditional.
+    /// Makes the update or delete conditional (optimistic concurrency; an
+    /// addition to the Keycard API): the `ETag` of the version the client last
+    /// read, or `*` for any version. If the resource has changed since (its
+    /// `ETag` is no longer among those given), nothing is changed or deleted
+    /// and the answer is a 412. The check and the write are one atomic step in
+    /// the database, so it holds across several keycred instances. Without
+    /// this header the update or delete is unconditional.
     pub if_match: Option<String>,
 }
 impl UpdateServiceAccountParams {
@@ -3021,9 +3041,11 @@ async fn handle_update_service_account<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.update_service_account(context, params, body).await
     }
@@ -3046,6 +3068,14 @@ pub struct DeleteServiceAccountParams {
     /// to the server's log line for the request, so a client can correlate
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
+    /// Makes the update or delete conditional (optimistic concurrency; an
+    /// addition to the Keycard API): the `ETag` of the version the client last
+    /// read, or `*` for any version. If the resource has changed since (its
+    /// `ETag` is no longer among those given), nothing is changed or deleted
+    /// and the answer is a 412. The check and the write are one atomic step in
+    /// the database, so it holds across several keycred instances. Without
+    /// this header the update or delete is unconditional.
+    pub if_match: Option<String>,
 }
 impl DeleteServiceAccountParams {
     /// Reads the parameters from a request, enforcing the spec's rules.
@@ -3070,6 +3100,14 @@ impl DeleteServiceAccountParams {
                     },
                 )?,
             x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            if_match: raw
+                .header_string(
+                    "If-Match",
+                    crate::decode::Length {
+                        min: None,
+                        max: Some(1024u64),
+                    },
+                )?,
         })
     }
 }
@@ -3087,6 +3125,8 @@ pub enum DeleteServiceAccountResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 412
+    Status412(Error),
     /// 500
     Status500(Error),
     /// 503
@@ -3132,6 +3172,14 @@ impl axum::response::IntoResponse for DeleteServiceAccountResponse {
                     body,
                 )
             }
+            Self::Status412(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(412u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
             Self::Status500(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(500u16)
@@ -3166,9 +3214,11 @@ async fn handle_delete_service_account<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.delete_service_account(context, params).await
     }
@@ -3194,12 +3244,14 @@ pub struct ListServiceAccountCredentialsParams {
     /// Maximum number of items to return (default 50).
     pub limit: Option<i64>,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
-    /// Returns the items after it. Cursors are opaque and belong to one list:
-    /// a string this list did not issue is a 400. Not together with `before`.
+    /// Returns the items after it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `before`.
     pub after: Option<String>,
     /// Cursor for backward pagination: the `start_cursor` of the next page.
-    /// Returns the items before it. Cursors are opaque and belong to one list:
-    /// a string this list did not issue is a 400. Not together with `after`.
+    /// Returns the items before it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
     /// permissions field with the caller's permissions for the resource. For
@@ -3351,9 +3403,11 @@ async fn handle_list_service_account_credentials<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = ListServiceAccountCredentialsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.list_service_account_credentials(context, params).await
     }
@@ -3542,9 +3596,11 @@ async fn handle_create_service_account_credential<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.create_service_account_credential(context, params, body).await
     }
@@ -3713,9 +3769,11 @@ async fn handle_get_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = GetServiceAccountCredentialParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.get_service_account_credential(context, params).await
     }
@@ -3749,13 +3807,13 @@ pub struct UpdateServiceAccountCredentialParams {
     /// or `expand[]=permissions`; either may be repeated. Unknown values are
     /// ignored, so each item is one of `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
-    /// Makes the update conditional (optimistic concurrency; an addition to
-    /// the Keycard API): the `ETag` of the version the client last read, or
-    /// `*` for any version. If the resource has changed since (its `ETag` is
-    /// no longer among those given), nothing is changed and the answer is a
-    /// 412. The check and the update are one atomic step in the database, so
-    /// it holds across several keycred instances. Without this header the
-    /// update is unconditional.
+    /// Makes the update or delete conditional (optimistic concurrency; an
+    /// addition to the Keycard API): the `ETag` of the version the client last
+    /// read, or `*` for any version. If the resource has changed since (its
+    /// `ETag` is no longer among those given), nothing is changed or deleted
+    /// and the answer is a 412. The check and the write are one atomic step in
+    /// the database, so it holds across several keycred instances. Without
+    /// this header the update or delete is unconditional.
     pub if_match: Option<String>,
 }
 impl UpdateServiceAccountCredentialParams {
@@ -3950,9 +4008,11 @@ async fn handle_update_service_account_credential<A: Api>(
                 crate::decode::BODY,
             )
             .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.update_service_account_credential(context, params, body).await
     }
@@ -3977,6 +4037,14 @@ pub struct DeleteServiceAccountCredentialParams {
     /// to the server's log line for the request, so a client can correlate
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
+    /// Makes the update or delete conditional (optimistic concurrency; an
+    /// addition to the Keycard API): the `ETag` of the version the client last
+    /// read, or `*` for any version. If the resource has changed since (its
+    /// `ETag` is no longer among those given), nothing is changed or deleted
+    /// and the answer is a 412. The check and the write are one atomic step in
+    /// the database, so it holds across several keycred instances. Without
+    /// this header the update or delete is unconditional.
+    pub if_match: Option<String>,
 }
 impl DeleteServiceAccountCredentialParams {
     /// Reads the parameters from a request, enforcing the spec's rules.
@@ -4009,6 +4077,14 @@ impl DeleteServiceAccountCredentialParams {
                     },
                 )?,
             x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            if_match: raw
+                .header_string(
+                    "If-Match",
+                    crate::decode::Length {
+                        min: None,
+                        max: Some(1024u64),
+                    },
+                )?,
         })
     }
 }
@@ -4026,6 +4102,8 @@ pub enum DeleteServiceAccountCredentialResponse {
     Status403(Error),
     /// 404
     Status404(Error),
+    /// 412
+    Status412(Error),
     /// 500
     Status500(Error),
     /// 503
@@ -4071,6 +4149,14 @@ impl axum::response::IntoResponse for DeleteServiceAccountCredentialResponse {
                     body,
                 )
             }
+            Self::Status412(body) => {
+                crate::error::error_model_response(
+                    axum::http::StatusCode::from_u16(412u16)
+                        .expect("the generator checked this status"),
+                    crate::error::ErrorStyle::Api,
+                    body,
+                )
+            }
             Self::Status500(body) => {
                 crate::error::error_model_response(
                     axum::http::StatusCode::from_u16(500u16)
@@ -4105,9 +4191,11 @@ async fn handle_delete_service_account_credential<A: Api>(
         let path = crate::request::path_params(&mut parts).await?;
         let raw = crate::request::RawParams::new(path, &parts);
         let params = DeleteServiceAccountCredentialParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
         let context = crate::request::RequestContext {
             caller,
             request_id,
+            client_address,
         };
         api.delete_service_account_credential(context, params).await
     }

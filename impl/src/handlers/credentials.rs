@@ -53,6 +53,7 @@ pub async fn list<S: Store>(
     let scope = ListScope {
         list: "c",
         parent: &params.service_account_id,
+        key: &api.cursor_key,
     };
     let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
     let service_account = api
@@ -223,21 +224,49 @@ pub async fn delete<S: Store>(
         .caller_organization(&caller, &params.organization_id, NOT_FOUND)
         .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Delete)?;
-    let service_account_id = params.service_account_id;
-    let credential_id = params.credential_id;
-    let revocation = Revocation::Credential(credential_id.clone());
+    let key = CredentialKey {
+        organization_id: &organization_id,
+        service_account_id: &params.service_account_id,
+        credential_id: &params.credential_id,
+    };
+    // As for PATCH: a missing credential is a 404 whatever If-Match says, and the
+    // store deletes only the version read, in the one statement.
+    let expected = match params.if_match.as_deref() {
+        None => None,
+        Some(if_match) => {
+            let current = api.store.find_credential(key).await.map_err(storage_error)?;
+            let current = current.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+            if !etags::credential(&current).matches(if_match) {
+                return Err(etags::precondition_failed("credential"));
+            }
+            Some(current)
+        }
+    };
+    let conditional = expected.is_some();
+    let revocation = Revocation::Credential(params.credential_id.clone());
+    let (organization, service_account, credential) = (
+        organization_id.clone(),
+        params.service_account_id.clone(),
+        params.credential_id.clone(),
+    );
     let deleted = api
         .revoking(revocation, |store| async move {
             let key = CredentialKey {
-                organization_id: &organization_id,
-                service_account_id: &service_account_id,
-                credential_id: &credential_id,
+                organization_id: &organization,
+                service_account_id: &service_account,
+                credential_id: &credential,
             };
-            store.delete_credential(key).await
+            store.delete_credential(key, expected).await
         })
-        .await;
-    if !deleted.map_err(storage_error)? {
-        return Err(ApiError::not_found(NOT_FOUND));
+        .await
+        .map_err(storage_error)?;
+    if deleted {
+        return Ok(DeleteServiceAccountCredentialResponse::Status204);
     }
-    Ok(DeleteServiceAccountCredentialResponse::Status204)
+    // Changed between the read and the delete: still there means someone else's
+    // write came first.
+    if conditional && api.store.find_credential(key).await.map_err(storage_error)?.is_some() {
+        return Err(etags::precondition_failed("credential"));
+    }
+    Err(ApiError::not_found(NOT_FOUND))
 }

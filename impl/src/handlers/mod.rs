@@ -22,6 +22,7 @@ use crate::auth::{self, Caller, Resource};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::token_cache::{Cached, Revocation, TokenCache};
 use keycred_store::{Millis, StorageError, StorageResult, Store};
+pub use pages::CursorKey;
 
 /// keycred's implementation of the generated [`Api`] trait over a [`Store`].
 pub struct KeycredApi<S> {
@@ -29,8 +30,10 @@ pub struct KeycredApi<S> {
     store: Arc<S>,
     /// Recently checked bearer tokens, so most requests skip the database to authenticate.
     tokens: Arc<TokenCache>,
-    /// Failed client authentications at the token endpoint, per client_id and address.
+    /// Failed client authentications at the token endpoint, per (client_id, address) and per address.
     auth_failures: AuthFailureLimiter,
+    /// What list cursors are signed with.
+    cursor_key: CursorKey,
 }
 
 impl<S: Store> KeycredApi<S> {
@@ -45,7 +48,15 @@ impl<S: Store> KeycredApi<S> {
             store: Arc::new(store),
             tokens: Arc::new(tokens),
             auth_failures: AuthFailureLimiter::default(),
+            cursor_key: CursorKey::random(),
         }
+    }
+
+    /// Signs list cursors with `key` (the store's, so that every instance and every
+    /// restart accept one another's cursors) instead of a key of this process's own.
+    pub fn with_cursor_key(mut self, key: CursorKey) -> Self {
+        self.cursor_key = key;
+        self
     }
 
     /// Limits failed client authentications with `limiter` instead of the default one.
@@ -173,8 +184,11 @@ impl<S: Store> Api for KeycredApi<S> {
         _params: api::CreateServiceAccountTokenParams,
         body: api::TokenRequest,
     ) -> Result<api::CreateServiceAccountTokenResponse, ApiError> {
-        let peer = crate::rate_limit::current_peer();
-        token::create(self.store.as_ref(), &self.auth_failures, peer, context.caller, body).await
+        let attempt = token::Attempt {
+            address: context.client_address,
+            request_id: &context.request_id,
+        };
+        token::create(self.store.as_ref(), &self.auth_failures, attempt, context.caller, body).await
     }
 
     async fn list_organizations(

@@ -51,7 +51,11 @@ pub async fn list<S: Store>(
     params: ListOrganizationsParams,
 ) -> Result<ListOrganizationsResponse, ApiError> {
     auth::require(caller.role, Resource::Organizations, Action::Read)?;
-    let scope = ListScope { list: "o", parent: "" };
+    let scope = ListScope {
+        list: "o",
+        parent: "",
+        key: &api.cursor_key,
+    };
     let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
     let visible = [caller_organization_record(api, &caller).await?];
     let page = page_in_memory(&visible, &request, position);

@@ -73,6 +73,7 @@ pub async fn list<S: Store>(
     let scope = ListScope {
         list: "s",
         parent: &organization_id,
+        key: &api.cursor_key,
     };
     let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
     let page = api
@@ -237,16 +238,48 @@ pub async fn delete<S: Store>(
         .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Delete)?;
     let service_account_id = params.service_account_id;
+    // As for PATCH: a missing service account is a 404 whatever If-Match says, and
+    // the store deletes only the version read, in the one statement.
+    let expected = match params.if_match.as_deref() {
+        None => None,
+        Some(if_match) => {
+            let current = api
+                .store
+                .find_service_account(&organization_id, &service_account_id)
+                .await
+                .map_err(storage_error)?
+                .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+            if !etags::service_account(&current).matches(if_match) {
+                return Err(etags::precondition_failed("service account"));
+            }
+            Some(current)
+        }
+    };
+    let conditional = expected.is_some();
     let revocation = Revocation::ServiceAccount(service_account_id.clone());
+    let (organization, service_account) = (organization_id.clone(), service_account_id.clone());
     let deleted = api
         .revoking(revocation, |store| async move {
             store
-                .delete_service_account(&organization_id, &service_account_id)
+                .delete_service_account(&organization, &service_account, expected)
                 .await
         })
-        .await;
-    if !deleted.map_err(storage_error)? {
-        return Err(ApiError::not_found(NOT_FOUND));
+        .await
+        .map_err(storage_error)?;
+    if deleted {
+        return Ok(DeleteServiceAccountResponse::Status204);
     }
-    Ok(DeleteServiceAccountResponse::Status204)
+    // Changed between the read and the delete: still there means someone else's
+    // write came first.
+    let still_there = conditional
+        && api
+            .store
+            .find_service_account(&organization_id, &service_account_id)
+            .await
+            .map_err(storage_error)?
+            .is_some();
+    if still_there {
+        return Err(etags::precondition_failed("service account"));
+    }
+    Err(ApiError::not_found(NOT_FOUND))
 }

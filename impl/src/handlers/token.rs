@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use super::{now, storage_error};
 use crate::auth::{self, TOKEN_LIFETIME_SECONDS};
-use crate::rate_limit::{AuthFailureLimiter, Limited};
+use crate::rate_limit::{AuthFailureLimiter, Limited, ThrottleStarted};
+use keycred_api::RequestId;
 use keycred_store::{ClientRecord, NewToken, Store};
 
 /// One message for every failed client authentication, so it never reveals whether
@@ -19,16 +20,110 @@ fn invalid_client() -> ApiError {
     ApiError::new(ErrorCode::InvalidClient, "client authentication failed")
 }
 
+/// The most characters of a client_id a log line repeats: real ones have 21, and a
+/// guesser's may have 64 KiB.
+const LOGGED_CLIENT_ID_CHARS: usize = 64;
+
+/// Who is attempting to authenticate, for the limits and the log.
+pub struct Attempt<'a> {
+    /// The client's address, as the request envelope worked it out.
+    pub address: Option<IpAddr>,
+    /// The request's ID, which the log lines name.
+    pub request_id: &'a RequestId,
+}
+
+impl Attempt<'_> {
+    /// Logs, at `warn`, a failed client authentication: never the secret.
+    fn log_failure(&self, client_id: &str, reason: FailureReason) {
+        tracing::warn!(
+            client_id = ?logged_client_id(client_id),
+            client = %self.logged_address(),
+            reason = reason.as_str(),
+            request_id = %self.request_id.0,
+            "client authentication failed"
+        );
+    }
+
+    /// Logs the throttles a failure started, once each.
+    fn log_throttles(&self, client_id: &str, started: &[ThrottleStarted]) {
+        for throttle in started {
+            tracing::warn!(
+                key = throttle.key.as_str(),
+                client_id = ?logged_client_id(client_id),
+                client = %self.logged_address(),
+                lasts_s = throttle.lasts.as_secs_f64(),
+                request_id = %self.request_id.0,
+                "client authentication throttled"
+            );
+        }
+    }
+
+    /// Logs a refusal by a throttle: at `warn` the first time that throttle refuses,
+    /// at `debug` afterwards, so a flood cannot grow the log faster than the throttle
+    /// lets attempts through.
+    fn log_refusal(&self, client_id: &str, limited: Limited) {
+        if limited.first_refusal {
+            tracing::warn!(
+                client_id = ?logged_client_id(client_id),
+                client = %self.logged_address(),
+                reason = FailureReason::Throttled.as_str(),
+                key = limited.key.as_str(),
+                retry_after_s = limited.retry_after_seconds(),
+                request_id = %self.request_id.0,
+                "client authentication failed"
+            );
+        } else {
+            tracing::debug!(
+                client_id = ?logged_client_id(client_id),
+                client = %self.logged_address(),
+                reason = FailureReason::Throttled.as_str(),
+                request_id = %self.request_id.0,
+                "client authentication failed"
+            );
+        }
+    }
+
+    fn logged_address(&self) -> String {
+        self.address.map(|address| address.to_string()).unwrap_or_default()
+    }
+}
+
+/// At most [`LOGGED_CLIENT_ID_CHARS`] of `client_id`; logged with `?` so that control
+/// characters are escaped and cannot forge log lines.
+fn logged_client_id(client_id: &str) -> &str {
+    match client_id.char_indices().nth(LOGGED_CLIENT_ID_CHARS) {
+        Some((end, _)) => &client_id[..end],
+        None => client_id,
+    }
+}
+
+/// Why a client authentication failed, as the log says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureReason {
+    UnknownClient,
+    WrongSecret,
+    Throttled,
+}
+
+impl FailureReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::UnknownClient => "unknown_client",
+            FailureReason::WrongSecret => "wrong_secret",
+            FailureReason::Throttled => "throttled",
+        }
+    }
+}
+
 /// Checks the client's credentials and mints a bearer token for its service account.
 ///
-/// Failed authentications are limited per client_id and per source address (`peer`):
-/// the attempt is counted before anything is looked up, and once either has used up
-/// its attempts the answer is a 429 whether the client_id exists or not, and whether
-/// the secret is right or not.
+/// A (client_id, address) pair or an address that failed too often is refused with a
+/// 429 before anything is looked up, whether the client_id exists or not. Failures are
+/// counted once they have happened; a correct secret never counts.
 pub async fn create<S: Store>(
     store: &S,
     limiter: &AuthFailureLimiter,
-    peer: Option<IpAddr>,
+    attempt: Attempt<'_>,
     basic: Option<BasicCredentials>,
     body: TokenRequest,
 ) -> Result<CreateServiceAccountTokenResponse, ApiError> {
@@ -43,28 +138,26 @@ pub async fn create<S: Store>(
         }
         _ => None,
     };
-    let client_id = credentials.as_ref().map(|(client_id, _)| client_id.as_str());
-    let attempt = limiter
-        .begin(client_id, peer, Instant::now())
-        .map_err(too_many_failures)?;
-    let Some((client_id, client_secret)) = credentials else {
-        // Nothing was tried, so nothing failed: a client that sent no credentials
-        // learns nothing about anyone's secret.
-        limiter.refund(attempt);
-        return Err(invalid_client());
-    };
+    // Nothing was tried, so nothing failed: a client that sent no credentials learns
+    // nothing about anyone's secret.
+    let (client_id, client_secret) = credentials.ok_or_else(invalid_client)?;
+    if let Err(limited) = limiter.check(&client_id, attempt.address, Instant::now()) {
+        attempt.log_refusal(&client_id, limited);
+        return Err(too_many_failures(limited));
+    }
 
-    let client = match store.find_client(&client_id).await {
+    // A fault of the server is not the client's failure: it counts nothing.
+    let client = store.find_client(&client_id).await.map_err(storage_error)?;
+    let client = match verify_client(client, &client_secret) {
         Ok(client) => client,
-        Err(error) => {
-            // The server failed, not the client: this attempt tells nothing either.
-            limiter.refund(attempt);
-            return Err(storage_error(error));
+        Err(reason) => {
+            attempt.log_failure(&client_id, reason);
+            let started = limiter.record_failure(&client_id, attempt.address, Instant::now());
+            attempt.log_throttles(&client_id, &started);
+            return Err(invalid_client());
         }
     };
-    // A failed attempt stays counted.
-    let client = verify_client(client, &client_secret)?;
-    limiter.refund(attempt);
+    limiter.record_success(&client_id, attempt.address);
 
     let minted = auth::mint_token();
     let created_at = now();
@@ -75,7 +168,13 @@ pub async fn create<S: Store>(
         created_at,
         expires_at: created_at + TOKEN_LIFETIME_SECONDS * 1000,
     };
-    store.insert_token(token).await.map_err(storage_error)?;
+    // The credential (or its service account) may have been deleted since it was
+    // looked up: then the client no longer exists, a failed authentication like any
+    // other (but not a guess: nothing is counted).
+    if !store.insert_token(token).await.map_err(storage_error)? {
+        attempt.log_failure(&client_id, FailureReason::UnknownClient);
+        return Err(invalid_client());
+    }
     Ok(CreateServiceAccountTokenResponse::Status200(TokenResponse {
         access_token: minted.access_token,
         token_type: TokenResponseTokenType::Bearer,
@@ -90,19 +189,21 @@ const NO_CLIENT_HASH: [u8; 32] = [0; 32];
 
 /// The client, if `secret` is its secret. An unknown client and a wrong secret take the
 /// same path: one hash of the presented secret and one constant-time comparison, then
-/// the same error, so neither the answer nor its timing tells them apart.
-fn verify_client(client: Option<ClientRecord>, secret: &str) -> Result<ClientRecord, ApiError> {
+/// the same answer, so neither the answer nor its timing tells them apart; only the
+/// reason, which goes to the log, differs.
+fn verify_client(client: Option<ClientRecord>, secret: &str) -> Result<ClientRecord, FailureReason> {
     let stored_hash = client.as_ref().map_or(&NO_CLIENT_HASH, |client| &client.secret_hash);
     let matches = auth::secret_matches(secret, stored_hash);
     match client {
         Some(client) if matches => Ok(client),
-        _ => Err(invalid_client()),
+        Some(_) => Err(FailureReason::WrongSecret),
+        None => Err(FailureReason::UnknownClient),
     }
 }
 
-/// The 429 for a client_id or address that has used up its attempts. One message for
-/// both limits: which one was hit is of no use to a legitimate client, and would tell
-/// someone guessing which counter to route around.
+/// The 429 for a pair or address that is throttled. One message for both: which one
+/// was hit is of no use to a legitimate client, and would tell someone guessing which
+/// counter to route around.
 fn too_many_failures(limited: Limited) -> ApiError {
     ApiError::too_many_requests(
         "too many failed client authentications; retry later",
@@ -140,10 +241,20 @@ mod tests {
         let wrong = verify_client(Some(client_with_secret("the-secret")), "a-guess");
         let after_wrong = auth::hashes_computed();
 
-        assert_eq!(unknown.unwrap_err(), wrong.unwrap_err());
+        assert_eq!(unknown.unwrap_err(), FailureReason::UnknownClient);
+        assert_eq!(wrong.unwrap_err(), FailureReason::WrongSecret);
         assert_eq!(after_unknown - before, 1, "an unknown client hashes the secret once");
         // client_with_secret hashed "the-secret" once itself.
         assert_eq!(after_wrong - after_unknown, 2, "a wrong secret is hashed once");
+    }
+
+    #[test]
+    fn long_client_ids_are_cut_in_the_log() {
+        assert_eq!(logged_client_id("short"), "short");
+        assert_eq!(
+            logged_client_id(&"é".repeat(1000)).chars().count(),
+            LOGGED_CLIENT_ID_CHARS
+        );
     }
 
     #[test]

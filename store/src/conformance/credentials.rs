@@ -197,7 +197,7 @@ pub(crate) async fn credentials_are_deleted_only_through_their_own_ids<D: Databa
         key("org", "sa2", "cred"),
         key("org", "sa", "nope"),
     ] {
-        assert!(!store.delete_credential(wrong).await.unwrap());
+        assert!(!store.delete_credential(wrong, None).await.unwrap());
     }
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
     assert!(store.find_token("tok").await.unwrap().is_some());
@@ -289,4 +289,28 @@ pub(crate) async fn concurrent_updates_of_different_fields_never_undo_each_other
         .unwrap();
     assert_eq!(last.name, format!("name-{}", ROUNDS - 1));
     assert_eq!(last.description, Some(format!("description-{}", ROUNDS - 1)));
+}
+
+/// With an expected state, a delete applies only if the stored row is still in
+/// exactly that state, for credentials and service accounts.
+pub(crate) async fn a_conditional_delete_deletes_only_the_version_expected<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+    let cred_key = key("org", "sa", "cred");
+    let read = store.find_credential(cred_key).await.unwrap().unwrap();
+    let renamed = store
+        .update_credential(cred_key, patch(Some("renamed"), None), 5_000, None)
+        .await
+        .unwrap();
+
+    assert!(!store.delete_credential(cred_key, Some(read)).await.unwrap());
+    assert!(store.find_credential(cred_key).await.unwrap().is_some());
+    assert!(store.delete_credential(cred_key, renamed).await.unwrap());
+
+    let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
+    let mut stale = account.clone();
+    stale.updated_at -= 1;
+    assert!(!store.delete_service_account("org", "sa", Some(stale)).await.unwrap());
+    assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
+    assert!(store.delete_service_account("org", "sa", Some(account)).await.unwrap());
 }

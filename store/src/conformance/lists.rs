@@ -62,8 +62,8 @@ async fn add_all(store: &impl Store, list: List, positions: &[Position]) {
 /// Deletes the item with ID `id` from `list`; true if it was there.
 async fn remove(store: &impl Store, list: List, id: &str) -> bool {
     match list {
-        List::ServiceAccounts => store.delete_service_account("org", id).await.unwrap(),
-        List::Credentials => store.delete_credential(key("org", "sa", id)).await.unwrap(),
+        List::ServiceAccounts => store.delete_service_account("org", id, None).await.unwrap(),
+        List::Credentials => store.delete_credential(key("org", "sa", id), None).await.unwrap(),
     }
 }
 

@@ -167,7 +167,7 @@ pub(crate) async fn service_accounts_are_updated_and_deleted_only_through_their_
             .unwrap();
         assert_eq!(updated, None, "{organization_id}/{service_account_id}");
         let deleted = store
-            .delete_service_account(organization_id, service_account_id)
+            .delete_service_account(organization_id, service_account_id, None)
             .await
             .unwrap();
         assert!(!deleted, "{organization_id}/{service_account_id}");
@@ -204,7 +204,7 @@ pub(crate) async fn a_deleted_service_account_takes_its_credentials_and_tokens_w
         .await
         .unwrap();
 
-    assert!(store.delete_service_account("org", "sa").await.unwrap());
+    assert!(store.delete_service_account("org", "sa", None).await.unwrap());
 
     assert_eq!(store.find_service_account("org", "sa").await.unwrap(), None);
     for (credential_id, token_id) in [("cred", "tok"), ("cred2", "tok2")] {
@@ -223,7 +223,7 @@ pub(crate) async fn a_deleted_service_account_takes_its_credentials_and_tokens_w
     assert!(store.find_client("client-cred3").await.unwrap().is_some());
 
     // Deleting again finds nothing.
-    assert!(!store.delete_service_account("org", "sa").await.unwrap());
+    assert!(!store.delete_service_account("org", "sa", None).await.unwrap());
 }
 
 /// Two stores on one database (two instances, or the CLI beside the server) see
@@ -271,8 +271,8 @@ pub(crate) async fn keys_holding_nul_find_nothing_and_fail_nothing<D: Database>(
     assert!(store.find_credential(key("org", "sa", "c\0")).await.unwrap().is_none());
     assert!(store.find_client("client\0").await.unwrap().is_none());
     assert!(store.find_token("\0").await.unwrap().is_none());
-    assert!(!store.delete_credential(key("org\0", "sa", "cred")).await.unwrap());
-    assert!(!store.delete_service_account("org", "s\0a").await.unwrap());
+    assert!(!store.delete_credential(key("org\0", "sa", "cred"), None).await.unwrap());
+    assert!(!store.delete_service_account("org", "s\0a", None).await.unwrap());
     assert!(!store.create_credential(credential("c2", "org", "s\0a")).await.unwrap());
     let first_page = || PageRequest {
         start: PageStart::First,
@@ -326,4 +326,18 @@ pub(crate) async fn a_store_on_a_healthy_database_is_ready<D: Database>(backend:
     store.check_ready().await.expect("ready");
     seed(store).await;
     store.check_ready().await.expect("still ready with data");
+}
+
+/// The cursor key is made once, by a migration, and every store on the database
+/// (another instance, a restart) reads the same one; another database has its own.
+pub(crate) async fn the_cursor_key_is_made_once_and_shared_by_every_store_on_the_database<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let first = backend.store().cursor_key().await.unwrap();
+    assert_eq!(first.len(), 32);
+    assert_ne!(first, vec![0; 32]);
+    let second = backend.open_another().await;
+    assert_eq!(second.cursor_key().await.unwrap(), first);
+    let elsewhere = Backend::<D>::create().await;
+    assert_ne!(elsewhere.store().cursor_key().await.unwrap(), first);
 }

@@ -322,11 +322,16 @@ impl Store for PgStore {
         .await
     }
 
-    async fn delete_service_account(&self, organization_id: &str, service_account_id: &str) -> StorageResult<bool> {
+    async fn delete_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        expected: Option<ServiceAccount>,
+    ) -> StorageResult<bool> {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(false);
         }
-        let params = rows::service_account_key(organization_id, service_account_id);
+        let params = rows::service_account_delete(organization_id, service_account_id, expected.as_ref());
         let write = self.write("delete service account", &sql::DELETE_SERVICE_ACCOUNT, &params, || {
             Ok(0)
         });
@@ -361,11 +366,11 @@ impl Store for PgStore {
             .await
     }
 
-    async fn delete_credential(&self, key: CredentialKey<'_>) -> StorageResult<bool> {
+    async fn delete_credential(&self, key: CredentialKey<'_>, expected: Option<Credential>) -> StorageResult<bool> {
         if unstorable(&key_parts(&key)) {
             return Ok(false);
         }
-        let params = rows::credential_key(&key);
+        let params = rows::credential_delete(&key, expected.as_ref());
         let write = self.write("delete credential", &sql::DELETE_CREDENTIAL, &params, || Ok(0));
         self.observed(write).await.map(|deleted| deleted > 0)
     }
@@ -420,13 +425,12 @@ impl Store for PgStore {
         .await
     }
 
-    async fn insert_token(&self, token: NewToken) -> StorageResult<()> {
+    async fn insert_token(&self, token: NewToken) -> StorageResult<bool> {
         let params = rows::new_token(&token);
-        let op = "insert token";
-        let missing = || parent_missing(op, format!("credential {} does not exist", token.credential_id));
-        self.observed(self.write(op, &sql::INSERT_TOKEN, &params, missing))
-            .await
-            .map(drop)
+        // A credential deleted since it was looked up fails the foreign key: the
+        // client no longer exists, which is an answer, not an error.
+        let write = self.write("insert token", &sql::INSERT_TOKEN, &params, || Ok(0));
+        self.observed(write).await.map(|inserted| inserted > 0)
     }
 
     async fn find_token(&self, token_id: &str) -> StorageResult<Option<TokenRecord>> {
@@ -442,6 +446,16 @@ impl Store for PgStore {
             .await
         })
         .await
+    }
+
+    async fn cursor_key(&self) -> StorageResult<Vec<u8>> {
+        let op = "read cursor key";
+        let key = self.observed(async {
+            let client = self.reader(op).await?;
+            query_opt(&client, op, &sql::CURSOR_KEY, &[], |row| rows::cursor_key(row)).await
+        });
+        key.await?
+            .ok_or_else(|| StorageError::Internal(format!("{op}: no key (migration 3 not applied?)")))
     }
 
     async fn check_ready(&self) -> StorageResult<()> {

@@ -193,12 +193,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_service_account(&self, organization_id: &str, service_account_id: &str) -> StorageResult<bool> {
+    async fn delete_service_account(
+        &self,
+        organization_id: &str,
+        service_account_id: &str,
+        expected: Option<ServiceAccount>,
+    ) -> StorageResult<bool> {
         let organization_id = organization_id.to_owned();
         let service_account_id = service_account_id.to_owned();
         self.writer
             .write(move |conn| {
-                let params = rows::service_account_key(&organization_id, &service_account_id);
+                let params = rows::service_account_delete(&organization_id, &service_account_id, expected.as_ref());
                 execute(conn, &sql::DELETE_SERVICE_ACCOUNT, &params)
                     .map(|deleted| deleted > 0)
                     .map_err(|err| from_sqlite("delete service account", err))
@@ -241,11 +246,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_credential(&self, key: CredentialKey<'_>) -> StorageResult<bool> {
+    async fn delete_credential(&self, key: CredentialKey<'_>, expected: Option<Credential>) -> StorageResult<bool> {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
-                execute(conn, &sql::DELETE_CREDENTIAL, &rows::credential_key(&key.borrow()))
+                let params = rows::credential_delete(&key.borrow(), expected.as_ref());
+                execute(conn, &sql::DELETE_CREDENTIAL, &params)
                     .map(|deleted| deleted > 0)
                     .map_err(|err| from_sqlite("delete credential", err))
             })
@@ -290,7 +296,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_token(&self, token: NewToken) -> StorageResult<()> {
+    async fn insert_token(&self, token: NewToken) -> StorageResult<bool> {
         self.writer
             .write(move |conn| {
                 queries::insert_token(conn, &token).map_err(|err| {
@@ -310,6 +316,15 @@ impl Store for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn cursor_key(&self) -> StorageResult<Vec<u8>> {
+        self.readers
+            .read("read cursor key", |conn| {
+                query_opt(conn, &sql::CURSOR_KEY, &[], |row| rows::cursor_key(row))
+            })
+            .await?
+            .ok_or_else(|| StorageError::Internal("read cursor key: no key (migration 3 not applied?)".to_owned()))
     }
 
     async fn check_ready(&self) -> StorageResult<()> {

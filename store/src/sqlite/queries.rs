@@ -123,11 +123,15 @@ pub(super) fn read_page<T>(
 }
 
 /// Stores a token: sweeps the credential's expired tokens, inserts the new one and
-/// records the credential as used. Runs inside the writer's transaction, so the
-/// three statements stand or fall together.
-pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Result<()> {
+/// records the credential as used; false, and nothing inserted, if the credential is
+/// gone. Runs inside the writer's transaction, so the statements stand or fall
+/// together, and the insert itself checks that the credential exists (it selects
+/// from it), so no deletion can come between the check and the insert.
+pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Result<bool> {
     execute(conn, &sql::SWEEP_EXPIRED_TOKENS, &rows::token_use(token))?;
-    execute(conn, &sql::ADD_TOKEN, &rows::new_token(token))?;
+    if execute(conn, &sql::ADD_TOKEN, &rows::new_token(token))? == 0 {
+        return Ok(false);
+    }
     execute(conn, &sql::TOUCH_CREDENTIAL, &rows::token_use(token))?;
-    Ok(())
+    Ok(true)
 }

@@ -185,7 +185,7 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
         .into_iter()
         .map(|(version, _)| version)
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
 
     let conn = raw(&path);

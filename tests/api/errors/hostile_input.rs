@@ -398,17 +398,13 @@ const CASES: &[Case] = &[
         expect: Expect::Error(400, "invalid_request"),
     },
     Case {
-        name: "a forged cursor at the earliest time there is",
+        name: "a forged (unsigned) cursor at the earliest time there is",
         send: |t| {
             let position = format!("c:{}:{}:{}", t.admin.service_account_id, i64::MIN, "0");
             let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position);
             t.get(&format!("{}?after={cursor}", t.credentials()))
         },
-        expect: Expect::Accepted(200, |target, response| {
-            let ids: Vec<Value> = response.json()["items"].as_array().cloned().unwrap_or_default();
-            assert_eq!(ids.len(), 1, "{}", response.text());
-            assert_eq!(ids[0]["id"], target.admin.credential_id.as_str());
-        }),
+        expect: Expect::Error(400, "invalid_request"),
     },
     Case {
         name: "a text/plain body",

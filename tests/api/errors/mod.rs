@@ -7,7 +7,7 @@
 mod hostile_input;
 mod validation;
 
-use crate::helpers::{assert_error, credential_path, spawn_app};
+use crate::helpers::{assert_error, assert_token_error, credential_path, spawn_app};
 
 #[test]
 fn an_unknown_route_is_a_json_404() {
@@ -164,4 +164,51 @@ fn a_form_body_on_patch_is_415() {
     let response = app.request("PATCH", &credential_path(&admin), &headers, Some(b"name=x"));
 
     assert_error(&response, 415, "unsupported_media_type");
+}
+
+#[test]
+fn an_http_1_1_request_without_host_is_a_json_400() {
+    let app = spawn_app();
+
+    let response = app.raw(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+
+    assert_error(&response, 400, "invalid_request");
+    assert!(response.text().contains("Host"), "{}", response.text());
+}
+
+#[test]
+fn an_http_1_1_request_with_two_hosts_is_a_json_400() {
+    let app = spawn_app();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {0}\r\nHost: {0}\r\nConnection: close\r\n\r\n",
+        app.address
+    );
+
+    let response = app.raw(request.as_bytes());
+
+    assert_error(&response, 400, "invalid_request");
+}
+
+#[test]
+fn a_token_request_without_host_is_a_400_in_the_oauth_shape() {
+    let app = spawn_app();
+    let body = "grant_type=client_credentials";
+    let request = format!(
+        "POST /service-account-token HTTP/1.1\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+
+    let response = app.raw(request.as_bytes());
+
+    assert_token_error(&response, 400, "invalid_request", "invalid_request");
+}
+
+#[test]
+fn an_http_1_0_request_without_host_is_still_served() {
+    let app = spawn_app();
+
+    let response = app.raw(b"GET /healthz HTTP/1.0\r\n\r\n");
+
+    assert_eq!(response.status, 200, "{}", response.text());
 }

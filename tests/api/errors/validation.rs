@@ -267,3 +267,56 @@ fn path_parameters_holding_nul_are_not_found_on_every_backend() {
     let response = app.request("POST", "/service-account-token", &headers, Some(form.as_bytes()));
     assert_eq!(response.status, 401, "{}", response.text());
 }
+
+/// Names the API refuses: empty, blank, one character too many.
+fn bad_names() -> Vec<String> {
+    vec![
+        String::new(),
+        "   ".to_owned(),
+        "\t\r\n ".to_owned(),
+        "n".repeat(256),
+        "é".repeat(256),
+    ]
+}
+
+#[test]
+fn names_of_credentials_must_be_1_to_255_characters_and_not_blank() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+    let list = credentials_path(&admin.organization_id, &admin.service_account_id);
+
+    for name in bad_names() {
+        let body = serde_json::json!({ "name": name }).to_string();
+        let created = app.post_json(&list, &token, &body);
+        assert_error(&created, 400, "invalid_request");
+        assert!(message_of(&created).contains("name"), "{}", created.text());
+        let message = rejected(&app, &admin, &token, &body);
+        assert!(message.contains("name"), "{message}");
+    }
+    // 255 characters, counted as characters rather than bytes, are fine.
+    let longest = serde_json::json!({ "name": "é".repeat(255) }).to_string();
+    assert_eq!(app.post_json(&list, &token, &longest).status, 200);
+    assert_eq!(app.patch_json(&credential_path(&admin), &token, &longest).status, 200);
+}
+
+#[test]
+fn names_of_service_accounts_must_be_1_to_255_characters_and_not_blank() {
+    let app = spawn_app();
+    let admin = app.admin("acme");
+    let token = app.token_for(&admin);
+    let list = service_accounts_path(&admin.organization_id);
+    let own = format!("{list}/{}", admin.service_account_id);
+
+    for name in bad_names() {
+        let body = serde_json::json!({ "name": name }).to_string();
+        let created = app.post_json(&list, &token, &body);
+        assert_error(&created, 400, "invalid_request");
+        let updated = app.patch_json(&own, &token, &body);
+        assert_error(&updated, 400, "invalid_request");
+        assert!(message_of(&updated).contains("name"), "{}", updated.text());
+    }
+    let longest = serde_json::json!({ "name": "é".repeat(255) }).to_string();
+    assert_eq!(app.post_json(&list, &token, &longest).status, 200);
+    assert_eq!(app.patch_json(&own, &token, &longest).status, 200);
+}

@@ -246,6 +246,33 @@ pub fn try_read_response(stream: &mut impl Read) -> Result<TestResponse, String>
     Ok(parse_response(&bytes))
 }
 
+/// Reads one response from a keep-alive connection: its head, then as many body bytes
+/// as its `Content-Length` says, leaving the connection ready for the next request.
+pub fn read_keep_alive_response(stream: &mut impl Read) -> TestResponse {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Some(split) = bytes.windows(4).position(|window| window == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..split]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if bytes.len() >= split + 4 + length {
+                return parse_response(&bytes[..split + 4 + length]);
+            }
+        }
+        let read = stream.read(&mut chunk).expect("read a keep-alive response");
+        assert!(
+            read > 0,
+            "the server closed the connection: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+}
+
 /// Parses a whole response already read (head, then a body by length, chunks or EOF).
 pub fn parse_response(bytes: &[u8]) -> TestResponse {
     let split = bytes

@@ -26,7 +26,7 @@ pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, 
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
 pub use command_line::ServerFromCommand;
 pub use database::{require_postgres, sqlite_only, TestDatabase};
-pub use http::{parse_response, read_response, TestResponse, TestStream};
+pub use http::{parse_response, read_keep_alive_response, read_response, TestResponse, TestStream};
 pub use pages::{duplicates, ids_of, Page};
 pub use resources::{
     credentials_path, is_resource_id, next_millisecond, organization_path, service_account_path, service_accounts_path,

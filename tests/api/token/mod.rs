@@ -1,6 +1,8 @@
 //! `POST /service-account-token`: the OAuth 2.0 client credentials grant, and its
-//! RFC 6749 §5.2 errors; `throttling` holds the limits on guessing secrets.
+//! RFC 6749 §5.2 errors; `throttling` holds the limits on guessing secrets, `races`
+//! minting while the credential is deleted.
 
+mod races;
 mod throttling;
 
 use crate::helpers::{

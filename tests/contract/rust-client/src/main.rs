@@ -203,7 +203,7 @@ impl Account<'_> {
     async fn delete(&self, credential_id: &str) -> Result<(), Error<types::Error>> {
         let (org, account, credential) = (arg(self.org), arg(&self.id), arg(credential_id));
         let deleted = (self.client)
-            .delete_service_account_credential(&org, &account, &credential, None)
+            .delete_service_account_credential(&org, &account, &credential, None, None)
             .await?;
         assert_eq!(deleted.status(), 204);
         let (org, account, credential) = (arg(self.org), arg(&self.id), arg(credential_id));
@@ -220,7 +220,7 @@ impl Account<'_> {
             other => panic!("a deleted credential is a 404 not_found, got {other:?}"),
         }
         let deleted = (self.client)
-            .delete_service_account(&arg(self.org), &arg(&self.id), None)
+            .delete_service_account(&arg(self.org), &arg(&self.id), None, None)
             .await?;
         assert_eq!(deleted.status(), 204);
         Ok(())
