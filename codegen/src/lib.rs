@@ -14,6 +14,8 @@ mod docs;
 mod models;
 mod names;
 mod operations;
+mod parameters;
+mod resolve;
 mod spec;
 
 pub use spec::parse_spec;

@@ -63,18 +63,14 @@ pub fn generate(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
     let Some(components) = &spec.components else {
         return Ok(TokenStream::new());
     };
+    let mut decodable = Vec::new();
     for name in components.schemas.keys() {
         let schema = schema(spec, name)?;
         let location = format!("#/components/schemas/{name}");
-        if schema.schema_data.nullable {
-            return Err(CodegenError::unsupported(
-                location,
-                "nullable is not supported: this API never accepts null",
-            ));
-        }
+        check_plain(schema, &location)?;
         let docs = doc_lines(schema.schema_data.description.as_deref(), name);
         let item = match shape(schema) {
-            Shape::Struct => struct_item(spec, name, schema, &docs, &mut items)?,
+            Shape::Struct => struct_item(spec, name, schema, &docs, &mut items, &mut decodable)?,
             Shape::Enum(string) => enum_item(name, string, &docs, &location)?,
             Shape::Alias => {
                 let ident = type_ident(name);
@@ -82,9 +78,46 @@ pub fn generate(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
                 quote! { #( #[doc = #docs] )* pub type #ident = #target; }
             }
         };
+        if !matches!(shape(schema), Shape::Alias) {
+            decodable.push(name.clone());
+        }
         items.push(item);
     }
-    Ok(quote! { #( #items )* })
+    let listing = models_listing(&decodable);
+    Ok(quote! { #( #items )* #listing })
+}
+
+/// Refuses what a schema may say but decoding would not honour: `nullable` (this API
+/// never accepts null) and `default` (an absent field stays absent; the only default
+/// honoured is an integer query parameter's).
+fn check_plain(schema: &Schema, location: &str) -> Result<(), CodegenError> {
+    if schema.schema_data.nullable {
+        return Err(CodegenError::unsupported(
+            location,
+            "nullable is not supported: this API never accepts null",
+        ));
+    }
+    if schema.schema_data.default.is_some() {
+        return Err(CodegenError::unsupported(
+            location,
+            "a default is only supported on an integer query parameter, not in a schema",
+        ));
+    }
+    Ok(())
+}
+
+/// `MODELS`: every generated type with a `Decode` (structs and enums, named or made
+/// from a property's enum), so that tests covering every model cannot miss one.
+fn models_listing(names: &[String]) -> TokenStream {
+    let entries = names.iter().map(|name| {
+        let ident = type_ident(name);
+        let label = ident.to_string();
+        quote!((#label, crate::decode::check_decodes::<#ident>))
+    });
+    quote! {
+        /// Every model the spec defines that decodes (structs and enums), with its decoder.
+        pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[ #( #entries ),* ];
+    }
 }
 
 fn struct_item(
@@ -93,6 +126,7 @@ fn struct_item(
     schema: &Schema,
     docs: &[String],
     extra_items: &mut Vec<TokenStream>,
+    decodable: &mut Vec<String>,
 ) -> Result<TokenStream, CodegenError> {
     let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
         unreachable!("shape() said struct")
@@ -105,15 +139,11 @@ fn struct_item(
         let property_ref = SchemaRef::of(property_schema)?;
         let context = format!("{name}_{property}");
         if let SchemaRef::Inline(inline) = property_ref {
-            if inline.schema_data.nullable {
-                return Err(CodegenError::unsupported(
-                    location,
-                    "nullable is not supported: this API never accepts null",
-                ));
-            }
+            check_plain(inline, &location)?;
             if let Shape::Enum(string) = shape(inline) {
                 let enum_docs = doc_lines(inline.schema_data.description.as_deref(), &context);
                 extra_items.push(enum_item(&context, string, &enum_docs, &location)?);
+                decodable.push(context.clone());
             }
         }
         let field = field_ident(property);
@@ -286,12 +316,7 @@ pub fn decode_expr(
         }
         SchemaRef::Inline(schema) => schema,
     };
-    if schema.schema_data.nullable {
-        return Err(CodegenError::unsupported(
-            location,
-            "nullable is not supported: this API never accepts null",
-        ));
-    }
+    check_plain(schema, location)?;
     match &schema.schema_kind {
         SchemaKind::Type(Type::String(string)) if !string.enumeration.is_empty() => {
             let ident = type_ident(context);
