@@ -146,39 +146,10 @@ fn struct_item(
                 decodable.push(context.clone());
             }
         }
-        let field = field_ident(property);
-        let docs_field = doc_lines(property_description(spec, property_ref)?, property);
-        let value_type = rust_type(property_ref, &context, &location)?;
-        let decode = decode_expr(spec, property_ref, &context, quote!(value), quote!(&field), &location)?;
         let required = object.required.iter().any(|required| required == property);
-        let rename =
-            (field.to_string().trim_start_matches("r#") != property).then(|| quote!(#[serde(rename = #property)]));
-        if required {
-            fields.push(quote! { #( #[doc = #docs_field] )* #rename pub #field: #value_type, });
-            decoders.push(quote! {
-                #field: {
-                    let field = crate::decode::field_path(parent, #property);
-                    let value = crate::decode::required(&mut fields, parent, #property)?;
-                    #decode?
-                },
-            });
-        } else {
-            fields.push(quote! {
-                #( #[doc = #docs_field] )*
-                #rename
-                #[serde(skip_serializing_if = "Option::is_none")]
-                pub #field: Option<#value_type>,
-            });
-            decoders.push(quote! {
-                #field: match fields.remove(#property) {
-                    Some(value) => {
-                        let field = crate::decode::field_path(parent, #property);
-                        Some(#decode?)
-                    }
-                    None => None,
-                },
-            });
-        }
+        let (field, decoder) = property_tokens(spec, property, property_ref, required, &context, &location)?;
+        fields.push(field);
+        decoders.push(decoder);
     }
     let fields_binding = if object.properties.is_empty() {
         quote!(_fields)
@@ -201,6 +172,51 @@ fn struct_item(
             }
         }
     })
+}
+
+/// A struct's field for one property, and the expression decoding it from `fields`.
+fn property_tokens(
+    spec: &OpenAPI,
+    property: &str,
+    property_ref: SchemaRef<'_>,
+    required: bool,
+    context: &str,
+    location: &str,
+) -> Result<(TokenStream, TokenStream), CodegenError> {
+    let field = field_ident(property);
+    let docs_field = doc_lines(property_description(spec, property_ref)?, property);
+    let value_type = rust_type(property_ref, context, location)?;
+    let decode = decode_expr(spec, property_ref, context, quote!(value), quote!(&field), location)?;
+    let rename = (field.to_string().trim_start_matches("r#") != property).then(|| quote!(#[serde(rename = #property)]));
+    if required {
+        return Ok((
+            quote! { #( #[doc = #docs_field] )* #rename pub #field: #value_type, },
+            quote! {
+                #field: {
+                    let field = crate::decode::field_path(parent, #property);
+                    let value = crate::decode::required(&mut fields, parent, #property)?;
+                    #decode?
+                },
+            },
+        ));
+    }
+    Ok((
+        quote! {
+            #( #[doc = #docs_field] )*
+            #rename
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub #field: Option<#value_type>,
+        },
+        quote! {
+            #field: match fields.remove(#property) {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, #property);
+                    Some(#decode?)
+                }
+                None => None,
+            },
+        },
+    ))
 }
 
 fn property_description<'a>(spec: &'a OpenAPI, schema_ref: SchemaRef<'a>) -> Result<Option<&'a str>, CodegenError> {
@@ -322,26 +338,7 @@ pub fn decode_expr(
             let ident = type_ident(context);
             Ok(quote!(crate::decode::decode_enum::<#ident>(#value, #field)))
         }
-        SchemaKind::Type(Type::String(string)) => {
-            let without_nul = match string.pattern.as_deref() {
-                None => false,
-                Some(NO_NUL_PATTERN) => true,
-                Some(_) => {
-                    return Err(CodegenError::unsupported(
-                        location,
-                        format!("the only string pattern this generator enforces is {NO_NUL_PATTERN}"),
-                    ))
-                }
-            };
-            if let VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) = &string.format {
-                return Ok(quote!(<crate::decode::Timestamp as crate::decode::Decode>::decode(#value, #field)));
-            }
-            let length = length_tokens(string);
-            if without_nul {
-                return Ok(quote!(crate::decode::decode_string_without_nul(#value, #field, #length)));
-            }
-            Ok(quote!(crate::decode::decode_string(#value, #field, #length)))
-        }
+        SchemaKind::Type(Type::String(string)) => string_decode_expr(string, value, field, location),
         SchemaKind::Type(Type::Integer(integer)) => {
             let minimum = option_tokens(integer.minimum);
             let maximum = option_tokens(integer.maximum);
@@ -385,6 +382,34 @@ pub fn decode_expr(
             "this schema cannot be decoded; name object schemas in components",
         )),
     }
+}
+
+/// [`decode_expr`] of a string without an enum: a timestamp, or a string of bounded
+/// length, perhaps without NUL (the one pattern enforced).
+fn string_decode_expr(
+    string: &StringType,
+    value: TokenStream,
+    field: TokenStream,
+    location: &str,
+) -> Result<TokenStream, CodegenError> {
+    let without_nul = match string.pattern.as_deref() {
+        None => false,
+        Some(NO_NUL_PATTERN) => true,
+        Some(_) => {
+            return Err(CodegenError::unsupported(
+                location,
+                format!("the only string pattern this generator enforces is {NO_NUL_PATTERN}"),
+            ))
+        }
+    };
+    if let VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) = &string.format {
+        return Ok(quote!(<crate::decode::Timestamp as crate::decode::Decode>::decode(#value, #field)));
+    }
+    let length = length_tokens(string);
+    if without_nul {
+        return Ok(quote!(crate::decode::decode_string_without_nul(#value, #field, #length)));
+    }
+    Ok(quote!(crate::decode::decode_string(#value, #field, #length)))
 }
 
 /// The pattern of a string that holds no NUL character (U+0000), which PostgreSQL
