@@ -211,7 +211,8 @@ sdk_openapi_python_client() {
     # ruff (from the venv) formats the generated code; a warning (a part of
     # the spec it could not turn into code) fails the check.
     PATH="$repo/$venv/bin:$PATH" "$venv/bin/openapi-python-client" generate --path openapi.yaml \
-        --output-path "$out/keycred_opc" --meta none --fail-on-warning || return 1
+        --output-path "$out/keycred_opc" --meta none --fail-on-warning \
+        --config tests/contract/openapi-python-client.yaml || return 1
     PYTHONPATH=$out "$venv/bin/python" tests/contract/sdk_openapi_python_client.py
 }
 

@@ -8,7 +8,7 @@ use keycred_impl::startup;
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small
 /// buffers across threads, which glibc's malloc served at about a tenth of a GET's CPU
-/// time (BENCHMARKS.md).
+/// time (docs/perf-log.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -40,5 +40,7 @@ fn run(command: Command) -> Result<(), String> {
         Command::Bootstrap(bootstrap) => runtime
             .block_on(startup::bootstrap(bootstrap))
             .map_err(|error| error.to_string()),
+        Command::Backup(backup) => runtime.block_on(keycred_impl::backup::backup(backup)),
+        Command::Probe(probe) => keycred_impl::probe::probe(&probe),
     }
 }

@@ -51,7 +51,7 @@ impl CodegenError {
 
 /// Generates the API crate's code from the text of an OpenAPI 3.0 YAML document.
 pub fn generate(spec_yaml: &str) -> Result<String, CodegenError> {
-    let spec = parse_spec(spec_yaml)?;
+    let spec = spec::without_hand_written(parse_spec(spec_yaml)?);
     let models = models::generate(&spec)?;
     let operations = operations::generate(&spec)?;
     let tokens = quote::quote! {

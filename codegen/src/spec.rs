@@ -15,6 +15,36 @@ pub fn parse_spec(yaml: &str) -> Result<OpenAPI, CodegenError> {
     Ok(spec)
 }
 
+/// The marker of an operation the server serves by hand (the contract documents, `/docs`):
+/// it is described in the spec but gets no generated code.
+const HAND_WRITTEN: &str = "x-hand-written";
+
+/// `spec` without the operations marked `x-hand-written: true`, and without the paths
+/// left empty by that: what the generator turns into Rust.
+pub fn without_hand_written(mut spec: OpenAPI) -> OpenAPI {
+    let is_hand_written = |operation: &Option<openapiv3::Operation>| {
+        operation
+            .as_ref()
+            .is_some_and(|operation| operation.extensions.get(HAND_WRITTEN) == Some(&serde_json::Value::Bool(true)))
+    };
+    spec.paths.paths.retain(|_, item| {
+        let ReferenceOr::Item(item) = item else { return true };
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ] {
+            if is_hand_written(operation) {
+                *operation = None;
+            }
+        }
+        item.iter().next().is_some()
+    });
+    spec
+}
+
 /// The name a `#/components/<kind>/<name>` reference points at.
 pub fn ref_name<'a>(reference: &'a str, kind: &str) -> Result<&'a str, CodegenError> {
     reference
@@ -99,5 +129,30 @@ pub fn response<'a>(spec: &'a OpenAPI, response: &'a ReferenceOr<Response>) -> R
                 _ => Err(CodegenError::unsupported(reference, "no such response")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_marked_hand_written_are_dropped_with_the_paths_they_leave_empty() {
+        let spec = parse_spec(
+            "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  \
+             /docs:\n    get:\n      x-hand-written: true\n      responses: {'200': {description: page}}\n  \
+             /both:\n    get:\n      x-hand-written: true\n      responses: {'200': {description: by hand}}\n    \
+             post:\n      operationId: generated\n      responses: {'200': {description: generated}}\n",
+        )
+        .expect("a valid spec");
+
+        let spec = without_hand_written(spec);
+
+        let paths: Vec<&String> = spec.paths.paths.keys().collect();
+        assert_eq!(paths, ["/both"]);
+        let ReferenceOr::Item(both) = &spec.paths.paths["/both"] else {
+            panic!("an item")
+        };
+        assert!(both.get.is_none() && both.post.is_some());
     }
 }

@@ -23,6 +23,12 @@ pub enum Command {
     /// Create an organization (or reuse it), a service account and a credential, and
     /// print the credential's client_id and client_secret (shown this once).
     Bootstrap(BootstrapConfig),
+    /// Copy a SQLite database, consistently, while servers write to it; the copy is
+    /// verified, written atomically, and readable by its owner only.
+    Backup(BackupConfig),
+    /// Ask a running keycred whether it is ready (`GET /readyz`); exits 0 if so. For
+    /// container health checks.
+    Probe(ProbeConfig),
 }
 
 /// How `keycred serve` runs.
@@ -31,6 +37,11 @@ pub struct ServeConfig {
     /// Address to listen on; a port of 0 picks a free one.
     #[arg(long, env = "KEYCRED_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Address of a second listener that serves `/metrics` (Prometheus text) and
+    /// nothing else; a port of 0 picks a free one. Without it (or with an empty value)
+    /// `/metrics` is not served.
+    #[arg(long, env = "KEYCRED_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// A SQLite database file (created if missing), or a PostgreSQL URL
     /// (`postgres://…` or `postgresql://…`) for several instances sharing one database.
     #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db", value_parser = Database::parse)]
@@ -69,6 +80,12 @@ impl ServeConfig {
         }
     }
 
+    /// The metrics listener's address, if there is to be one (an empty value, as an
+    /// environment variable set to nothing gives, means none).
+    pub fn metrics_listen(&self) -> Option<&str> {
+        self.metrics_listen.as_deref().filter(|address| !address.is_empty())
+    }
+
     /// The window failed client authentications are counted in.
     pub fn auth_failure_window(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.auth_failure_window_ms)
@@ -97,6 +114,29 @@ pub struct BootstrapConfig {
     /// Print one JSON object instead of `name: value` lines.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `keycred backup` copies, and where to.
+#[derive(Debug, Clone, Args)]
+pub struct BackupConfig {
+    /// The SQLite database file to copy (it may be in use by running servers). For
+    /// PostgreSQL, use `pg_dump` instead.
+    #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db", value_parser = Database::parse)]
+    pub database: Database,
+    /// The file to write the copy to (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// Which keycred `keycred probe` asks.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeConfig {
+    /// The server's address (`HOST:PORT`, as its `--listen` but with a host to reach).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub address: String,
+    /// The path asked.
+    #[arg(long, default_value = "/readyz")]
+    pub path: String,
 }
 
 /// Where keycred keeps its data, as `--database` / `KEYCRED_DATABASE` names it.

@@ -3,11 +3,15 @@
 //! the HTTP server and startup.
 
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod config;
+pub mod database_files;
 pub mod handlers;
 pub mod ids;
+pub mod listeners;
 pub mod metrics;
+pub mod probe;
 pub mod rate_limit;
 pub mod served_contract;
 pub mod server;

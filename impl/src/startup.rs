@@ -1,7 +1,9 @@
-//! Startup: open the store the `--database` value names (SQLite or PostgreSQL), bind the
-//! listener, wrap the generated router (and `/metrics` and the served contract beside it)
-//! in the request envelope (request IDs, logging, no caching, metrics, the peer's address
-//! for the token endpoint's limits), and serve until told to stop.
+//! Startup: bind the listeners (the API's, and the metrics listener if asked for) before
+//! anything touches the database, so a bad address leaves no file behind; open the store
+//! the `--database` value names (SQLite or PostgreSQL); wrap the generated router (and the
+//! served contract beside it, and `/metrics` on its own listener) in the request envelope
+//! (request IDs, logging, no caching, metrics, the peer's address for the token
+//! endpoint's limits), and serve until told to stop.
 //!
 //! [`Store`] is not object safe (its methods return `impl Future`), so there is no
 //! `dyn Store`: startup matches on the backend once and builds the router, or runs
@@ -20,7 +22,9 @@ use keycred_api::RequestId;
 use tokio::net::TcpListener;
 
 use crate::config::{BootstrapConfig, Database, ServeConfig};
+use crate::database_files::DatabaseFileError;
 use crate::handlers::KeycredApi;
+use crate::listeners::{ListenError, MetricsListener};
 use crate::metrics::{Metrics, OperationLabel};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::server::Limits;
@@ -34,6 +38,12 @@ const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-reques
 /// Why keycred could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// An address could not be bound; says which and why.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The database file could not be created; says which and why.
+    #[error(transparent)]
+    DatabaseFile(#[from] DatabaseFileError),
     /// The database could not be opened or migrated.
     #[error("cannot open the database: {0}")]
     Storage(#[from] StorageError),
@@ -50,11 +60,18 @@ pub struct Application {
     router: axum::Router,
     /// What slow and greedy clients are held to.
     limits: Limits,
+    /// `/metrics` on its own listener, when `--metrics-listen` asks for one.
+    metrics_listener: Option<MetricsListener>,
 }
 
 impl Application {
-    /// Opens the database (applying migrations) and binds the listen address.
+    /// Binds the listen addresses, then opens the database (applying migrations).
     pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
+        let listener = crate::listeners::bind(&config.listen).await?;
+        let metrics_listener = match config.metrics_listen() {
+            Some(address) => Some(crate::listeners::bind(address).await?),
+            None => None,
+        };
         let metrics = Arc::new(Metrics::new());
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
         let limiter = AuthFailureLimiter::new(config.auth_failure_window());
@@ -62,13 +79,12 @@ impl Application {
             Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?, limiter),
             Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?, limiter),
         };
-        let router = api_router
-            .merge(crate::served_contract::routes())
-            .merge(crate::metrics::routes(Arc::clone(&metrics)))
-            .route_layer(axum::middleware::from_fn(crate::metrics::label_operation))
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
-            .layer(axum::middleware::from_fn_with_state(metrics, request_envelope));
-        let listener = TcpListener::bind(&config.listen).await?;
+        let metrics_listener = metrics_listener.map(|listener| {
+            let router = crate::metrics::routes(Arc::clone(&metrics))
+                .fallback(|| async { keycred_api::ApiError::not_found("the metrics listener serves /metrics only") });
+            MetricsListener::new(listener, in_envelope(router, Arc::clone(&metrics)))
+        });
+        let router = in_envelope(api_router.merge(crate::served_contract::routes()), metrics);
         let limits = config.limits().within_open_files(crate::server::open_file_limit());
         if limits.max_connections < config.limits().max_connections {
             tracing::warn!(
@@ -80,7 +96,13 @@ impl Application {
             listener,
             router,
             limits,
+            metrics_listener,
         })
+    }
+
+    /// The address the metrics listener actually bound, if there is one.
+    pub fn metrics_address(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.metrics_listener.as_ref().map(MetricsListener::address).transpose()
     }
 
     /// The address actually bound (the real port when the configured one was 0).
@@ -94,9 +116,28 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    /// The metrics listener, if any, stops with the API's.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        crate::server::serve(self.listener, self.router, self.limits, shutdown).await
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let metrics_server = self
+            .metrics_listener
+            .map(|metrics_listener| metrics_listener.spawn(self.limits, stopping));
+        let shutdown = crate::listeners::announcing(shutdown, stop);
+        crate::server::serve(self.listener, self.router, self.limits, shutdown).await?;
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.await.map_err(std::io::Error::other)??;
+        }
+        Ok(())
     }
+}
+
+/// `router` with every route labelled for the metrics, panics answered, and the
+/// request envelope around it all.
+fn in_envelope(router: axum::Router, metrics: Arc<Metrics>) -> axum::Router {
+    router
+        .route_layer(axum::middleware::from_fn(crate::metrics::label_operation))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic))
+        .layer(axum::middleware::from_fn_with_state(metrics, request_envelope))
 }
 
 /// The generated router over the API implementation on `store`.
@@ -105,14 +146,16 @@ fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> axum::Router {
 }
 
 /// Opens the SQLite store off the async runtime (opening may migrate and fsync),
-/// reporting its work to `observer`.
+/// reporting its work to `observer`. A new database file is created private first.
 async fn open_sqlite(
     path: std::path::PathBuf,
     observer: Arc<dyn StorageObserver>,
-) -> Result<SqliteStore, StorageError> {
-    tokio::task::spawn_blocking(move || SqliteStore::open_observed(&path, observer))
+) -> Result<SqliteStore, StartupError> {
+    crate::database_files::prepare(&path)?;
+    let opened = tokio::task::spawn_blocking(move || SqliteStore::open_observed(&path, observer))
         .await
-        .map_err(|error| StorageError::Internal(format!("opening the database panicked: {error}")))?
+        .map_err(|error| StorageError::Internal(format!("opening the database panicked: {error}")))?;
+    Ok(opened?)
 }
 
 /// Gives every request an `X-Request-ID`, echoes a valid `X-Client-Request-ID`, marks
@@ -205,13 +248,18 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// `keycred serve`: prints `listening on http://ADDR` once bound, then serves until a signal.
+/// `keycred serve`: prints `metrics on http://ADDR` (with a metrics listener) and then
+/// `listening on http://ADDR` once ready, then serves until a signal.
 pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let application = Application::build(&config).await?;
     let address = application.address()?;
+    if let Some(metrics_address) = application.metrics_address()? {
+        println!("metrics on http://{metrics_address}");
+    }
     let limits = application.limits();
     tracing::info!(
         %address,
+        metrics_address = %application.metrics_address()?.map(|address| address.to_string()).unwrap_or_default(),
         database = %config.database.describe(),
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_read_timeout.as_secs(),
@@ -249,7 +297,7 @@ pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error
 /// Lines are formatted on the thread that logs them and written by a thread of
 /// their own, many lines per write when they come quickly: a `write` system call
 /// per line on the request's thread cost GETs about 9% of their throughput
-/// (BENCHMARKS.md). Nothing is dropped: if the writing thread falls 128k lines
+/// (docs/perf-log.md). Nothing is dropped: if the writing thread falls 128k lines
 /// behind, logging waits for it. Keep the returned guard until the process ends;
 /// dropping it writes out what is still queued.
 #[must_use = "dropping the guard stops the log writer"]

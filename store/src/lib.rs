@@ -374,4 +374,9 @@ pub trait Store: Send + Sync + 'static {
     /// Finds a token by its public ID, joined with its credential, service account and
     /// role; `None` if the token, its credential or its service account is gone.
     fn find_token(&self, token_id: &str) -> impl Future<Output = StorageResult<Option<TokenRecord>>> + Send;
+
+    /// Whether the store can serve requests: the database answers a query, and the
+    /// SQLite writer commits a write or a connection of the PostgreSQL pool answers.
+    /// The error says what failed.
+    fn check_ready(&self) -> impl Future<Output = StorageResult<()>> + Send;
 }

@@ -9,9 +9,12 @@
 //! with `-- --include-ignored` on PostgreSQL.
 
 mod auth;
+mod backup;
 mod cli;
+mod container;
 mod crash_consistency;
 mod credentials;
+mod database_files;
 mod errors;
 mod etags;
 mod expand;
@@ -27,6 +30,7 @@ mod roles;
 mod secrets;
 mod service_accounts;
 mod slow_clients;
+mod startup_errors;
 mod storage_faults;
 mod tenancy;
 mod token;

@@ -1,11 +1,12 @@
-//! `GET /metrics`: Prometheus text that counts the requests answered, by operation and
-//! status, times them per operation, and shows the database writer at work.
+//! `GET /metrics` on the metrics listener (`--metrics-listen`): Prometheus text that
+//! counts the requests answered, by operation and status, times them per operation, and
+//! shows the database writer at work. The API listener never serves it.
 
-use crate::helpers::{assert_error, credential_path, spawn_app, TestApp};
+use crate::helpers::{assert_error, credential_path, spawn_app, spawn_app_with, ServeOptions, TestApp};
 
-/// The metrics text, asserting a 200 in the Prometheus text format.
+/// The metrics text from the metrics listener, asserting a 200 in the Prometheus text format.
 fn scrape(app: &TestApp) -> String {
-    let response = app.request("GET", "/metrics", &[], None);
+    let response = app.metrics_request("GET", "/metrics");
     assert_eq!(response.status, 200, "{}", response.text());
     let content_type = response.header("content-type").unwrap_or_default();
     assert!(content_type.starts_with("text/plain"), "Content-Type: {content_type}");
@@ -121,7 +122,7 @@ fn metrics_are_served_to_get_only_and_count_their_own_scrapes() {
     let app = spawn_app();
     scrape(&app);
 
-    let response = app.request("POST", "/metrics", &[], Some(b""));
+    let response = app.metrics_request("POST", "/metrics");
 
     assert_error(&response, 405, "method_not_allowed");
     assert_eq!(response.header("allow"), Some("GET, HEAD"));
@@ -136,4 +137,45 @@ fn metrics_are_served_to_get_only_and_count_their_own_scrapes() {
         response.header("x-request-id").is_some(),
         "the envelope wraps /metrics too"
     );
+}
+
+#[test]
+fn the_metrics_listener_prints_its_real_address_and_serves_nothing_else() {
+    let app = spawn_app();
+
+    let address = app.metrics_address.clone().expect("a metrics listener");
+    let response = app.metrics_request("GET", "/healthz");
+
+    assert!(!address.ends_with(":0"), "the real port, not 0: {address}");
+    assert_ne!(address, app.address);
+    assert!(
+        app.stdout().contains(&format!("metrics on http://{address}\n")),
+        "{}",
+        app.stdout()
+    );
+    assert_error(&response, 404, "not_found");
+}
+
+#[test]
+fn the_api_listener_never_serves_metrics() {
+    let app = spawn_app();
+
+    let response = app.request("GET", "/metrics", &[], None);
+
+    assert_error(&response, 404, "not_found");
+    assert!(!response.text().contains("keycred_http_requests_total"));
+}
+
+#[test]
+fn without_a_metrics_listen_address_there_is_no_metrics_listener() {
+    let app = spawn_app_with(ServeOptions {
+        env: vec![("KEYCRED_METRICS_LISTEN".to_owned(), String::new())],
+        ..ServeOptions::default()
+    });
+
+    let response = app.request("GET", "/metrics", &[], None);
+
+    assert_eq!(app.metrics_address, None);
+    assert!(!app.stdout().contains("metrics on"), "{}", app.stdout());
+    assert_error(&response, 404, "not_found");
 }

@@ -1,6 +1,7 @@
 //! Storage faults: the database locked by another process, a full disk, and a database
 //! file that cannot be written. Writes answer 503 `service_unavailable`, reads go on,
-//! the server neither crashes nor hangs, and service is normal once the fault clears.
+//! the server neither crashes nor hangs, `/readyz` says 503 while the writer cannot
+//! write, and service (and `/readyz`) is normal once the fault clears.
 //!
 //! The full disk is a small tmpfs and the unwritable file is `chattr +i` (file modes do
 //! not stop root, and CI runs as root); both need root, and say so and pass without it.
@@ -98,13 +99,22 @@ fn rename(app: &TestApp, admin: &Bootstrapped, token: &str, name: &str) -> TestR
     app.patch_json(&credential_path(admin), token, &format!(r#"{{"name":"{name}"}}"#))
 }
 
-/// Asserts that the server serves normally: healthz, a read, a write, a token.
+/// Asserts that the server serves normally: healthz, readyz, a read, a write, a token.
 fn assert_normal_service(app: &TestApp, admin: &Bootstrapped, token: &str, name: &str) {
     assert_eq!(app.request("GET", "/healthz", &[], None).status, 200);
+    let ready = app.request("GET", "/readyz", &[], None);
+    assert_eq!(ready.status, 200, "readyz after the fault: {}", ready.text());
     let renamed = rename(app, admin, token, name);
     assert_eq!(renamed.status, 200, "a write after the fault: {}", renamed.text());
     assert_eq!(app.credential(admin, token)["name"], name);
     assert_eq!(app.post_token("grant_type=client_credentials", Some(admin)).status, 200);
+}
+
+/// Asserts that `/readyz` says 503 `service_unavailable` while `/healthz` says the
+/// process is up.
+fn assert_not_ready(app: &TestApp) {
+    assert_error(&app.request("GET", "/readyz", &[], None), 503, "service_unavailable");
+    assert_eq!(app.request("GET", "/healthz", &[], None).status, 200);
 }
 
 /// Asserts that a read works and sees `name`.
@@ -152,6 +162,7 @@ fn while_another_process_locks_the_database_writes_are_503_and_reads_go_on() {
     assert_error(&patch, 503, "service_unavailable");
     assert_token_error(&token_answer, 503, "server_error", "service_unavailable");
     assert!(elapsed < LOCKED_WRITE_LIMIT, "the writes took {elapsed:?}");
+    assert_not_ready(&app);
     exclusive.rollback().expect("release the lock");
     assert_normal_service(&app, &admin, &token, "after the lock");
     drop(lock);
@@ -196,6 +207,7 @@ fn when_the_disk_is_full_writes_are_503_reads_go_on_and_writes_return_with_space
 
     let refused = refused.expect("200 writes on a full 4 MiB disk all succeeded");
     assert_error(&refused, 503, "service_unavailable");
+    assert_not_ready(&app);
     assert_reads_see(&app, &admin, &token, &last_written);
     fs::remove_file(&filler).expect("free the disk");
     assert_normal_service(&app, &admin, &token, "after the disk was freed");
@@ -243,6 +255,7 @@ fn while_the_database_files_cannot_be_written_writes_are_503_and_reads_go_on() {
 
     assert_error(&patch, 503, "service_unavailable");
     assert_token_error(&minted, 503, "server_error", "service_unavailable");
+    assert_not_ready(&app);
     assert_reads_see(&app, &admin, &token, "before the lock-down");
     drop(immutable);
     assert_normal_service(&app, &admin, &token, "after the lock-down");

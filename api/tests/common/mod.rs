@@ -54,6 +54,10 @@ impl Api for RefusingApi {
         Err(self.refusal.clone())
     }
 
+    async fn get_readyz(&self, _: RequestContext<()>, _: GetReadyzParams) -> Result<GetReadyzResponse, ApiError> {
+        Err(self.refusal.clone())
+    }
+
     async fn create_service_account_token(
         &self,
         _: RequestContext<Option<BasicCredentials>>,

@@ -29,10 +29,10 @@ impl crate::decode::Decode for ExpandValue {
         crate::decode::decode_enum(value, field)
     }
 }
-/// The server's liveness.
+/// The server's liveness or readiness.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Health {
-    /// Always `ok` while the server accepts requests.
+    /// Always `ok` when the answer is 200.
     pub status: String,
 }
 #[allow(clippy::redundant_closure)]
@@ -1500,6 +1500,16 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl std::future::Future<
         Output = Result<GetHealthzResponse, crate::error::ApiError>,
     > + Send;
+    /// getReadyz - GET /readyz
+    ///
+    /// Check that the server can serve requests.
+    fn get_readyz(
+        &self,
+        context: crate::request::RequestContext<()>,
+        params: GetReadyzParams,
+    ) -> impl std::future::Future<
+        Output = Result<GetReadyzResponse, crate::error::ApiError>,
+    > + Send;
     /// createServiceAccountToken - POST /service-account-token
     ///
     /// Exchange a credential for a bearer token.
@@ -1641,6 +1651,7 @@ pub trait Api: Send + Sync + 'static {
 /// Every operation as (operationId, method, path), in spec order.
 pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("getHealthz", "GET", "/healthz"),
+    ("getReadyz", "GET", "/readyz"),
     ("createServiceAccountToken", "POST", "/service-account-token"),
     ("listOrganizations", "GET", "/organizations"),
     ("getOrganization", "GET", "/organizations/{organization_id}"),
@@ -1784,6 +1795,83 @@ async fn handle_get_healthz<A: Api>(
                 &error,
                 "getHealthz",
                 GetHealthzResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
+    }
+}
+/// The parameters of `getReadyz`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetReadyzParams {
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
+    pub x_client_request_id: Option<uuid::Uuid>,
+}
+impl GetReadyzParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+        })
+    }
+}
+/// The successful answers of `getReadyz`, one variant per documented 2xx status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetReadyzResponse {
+    /// 200
+    Status200(Health),
+}
+impl GetReadyzResponse {
+    /// The error statuses `getReadyz` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[400u16, 500u16, 503u16];
+}
+impl axum::response::IntoResponse for GetReadyzResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+/// Serves `getReadyz` (GET /readyz).
+async fn handle_get_readyz<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<GetReadyzResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        drop(body);
+        let request_id = crate::request::request_id(&parts);
+        let caller = ();
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = GetReadyzParams::from_raw(&raw)?;
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+        };
+        api.get_readyz(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "getReadyz",
+                GetReadyzResponse::ERROR_STATUSES,
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
@@ -3303,6 +3391,12 @@ pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
             "/healthz",
             axum::routing::MethodRouter::new()
                 .get(handle_get_healthz::<A>)
+                .fallback(|| async { crate::request::method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/readyz",
+            axum::routing::MethodRouter::new()
+                .get(handle_get_readyz::<A>)
                 .fallback(|| async { crate::request::method_not_allowed("GET, HEAD") }),
         )
         .route(

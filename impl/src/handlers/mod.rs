@@ -159,6 +159,14 @@ impl<S: Store> Api for KeycredApi<S> {
         Ok(health::healthz())
     }
 
+    async fn get_readyz(
+        &self,
+        _context: RequestContext<()>,
+        _params: api::GetReadyzParams,
+    ) -> Result<api::GetReadyzResponse, ApiError> {
+        health::readyz(self.store.as_ref()).await
+    }
+
     async fn create_service_account_token(
         &self,
         context: RequestContext<Option<BasicCredentials>>,

@@ -380,4 +380,16 @@ impl Store for PgStore {
         })
         .await
     }
+
+    async fn check_ready(&self) -> StorageResult<()> {
+        self.observed(async {
+            let client = self.reader("readiness check").await?;
+            client
+                .query_one("SELECT 1", &[])
+                .await
+                .map(|_| ())
+                .map_err(|err| error::from_pg("readiness check", err))
+        })
+        .await
+    }
 }

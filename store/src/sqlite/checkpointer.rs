@@ -46,7 +46,7 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// 16–22 ms on the benchmark machine with 1,000,000 credentials whatever few
 /// pages it copied, and every request queued meanwhile waits for it; so it must
 /// be rare. At SQLite's own 1,000 frames it came every ~100 ms under load there
-/// and PATCH p99 was 22–24 ms; at 8,000, 7.6–8.3 ms (BENCHMARKS.md).
+/// and PATCH p99 was 22–24 ms; at 8,000, 7.6–8.3 ms (docs/perf-log.md).
 pub const CATCH_UP_FRAMES: i64 = 8000;
 
 /// What the writer and the thread share.

@@ -7,12 +7,14 @@
 //! into the database file, `readers` runs reads, `queries` holds the SQL of each
 //! operation and `error` maps SQLite errors.
 
+mod backup;
 mod checkpointer;
 mod connection;
 mod error;
 mod migrations;
 mod queries;
 mod readers;
+mod readiness;
 mod writer;
 
 #[cfg(test)]
@@ -23,6 +25,7 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use self::backup::{backup, BackupSummary};
 // Public for the benchmark's raw SQLite reference, which checkpoints as keycred does.
 pub use self::checkpointer::{catch_up, Checkpointer, CHECKPOINT_INTERVAL};
 use self::error::{from_sqlite, is_foreign_key_violation};
@@ -269,6 +272,11 @@ impl Store for SqliteStore {
         self.readers
             .read("find token", move |conn| queries::find_token(conn, &token_id))
             .await
+    }
+
+    async fn check_ready(&self) -> StorageResult<()> {
+        self.readers.read("readiness query", readiness::read_check).await?;
+        self.writer.write(readiness::write_check).await
     }
 }
 

@@ -178,6 +178,21 @@ impl TestDatabase {
         }
     }
 
+    /// PostgreSQL only: makes the server refuse new connections to this database and
+    /// ends the open ones (`refuse = true`), or takes connections again (`false`).
+    pub fn refuse_postgres_connections(&self, refuse: bool) {
+        let TestDatabase::Postgres { name, .. } = self else {
+            panic!("this test needs the PostgreSQL backend");
+        };
+        let sql = format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {}; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND {refuse}",
+            !refuse
+        );
+        with_client(&admin_url(), async |client| client.batch_execute(&sql).await)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
     /// The `--database` value: the file's path or the database's URL.
     pub fn argument(&self) -> OsString {
         match self {

@@ -5,8 +5,10 @@
 
 mod bootstrap;
 mod checks;
+mod command_line;
 mod database;
 mod http;
+mod metrics_listener;
 mod pages;
 mod resources;
 
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
+pub use command_line::ServerFromCommand;
 pub use database::{require_postgres, sqlite_only, TestDatabase};
 pub use http::{parse_response, read_response, TestResponse};
 pub use pages::{duplicates, ids_of, Page};
@@ -46,6 +49,9 @@ pub fn keycred_binary() -> &'static str {
 pub struct TestApp {
     /// Where the server listens, e.g. `127.0.0.1:41234`.
     pub address: String,
+    /// Where its metrics listener serves `/metrics`: every test server has one
+    /// (`KEYCRED_METRICS_LISTEN=127.0.0.1:0`) unless its environment sets that empty.
+    pub metrics_address: Option<String>,
     /// The database the server uses.
     pub database: Arc<TestDatabase>,
     child: Child,
@@ -100,6 +106,7 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
     let mut child = Command::new(keycred_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(database.argument())
+        .env("KEYCRED_METRICS_LISTEN", "127.0.0.1:0")
         .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -136,6 +143,8 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
     });
 
     let deadline = Instant::now() + STARTUP_TIMEOUT;
+    // The metrics line comes first; the listening line means the server is ready.
+    let mut metrics_address = None;
     let address = loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match lines_rx.recv_timeout(remaining) {
@@ -143,6 +152,7 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
                 if let Some(address) = listening_address(&line) {
                     break address;
                 }
+                metrics_address = metrics_address.or_else(|| metrics_listener::metrics_address(&line));
             }
             Err(error) => {
                 let _ = child.kill();
@@ -161,6 +171,7 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
     };
     TestApp {
         address,
+        metrics_address,
         database,
         child,
         stdout,
