@@ -69,6 +69,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 section "cargo test (unit tests; end-to-end on SQLite)"
 KEYCRED_TEST_BACKEND=sqlite cargo test --workspace
 
+# The hostile-input and slow-client tests once more with every server on HTTPS
+# (KEYCRED_TEST_TLS=1): what they check must hold over TLS as well.
+section "cargo test: hostile input and slow clients over TLS, on SQLite"
+KEYCRED_TEST_TLS=1 KEYCRED_TEST_BACKEND=sqlite cargo test --test api -- errors::hostile_input slow_clients
+
 section "PostgreSQL (${KEYCRED_TEST_POSTGRES_URL})"
 ensure_postgres
 if [ -n "$postgres_skip_reason" ]; then
@@ -86,6 +91,9 @@ else
 
     section "cargo test: end-to-end on PostgreSQL (with the multi-instance tests)"
     KEYCRED_TEST_BACKEND=postgres cargo test --test api -- --include-ignored
+
+    section "cargo test: hostile input and slow clients over TLS, on PostgreSQL"
+    KEYCRED_TEST_TLS=1 KEYCRED_TEST_BACKEND=postgres cargo test --test api -- errors::hostile_input slow_clients
 fi
 
 section "cargo build --bin keycred"

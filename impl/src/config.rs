@@ -18,7 +18,7 @@ pub struct Cli {
 /// keycred's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API over HTTP.
+    /// Serve the API over HTTP, or HTTPS with --tls-cert and --tls-key.
     Serve(ServeConfig),
     /// Create an organization (or reuse it), a service account and a credential, and
     /// print the credential's client_id and client_secret (shown this once).
@@ -62,6 +62,13 @@ pub struct ServeConfig {
           default_value_t = crate::server::REQUEST_BODY_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout: u64,
+    /// A PEM file with the server's certificate (then any intermediates): serve HTTPS.
+    /// Re-read, with the key, on SIGHUP.
+    #[arg(long, env = "KEYCRED_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM file with the certificate's private key.
+    #[arg(long, env = "KEYCRED_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Testing knob: the length of the window failed client authentications are
     /// counted in, in milliseconds (default one minute). Not for production.
     #[arg(long, env = "KEYCRED_AUTH_FAILURE_WINDOW_MS", hide = true,
@@ -78,6 +85,14 @@ impl ServeConfig {
             header_read_timeout: std::time::Duration::from_secs(self.header_timeout),
             request_body_timeout: std::time::Duration::from_secs(self.body_timeout),
         }
+    }
+
+    /// The certificate and key files to serve HTTPS with, if both are given.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+        })
     }
 
     /// The metrics listener's address, if there is to be one (an empty value, as an

@@ -1,6 +1,6 @@
 //! keycred's hand-written side: the [`keycred_api::Api`] implementation, auth, the token
 //! cache, the limits on failed client authentication, metrics, configuration,
-//! the HTTP server and startup.
+//! the HTTP server, TLS and startup.
 
 pub mod auth;
 pub mod backup;
@@ -16,4 +16,5 @@ pub mod rate_limit;
 pub mod served_contract;
 pub mod server;
 pub mod startup;
+pub mod tls;
 pub mod token_cache;

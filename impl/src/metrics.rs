@@ -5,9 +5,11 @@
 //! |---|---|---|
 //! | `keycred_http_requests_total` | counter | `operation`, `status` |
 //! | `keycred_http_request_duration_seconds` | histogram | `operation` |
-//! | `keycred_writer_batch_size` | histogram | |
-//! | `keycred_writer_queue_depth` | gauge | |
-//! | `keycred_database_errors_total` | counter | `kind`: `unavailable`, `internal`, `conflict` |
+//! | `keycred_storage_writes_waiting` | gauge | |
+//! | `keycred_storage_write_wait_seconds` | histogram | |
+//! | `keycred_storage_commit_seconds` | histogram | |
+//! | `keycred_storage_commit_writes` | histogram | |
+//! | `keycred_storage_errors_total` | counter | `kind`: `unavailable`, `internal`, `conflict` |
 //!
 //! `operation` is the operationId of the spec's operation that the request's route and
 //! method name (`HEAD` counts as the `GET` it is answered by); a route served beside
@@ -17,8 +19,11 @@
 //! recording a request is a handful of relaxed atomic additions, with no lock and no
 //! allocation, and only the rare scrape does any real work.
 //!
-//! The writer's numbers come from the storage layer through [`StorageObserver`], so
-//! storage stays free of HTTP.
+//! The storage numbers come from the storage layer through [`StorageObserver`], so
+//! storage stays free of HTTP; each backend fills them in its own terms (SQLite: the
+//! writer thread's queue and group-commit batches; PostgreSQL: the wait for a pooled
+//! connection and each write's own transaction). docs/operations.md says what each
+//! means on each backend.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -51,9 +56,15 @@ const DURATION_BOUNDS_MICROS: &[u64] = &[
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
 ];
 
-/// Upper bounds of the writer batch size buckets: powers of two up to the writer's
-/// largest batch (256).
-const BATCH_SIZE_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256];
+/// Upper bounds of the storage wait and commit buckets, in microseconds: 50 µs (a
+/// write that found the writer or a connection free) to 5 s (the busy timeout).
+const STORAGE_BOUNDS_MICROS: &[u64] = &[
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 5_000_000,
+];
+
+/// Upper bounds of the writes-per-commit buckets: powers of two up to the SQLite
+/// writer's largest batch (256).
+const COMMIT_WRITES_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 /// The lowest HTTP status counted; statuses are counted in a dense table from here.
 const FIRST_STATUS: u16 = 100;
@@ -166,16 +177,27 @@ struct OperationMetrics {
 pub struct Metrics {
     /// Per operation label, in [`OperationLabel`] order.
     operations: Box<[OperationMetrics]>,
-    /// Writes committed together per transaction.
-    writer_batch_size: Histogram,
-    /// Writes waiting for the writer thread.
-    writer_queue_depth: AtomicI64,
-    /// Failed storage calls, by kind, in [`DATABASE_ERROR_KINDS`] order.
-    database_errors: [AtomicU64; 3],
+    /// What the store reports.
+    storage: StorageMetrics,
 }
 
-/// The `kind` labels of `keycred_database_errors_total`.
-const DATABASE_ERROR_KINDS: [&str; 3] = ["unavailable", "internal", "conflict"];
+/// The storage layer's numbers (see [`StorageObserver`] for what each event is on
+/// each backend).
+struct StorageMetrics {
+    /// Writes waiting to run: for the SQLite writer, or for a pooled connection.
+    writes_waiting: AtomicI64,
+    /// How long each write waited before it ran, in microseconds.
+    write_wait: Histogram,
+    /// How long each committed transaction took, in microseconds.
+    commit_duration: Histogram,
+    /// Writes per committed transaction.
+    commit_writes: Histogram,
+    /// Failed storage calls, by kind, in [`STORAGE_ERROR_KINDS`] order.
+    errors: [AtomicU64; 3],
+}
+
+/// The `kind` labels of `keycred_storage_errors_total`.
+const STORAGE_ERROR_KINDS: [&str; 3] = ["unavailable", "internal", "conflict"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -193,9 +215,13 @@ impl Metrics {
                     duration: Histogram::new(DURATION_BOUNDS_MICROS),
                 })
                 .collect(),
-            writer_batch_size: Histogram::new(BATCH_SIZE_BOUNDS),
-            writer_queue_depth: AtomicI64::new(0),
-            database_errors: Default::default(),
+            storage: StorageMetrics {
+                writes_waiting: AtomicI64::new(0),
+                write_wait: Histogram::new(STORAGE_BOUNDS_MICROS),
+                commit_duration: Histogram::new(STORAGE_BOUNDS_MICROS),
+                commit_writes: Histogram::new(COMMIT_WRITES_BOUNDS),
+                errors: Default::default(),
+            },
         }
     }
 
@@ -216,13 +242,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8 * 1024);
         self.render_requests(&mut out);
-        self.render_writer(&mut out);
-        out.push_str("# HELP keycred_database_errors_total Storage calls that failed, by kind.\n");
-        out.push_str("# TYPE keycred_database_errors_total counter\n");
-        for (kind, count) in DATABASE_ERROR_KINDS.iter().zip(&self.database_errors) {
-            let count = count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "keycred_database_errors_total{{kind=\"{kind}\"}} {count}");
-        }
+        self.storage.render(&mut out);
         out
     }
 
@@ -251,26 +271,66 @@ impl Metrics {
                 .render(out, "keycred_http_request_duration_seconds", &labels, 1e6);
         }
     }
+}
 
-    fn render_writer(&self, out: &mut String) {
-        out.push_str("# HELP keycred_writer_batch_size Writes committed together in one transaction.\n");
-        out.push_str("# TYPE keycred_writer_batch_size histogram\n");
-        self.writer_batch_size.render(out, "keycred_writer_batch_size", "", 1.0);
-        out.push_str("# HELP keycred_writer_queue_depth Writes waiting for the database writer.\n");
-        out.push_str("# TYPE keycred_writer_queue_depth gauge\n");
-        let depth = self.writer_queue_depth.load(Ordering::Relaxed).max(0);
-        let _ = writeln!(out, "keycred_writer_queue_depth {depth}");
+impl StorageMetrics {
+    /// The storage lines, in the Prometheus text exposition format.
+    fn render(&self, out: &mut String) {
+        out.push_str(
+            "# HELP keycred_storage_writes_waiting Writes waiting to run \
+             (SQLite: for the writer thread; PostgreSQL: for a pooled connection).\n",
+        );
+        out.push_str("# TYPE keycred_storage_writes_waiting gauge\n");
+        let waiting = self.writes_waiting.load(Ordering::Relaxed).max(0);
+        let _ = writeln!(out, "keycred_storage_writes_waiting {waiting}");
+        out.push_str(
+            "# HELP keycred_storage_write_wait_seconds Time each write waited before it ran \
+             (SQLite: queued until its batch began; PostgreSQL: for a pooled connection).\n",
+        );
+        out.push_str("# TYPE keycred_storage_write_wait_seconds histogram\n");
+        self.write_wait
+            .render(out, "keycred_storage_write_wait_seconds", "", 1e6);
+        out.push_str(
+            "# HELP keycred_storage_commit_seconds Time each write transaction took to commit durably \
+             (SQLite: one group-commit batch; PostgreSQL: one write's statement).\n",
+        );
+        out.push_str("# TYPE keycred_storage_commit_seconds histogram\n");
+        self.commit_duration
+            .render(out, "keycred_storage_commit_seconds", "", 1e6);
+        out.push_str(
+            "# HELP keycred_storage_commit_writes Writes per committed transaction \
+             (SQLite: the group-commit batch; PostgreSQL: always 1).\n",
+        );
+        out.push_str("# TYPE keycred_storage_commit_writes histogram\n");
+        self.commit_writes.render(out, "keycred_storage_commit_writes", "", 1.0);
+        out.push_str("# HELP keycred_storage_errors_total Storage calls that failed, by kind.\n");
+        out.push_str("# TYPE keycred_storage_errors_total counter\n");
+        for (kind, count) in STORAGE_ERROR_KINDS.iter().zip(&self.errors) {
+            let count = count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "keycred_storage_errors_total{{kind=\"{kind}\"}} {count}");
+        }
     }
+}
+
+/// Microseconds, saturating, for the histograms.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl StorageObserver for Metrics {
     fn write_queue_changed(&self, delta: isize) {
         let delta = i64::try_from(delta).unwrap_or(0);
-        self.writer_queue_depth.fetch_add(delta, Ordering::Relaxed);
+        self.storage.writes_waiting.fetch_add(delta, Ordering::Relaxed);
     }
 
-    fn write_batch(&self, size: usize) {
-        self.writer_batch_size.observe(u64::try_from(size).unwrap_or(u64::MAX));
+    fn write_waited(&self, wait: Duration) {
+        self.storage.write_wait.observe(micros(wait));
+    }
+
+    fn committed(&self, writes: usize, latency: Duration) {
+        self.storage.commit_duration.observe(micros(latency));
+        let writes = u64::try_from(writes).unwrap_or(u64::MAX);
+        self.storage.commit_writes.observe(writes);
     }
 
     fn storage_failed(&self, error: &StorageError) {
@@ -279,7 +339,7 @@ impl StorageObserver for Metrics {
             StorageError::Internal(_) => 1,
             StorageError::Conflict(_) => 2,
         };
-        self.database_errors[kind].fetch_add(1, Ordering::Relaxed);
+        self.storage.errors[kind].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -380,39 +440,37 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_and_database_numbers_come_from_the_storage_observer() {
+    fn the_storage_numbers_come_from_the_storage_observer() {
         let metrics = Metrics::new();
         metrics.write_queue_changed(3);
         metrics.write_queue_changed(-2);
-        metrics.write_batch(1);
-        metrics.write_batch(3);
-        metrics.write_batch(300);
+        metrics.write_waited(Duration::from_micros(40));
+        metrics.write_waited(Duration::from_millis(3));
+        metrics.committed(1, Duration::from_millis(2));
+        metrics.committed(3, Duration::from_millis(2));
+        metrics.committed(300, Duration::from_secs(9));
         metrics.storage_failed(&StorageError::Unavailable("queue full".to_owned()));
         metrics.storage_failed(&StorageError::Unavailable("locked".to_owned()));
         metrics.storage_failed(&StorageError::Conflict("label".to_owned()));
 
         let text = metrics.render();
-        assert!(text.contains("\nkeycred_writer_queue_depth 1\n"), "{text}");
-        assert!(
-            text.contains("\nkeycred_writer_batch_size_bucket{le=\"1\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("\nkeycred_writer_batch_size_bucket{le=\"4\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("\nkeycred_writer_batch_size_bucket{le=\"256\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("\nkeycred_writer_batch_size_bucket{le=\"+Inf\"} 3\n"),
-            "{text}"
-        );
-        assert!(text.contains("\nkeycred_writer_batch_size_sum 304\n"), "{text}");
-        assert!(text.contains("\nkeycred_database_errors_total{kind=\"unavailable\"} 2\n"));
-        assert!(text.contains("\nkeycred_database_errors_total{kind=\"internal\"} 0\n"));
-        assert!(text.contains("\nkeycred_database_errors_total{kind=\"conflict\"} 1\n"));
+        let has = |line: &str| assert!(text.contains(&format!("\n{line}\n")), "{line}\n{text}");
+        has("keycred_storage_writes_waiting 1");
+        has("keycred_storage_write_wait_seconds_bucket{le=\"0.00005\"} 1");
+        has("keycred_storage_write_wait_seconds_bucket{le=\"0.005\"} 2");
+        has("keycred_storage_write_wait_seconds_count 2");
+        has("keycred_storage_write_wait_seconds_sum 0.00304");
+        has("keycred_storage_commit_seconds_bucket{le=\"0.0025\"} 2");
+        has("keycred_storage_commit_seconds_bucket{le=\"5\"} 2");
+        has("keycred_storage_commit_seconds_bucket{le=\"+Inf\"} 3");
+        has("keycred_storage_commit_writes_bucket{le=\"1\"} 1");
+        has("keycred_storage_commit_writes_bucket{le=\"4\"} 2");
+        has("keycred_storage_commit_writes_bucket{le=\"256\"} 2");
+        has("keycred_storage_commit_writes_bucket{le=\"+Inf\"} 3");
+        has("keycred_storage_commit_writes_sum 304");
+        has("keycred_storage_errors_total{kind=\"unavailable\"} 2");
+        has("keycred_storage_errors_total{kind=\"internal\"} 0");
+        has("keycred_storage_errors_total{kind=\"conflict\"} 1");
     }
 
     #[test]
@@ -421,9 +479,11 @@ mod tests {
         for (name, kind) in [
             ("keycred_http_requests_total", "counter"),
             ("keycred_http_request_duration_seconds", "histogram"),
-            ("keycred_writer_batch_size", "histogram"),
-            ("keycred_writer_queue_depth", "gauge"),
-            ("keycred_database_errors_total", "counter"),
+            ("keycred_storage_writes_waiting", "gauge"),
+            ("keycred_storage_write_wait_seconds", "histogram"),
+            ("keycred_storage_commit_seconds", "histogram"),
+            ("keycred_storage_commit_writes", "histogram"),
+            ("keycred_storage_errors_total", "counter"),
         ] {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
             assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");

@@ -21,6 +21,9 @@
 //!   its buffers (about 11 KiB) at once, only when its first byte has arrived. Until
 //!   then it costs a task and a socket, about 1.7 KiB of memory: 10,000 connections
 //!   that send nothing cost about 16 MiB (measured by the end-to-end tests).
+//! - **TLS is optional** ([`serve_with`]): with a [`Tls`], each connection completes its
+//!   handshake (within the header timeout) before it is served, over HTTP/2 when ALPN
+//!   chose it and HTTP/1.1 otherwise; the limits above hold over TLS as well.
 //!
 //! Every request carries its peer's address as axum's [`ConnectInfo`].
 
@@ -42,6 +45,8 @@ use keycred_api::request::BodyTimedOut;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+
+use crate::tls::Tls;
 
 /// The most connections served at once; further ones wait in the kernel's backlog.
 /// Lowered at startup to what the process's open-file limit allows.
@@ -118,12 +123,24 @@ fn parse_open_file_limit(limits: &str) -> Option<u64> {
         .ok()
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` resolves; then stops
-/// accepting, closes idle connections, and returns once the requests in flight are answered.
+/// Serves `router` over plain HTTP on `listener` within `limits` until `shutdown`
+/// resolves; then stops accepting, closes idle connections, and returns once the
+/// requests in flight are answered.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -158,7 +175,10 @@ pub async fn serve(
             stopping: stopping_watch.clone(),
             limits,
         };
-        tokio::spawn(connection.serve(http.clone(), router.clone()));
+        match &tls {
+            None => tokio::spawn(connection.serve(http.clone(), router.clone())),
+            Some(tls) => tokio::spawn(connection.serve_tls(tls.clone(), http.clone(), router.clone())),
+        };
     }
 
     // Refuse new connections from here on, wake the ones still waiting for a first
@@ -223,6 +243,59 @@ impl Connection {
         }
         // Closed: its place under the cap goes to the next connection in the backlog.
         drop(self.slot);
+    }
+
+    /// Whether a first byte arrived within the header timeout (and before shutdown), as
+    /// [`Connection::serve`] waits for it (inline there, where every byte of the task counts).
+    async fn first_byte_arrived(&mut self) -> bool {
+        let mut first = [0u8; 1];
+        let first_byte = tokio::time::timeout(self.limits.header_read_timeout, self.stream.peek(&mut first));
+        tokio::select! {
+            peeked = first_byte => matches!(peeked, Ok(Ok(1..))),
+            _ = self.stopping.changed() => false,
+        }
+    }
+
+    /// Waits for the first byte, then serves over TLS ([`Connection::handshake_and_serve`]).
+    async fn serve_tls(mut self, tls: Tls, http: http1::Builder, router: axum::Router) {
+        if !self.first_byte_arrived().await {
+            return;
+        }
+        // Boxed: a TLS connection's state is large, and a task is as large as its
+        // largest state, even while it waits for a first byte.
+        Box::pin(self.handshake_and_serve(tls, http, router)).await;
+    }
+
+    /// Completes the TLS handshake within the header timeout, then serves HTTP/2 if
+    /// ALPN chose it and HTTP/1.1 otherwise, until the connection ends.
+    async fn handshake_and_serve(self, tls: Tls, http: http1::Builder, router: axum::Router) {
+        let Connection {
+            stream,
+            peer,
+            slot,
+            watcher,
+            mut stopping,
+            limits,
+            ..
+        } = self;
+        let timeout = limits.header_read_timeout;
+        let body_timeout = limits.request_body_timeout;
+        let service = tower::ServiceExt::map_request(router, move |request| prepare(request, peer, body_timeout));
+        let served = match tls.handshake(stream, timeout, &mut stopping).await {
+            None => Ok(()),
+            // `stopping` ends it on shutdown; the watcher keeps shutdown waiting meanwhile.
+            Some(stream) if crate::tls::negotiated_http2(&stream) => {
+                crate::tls::serve_http2(stream, service, timeout, stopping).await
+            }
+            Some(stream) => {
+                let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+                watcher.watch(connection).await
+            }
+        };
+        if let Err(error) = served {
+            tracing::debug!(%error, peer = %peer, "TLS connection ended with an error");
+        }
+        drop(slot);
     }
 }
 

@@ -1,5 +1,5 @@
-//! Startup: bind the listeners (the API's, and the metrics listener if asked for) before
-//! anything touches the database, so a bad address leaves no file behind; open the store
+//! Startup: read the TLS certificate and key (with `--tls-cert`), bind the listeners (the
+//! API's, and the metrics listener if asked for) before anything touches the database, so a bad address leaves no file behind; open the store
 //! the `--database` value names (SQLite or PostgreSQL); wrap the generated router (and the
 //! served contract beside it, and `/metrics` on its own listener) in the request envelope
 //! (request IDs, logging, no caching, metrics, the peer's address for the token
@@ -28,6 +28,7 @@ use crate::listeners::{ListenError, MetricsListener};
 use crate::metrics::{Metrics, OperationLabel};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::server::Limits;
+use crate::tls::{Tls, TlsError};
 use keycred_store::postgres::PgStore;
 use keycred_store::sqlite::SqliteStore;
 use keycred_store::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
@@ -47,6 +48,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error("cannot open the database: {0}")]
     Storage(#[from] StorageError),
+    /// The TLS certificate or key cannot be used.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(#[from] TlsError),
     /// The address could not be bound, or serving failed.
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
@@ -62,11 +66,17 @@ pub struct Application {
     limits: Limits,
     /// `/metrics` on its own listener, when `--metrics-listen` asks for one.
     metrics_listener: Option<MetricsListener>,
+    /// The certificate to serve HTTPS with; plain HTTP without one.
+    tls: Option<Tls>,
 }
 
 impl Application {
-    /// Binds the listen addresses, then opens the database (applying migrations).
+    /// Reads the TLS certificate and key (if any), binds the listen addresses, then
+    /// opens the database (applying migrations). With TLS, SIGHUP reloads the
+    /// certificate and key from then on.
     pub async fn build(config: &ServeConfig) -> Result<Application, StartupError> {
+        // Checked first: a certificate that cannot be served leaves nothing behind.
+        let tls = config.tls_files().map(Tls::load).transpose()?;
         let listener = crate::listeners::bind(&config.listen).await?;
         let metrics_listener = match config.metrics_listen() {
             Some(address) => Some(crate::listeners::bind(address).await?),
@@ -92,11 +102,15 @@ impl Application {
                 "the open-file limit (ulimit -n) lowers the connection cap"
             );
         }
+        if let Some(tls) = &tls {
+            tokio::spawn(crate::tls::reload_on_hangup(tls.clone())?);
+        }
         Ok(Application {
             listener,
             router,
             limits,
             metrics_listener,
+            tls,
         })
     }
 
@@ -115,6 +129,15 @@ impl Application {
         self.limits
     }
 
+    /// The URL scheme served: `https` with a certificate, `http` without.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     /// The metrics listener, if any, stops with the API's.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
@@ -123,7 +146,7 @@ impl Application {
             .metrics_listener
             .map(|metrics_listener| metrics_listener.spawn(self.limits, stopping));
         let shutdown = crate::listeners::announcing(shutdown, stop);
-        crate::server::serve(self.listener, self.router, self.limits, shutdown).await?;
+        crate::server::serve_with(self.listener, self.router, self.limits, self.tls, shutdown).await?;
         if let Some(metrics_server) = metrics_server {
             metrics_server.await.map_err(std::io::Error::other)??;
         }
@@ -249,7 +272,7 @@ pub async fn shutdown_signal() {
 }
 
 /// `keycred serve`: prints `metrics on http://ADDR` (with a metrics listener) and then
-/// `listening on http://ADDR` once ready, then serves until a signal.
+/// `listening on http://ADDR` (`https://` with TLS) once ready, then serves until a signal.
 pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
     let application = Application::build(&config).await?;
     let address = application.address()?;
@@ -264,9 +287,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), StartupError> {
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_read_timeout.as_secs(),
         body_timeout_s = limits.request_body_timeout.as_secs(),
+        tls = application.scheme() == "https",
         "keycred started"
     );
-    println!("listening on http://{address}");
+    println!("listening on {}://{address}", application.scheme());
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }

@@ -6,11 +6,17 @@
 //! read their schema changes from the one list in [`migrations`]. Timestamps are Unix
 //! epoch milliseconds (UTC).
 
-pub mod migrations;
+#[cfg(test)]
+mod conformance;
+mod migrations;
+mod paging;
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
 
 use std::future::Future;
+use std::time::Duration;
 
 /// Unix epoch milliseconds, UTC. The API renders them as RFC 3339 with milliseconds.
 pub type Millis = i64;
@@ -249,21 +255,32 @@ pub type StorageResult<T> = Result<T, StorageError>;
 
 /// What a store tells about its own work as it goes, for metrics: a small hook it is
 /// given when opened, so the storage layer needs to know nothing of HTTP or of how
-/// the numbers are published. Called on hot paths, so implementations must be cheap
-/// and must not block (atomics, not locks).
+/// the numbers are published. Both backends report every event, each in its own
+/// terms (said at each method). Called on hot paths, so implementations must be
+/// cheap and must not block (atomics, not locks).
 pub trait StorageObserver: Send + Sync + 'static {
-    /// The queue of writes waiting for the writer (SQLite: the writer thread; PostgreSQL:
-    /// a free connection) grew (positive) or shrank (negative) by `delta`. Growth is
-    /// reported before the write is offered to the queue, so the running sum never goes
-    /// below zero.
+    /// The writes waiting to run grew (positive) or shrank (negative) by `delta`.
+    /// SQLite: writes queued for the writer thread; PostgreSQL: writes waiting for
+    /// a connection from the pool. Growth is reported before the write is offered,
+    /// so the running sum never goes below zero.
     fn write_queue_changed(&self, delta: isize) {
         let _ = delta;
     }
 
-    /// The writer took `size` queued writes to commit together in one transaction
-    /// (always 1 on PostgreSQL, where each write commits on its own).
-    fn write_batch(&self, size: usize) {
-        let _ = size;
+    /// A write waited `wait` before it started to run. SQLite: from being queued
+    /// until the writer thread began the batch it is in; PostgreSQL: for a
+    /// connection from the pool. A write refused instead is reported as failed.
+    fn write_waited(&self, wait: Duration) {
+        let _ = wait;
+    }
+
+    /// A transaction holding `writes` writes committed, durably, `latency` after
+    /// it began. SQLite: one group-commit batch on the writer thread, from `BEGIN
+    /// IMMEDIATE` to the end of its `COMMIT` (counting the writes that succeeded);
+    /// PostgreSQL: one write, whose statement is its own transaction (so `writes`
+    /// is always 1), from sending it to its answer.
+    fn committed(&self, writes: usize, latency: Duration) {
+        let _ = (writes, latency);
     }
 
     /// A storage call is about to answer with `error`.

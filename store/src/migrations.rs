@@ -1,7 +1,7 @@
 //! The one list of schema migrations, read by both backends' runners.
 //!
 //! Each migration has one number and one SQL file per backend, under
-//! `impl/migrations/sqlite/` and `impl/migrations/postgres/`, both named `NNNN_<name>.sql`
+//! `store/migrations/sqlite/` and `store/migrations/postgres/`, both named `NNNN_<name>.sql`
 //! with the same `NNNN`. Keeping both files of a version in one entry means a
 //! version cannot exist for one backend and not the other; the tests below also
 //! check the two folders on disk against this list, so a file that was added to
@@ -9,6 +9,8 @@
 //!
 //! Append only: an applied migration never changes. Each runner records the
 //! versions it applied in its database's `schema_migrations` table.
+
+use crate::{StorageError, StorageResult};
 
 /// One schema change, as each backend spells it.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +44,18 @@ pub const MIGRATIONS: &[Migration] = &[
 /// The newest version this build knows (0 if it knew none).
 pub fn newest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |migration| migration.version)
+}
+
+/// Fails if the database, whose applied versions (ascending) are `applied`, was
+/// migrated by a newer keycred, whose schema this build does not know.
+pub(crate) fn refuse_newer_schema(applied: &[i64]) -> StorageResult<()> {
+    let newest_known = newest_version();
+    match applied.last() {
+        Some(&newest_applied) if newest_applied > newest_known => Err(StorageError::Internal(format!(
+            "database schema is at version {newest_applied}, newer than this build's {newest_known}; upgrade keycred"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -2,9 +2,8 @@
 //! durability of acknowledged writes across a crash.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 
-use crate::helpers::{credential_path, read_response, spawn_app, SHUTDOWN_TIMEOUT};
+use crate::helpers::{credential_path, read_response, spawn_app, TestStream, SHUTDOWN_TIMEOUT};
 
 #[test]
 fn serve_prints_the_loopback_address_with_the_port_it_got() {
@@ -93,7 +92,7 @@ fn an_acknowledged_update_survives_a_kill_9() {
 
 /// Reads one interim (1xx) response head, byte by byte so that nothing of the final
 /// response after it is consumed.
-fn read_interim_response(stream: &mut TcpStream) -> String {
+fn read_interim_response(stream: &mut TestStream) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

@@ -1,6 +1,8 @@
 //! End-to-end tests of keycred: every test starts the real `keycred serve` binary on a
 //! loopback port with a fresh database, makes credentials with `keycred bootstrap`, and
-//! talks plain HTTP/1.1 to it.
+//! talks plain HTTP/1.1 to it — or HTTP/1.1 over TLS, with `KEYCRED_TEST_TLS=1`, which
+//! starts every server on HTTPS with a test certificate (`helpers/tls.rs`; `scripts/test.sh`
+//! runs the hostile-input and slow-client tests that way too). `tls` tests HTTPS itself.
 //!
 //! The whole suite runs on either backend: a SQLite file per test by default, or a
 //! PostgreSQL database per test with `KEYCRED_TEST_BACKEND=postgres` (see
@@ -33,4 +35,5 @@ mod slow_clients;
 mod startup_errors;
 mod storage_faults;
 mod tenancy;
+mod tls;
 mod token;

@@ -88,10 +88,13 @@ fn request_durations_form_a_histogram_per_operation() {
 }
 
 #[test]
-fn the_writer_reports_its_batches_queue_and_errors() {
+fn the_storage_reports_its_waits_commits_and_errors() {
     let app = spawn_app();
     let admin = app.admin("acme");
     let token = app.token_for(&admin);
+    let before = scrape(&app);
+    let waited_before = sample(&before, "keycred_storage_write_wait_seconds_count").unwrap_or_default();
+    let written_before = sample(&before, "keycred_storage_commit_writes_sum").unwrap_or_default();
     for name in ["one", "two"] {
         let body = format!(r#"{{"name":"{name}"}}"#);
         assert_eq!(app.patch_json(&credential_path(&admin), &token, &body).status, 200);
@@ -99,20 +102,29 @@ fn the_writer_reports_its_batches_queue_and_errors() {
 
     let text = scrape(&app);
 
-    // A token and two updates: three writes, in as many batches or fewer.
-    let writes = sample(&text, "keycred_writer_batch_size_sum").unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(writes, 3.0, "{text}");
-    let batches = sample(&text, "keycred_writer_batch_size_count").unwrap_or_default();
-    assert!((1.0..=3.0).contains(&batches), "{text}");
+    // Two updates: two more writes, each waited for and committed, in as many
+    // transactions or fewer (SQLite may commit them together; PostgreSQL never does).
+    let waited = sample(&text, "keycred_storage_write_wait_seconds_count").unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(waited - waited_before, 2.0, "{text}");
+    let written = sample(&text, "keycred_storage_commit_writes_sum").unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(written - written_before, 2.0, "{text}");
+    let commits = sample(&text, "keycred_storage_commit_writes_count").unwrap_or_default();
+    assert!((1.0..=written).contains(&commits), "{text}");
     assert_eq!(
-        buckets(&text, "keycred_writer_batch_size_bucket{le=").last(),
-        Some(&batches)
+        buckets(&text, "keycred_storage_commit_writes_bucket{le=").last(),
+        Some(&commits)
     );
-    assert!(text.contains("# TYPE keycred_writer_batch_size histogram\n"));
-    assert!(text.contains("# TYPE keycred_writer_queue_depth gauge\n"));
-    assert_eq!(sample(&text, "keycred_writer_queue_depth"), Some(0.0), "{text}");
+    assert_eq!(
+        sample(&text, "keycred_storage_commit_seconds_count"),
+        Some(commits),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE keycred_storage_commit_seconds histogram\n"));
+    assert!(text.contains("# TYPE keycred_storage_write_wait_seconds histogram\n"));
+    assert!(text.contains("# TYPE keycred_storage_writes_waiting gauge\n"));
+    assert_eq!(sample(&text, "keycred_storage_writes_waiting"), Some(0.0), "{text}");
     for kind in ["unavailable", "internal", "conflict"] {
-        let name = format!("keycred_database_errors_total{{kind=\"{kind}\"}}");
+        let name = format!("keycred_storage_errors_total{{kind=\"{kind}\"}}");
         assert_eq!(sample(&text, &name), Some(0.0), "{text}");
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{
     assert_error, assert_token_error, credential_path, parse_response, read_response, spawn_app_with, ServeOptions,
-    TestApp,
+    TestApp, TestStream,
 };
 
 /// The header and body timeouts these tests give the server, in seconds.
@@ -41,7 +41,7 @@ fn app_with_short_timeouts() -> TestApp {
 
 /// Writes `bytes` on `stream` one at a time, `every` apart, from another thread, until
 /// they run out, a write fails, or the returned flag is set.
-fn trickle(stream: &TcpStream, bytes: Vec<u8>, every: Duration) -> Arc<AtomicBool> {
+fn trickle(stream: &TestStream, bytes: Vec<u8>, every: Duration) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut writer = stream.try_clone().expect("clone the stream");
     let stopped = Arc::clone(&stop);
@@ -57,7 +57,7 @@ fn trickle(stream: &TcpStream, bytes: Vec<u8>, every: Duration) -> Arc<AtomicBoo
 }
 
 /// Reads until the server closes the connection; what arrived, and whether it was a reset.
-fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, bool) {
+fn read_until_closed(stream: &mut TestStream) -> (Vec<u8>, bool) {
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -221,7 +221,7 @@ fn a_body_that_arrives_in_time_is_served_even_if_it_comes_slowly() {
 
 /// Sends a keep-alive `GET /healthz` on a new connection and reads its answer,
 /// leaving the connection open (and its slot taken).
-fn open_served_connection(app: &TestApp) -> TcpStream {
+fn open_served_connection(app: &TestApp) -> TestStream {
     let mut stream = app.connect();
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", app.address);
     stream.write_all(request.as_bytes()).unwrap();
@@ -244,7 +244,7 @@ fn open_served_connection(app: &TestApp) -> TcpStream {
 fn past_the_connection_cap_a_connection_waits_until_one_closes() {
     const CAP: usize = 3;
     let app = app_with(&[("KEYCRED_MAX_CONNECTIONS", "3"), ("KEYCRED_HEADER_TIMEOUT", "60")]);
-    let mut held: Vec<TcpStream> = (0..CAP).map(|_| open_served_connection(&app)).collect();
+    let mut held: Vec<TestStream> = (0..CAP).map(|_| open_served_connection(&app)).collect();
 
     // One more: the kernel completes the handshake, but the server does not accept it.
     let mut waiting = app.connect();

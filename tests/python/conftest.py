@@ -30,7 +30,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 30
 SHUTDOWN_TIMEOUT_SECONDS = 10
-LISTENING = re.compile(r"listening on (http://\S+)")
+LISTENING = re.compile(r"listening on (https?://\S+)")
 BACKEND = os.environ.get("KEYCRED_TEST_BACKEND") or "sqlite"
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 
@@ -80,7 +80,7 @@ def wait_for_base_url(process: subprocess.Popen, lines: queue.Queue, stderr_path
         try:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            problem = f"did not print 'listening on http://...' within {STARTUP_TIMEOUT_SECONDS} s"
+            problem = f"did not print 'listening on http(s)://...' within {STARTUP_TIMEOUT_SECONDS} s"
             break
         if line is None:
             problem = "stopped before it was listening"

@@ -20,10 +20,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use std::sync::Arc;
 
-use keycred_bench::{
-    apply_keycred_pragmas, effective_settings, now_millis, quantile, read_credential_paths, UPDATE_CREDENTIAL_SQL,
-};
-use keycred_store::sqlite::{catch_up, Checkpointer};
+use keycred_bench::{apply_keycred_pragmas, effective_settings, now_millis, quantile, read_credential_paths};
+use keycred_store::sqlite::{catch_up, update_credential_sql, Checkpointer};
 use keycred_store::IgnoreStorageEvents;
 use rand::Rng;
 use rusqlite::{params, Connection, OpenFlags};
@@ -148,7 +146,7 @@ fn run(
             let key = &keys[rng.random_range(0..keys.len())];
             let patch = &patches[rng.random_range(0..patches.len())];
             let now = now_millis();
-            let mut statement = conn.prepare_cached(UPDATE_CREDENTIAL_SQL)?;
+            let mut statement = conn.prepare_cached(update_credential_sql())?;
             // Read every returned column, as keycred does to answer the PATCH.
             let row: ReturnedRow = statement.query_row(
                 params![

@@ -12,8 +12,8 @@
 use deadpool_postgres::ClientWrapper;
 
 use super::error::from_pg;
-use crate::migrations::{newest_version, MIGRATIONS};
-use crate::{Millis, StorageError, StorageResult};
+use crate::migrations::{refuse_newer_schema, MIGRATIONS};
+use crate::{Millis, StorageResult};
 
 /// The advisory lock key that serialises migrations: "keycred\0" read as a
 /// big-endian i64. Advisory locks are per database, so it only ever meets other
@@ -44,15 +44,7 @@ pub(super) async fn migrate(client: &mut ClientWrapper, now: Millis) -> StorageR
         .map(|row| row.get(0))
         .collect();
 
-    let newest_known = newest_version();
-    if let Some(&newest_applied) = applied.last() {
-        if newest_applied > newest_known {
-            return Err(StorageError::Internal(format!(
-                "database schema is at version {newest_applied}, newer than this build's \
-                 {newest_known}; upgrade keycred"
-            )));
-        }
-    }
+    refuse_newer_schema(&applied)?;
     for migration in MIGRATIONS
         .iter()
         .filter(|migration| !applied.contains(&migration.version))

@@ -28,16 +28,20 @@ mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use self::error::{from_pg, from_pool};
+use self::error::{from_pg, from_pool, is_foreign_key_violation};
+use self::queries::{query_opt, PgRow};
 use super::{
     ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Page,
     PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store, TokenRecord,
 };
+use crate::paging::{self, PagePlan};
+use crate::rows::{self, Value};
+use crate::sql::{self, Statement};
 
 /// The most connections one instance opens. N instances open up to N times this,
 /// which must stay under the server's `max_connections` (100 by default).
@@ -128,16 +132,27 @@ impl PgStore {
         self.pool.get().await.map_err(|err| from_pool(op, err))
     }
 
-    /// A connection for a write, counted as a queued write while it is awaited and
-    /// as a batch of one once it is had (each write commits on its own): the same
-    /// metrics as the SQLite writer's queue and batches, with the pool in the queue's place.
+    /// A connection for a write, counted as a waiting write while it is awaited
+    /// (the pool takes the place of SQLite's writer queue), and the wait reported.
     async fn writer(&self, op: &str) -> StorageResult<Object> {
         self.observer.write_queue_changed(1);
+        let waiting = Instant::now();
         let connection = self.pool.get().await;
         self.observer.write_queue_changed(-1);
         let connection = connection.map_err(|err| from_pool(op, err))?;
-        self.observer.write_batch(1);
+        self.observer.write_waited(waiting.elapsed());
         Ok(connection)
+    }
+
+    /// Awaits one write's statement, which is its own transaction, and reports
+    /// its commit.
+    async fn commit<T, E>(&self, statement: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        let began = Instant::now();
+        let result = statement.await;
+        if result.is_ok() {
+            self.observer.committed(1, began.elapsed());
+        }
+        result
     }
 
     /// Awaits `work` and reports its failure, if any, to the observer.
@@ -153,10 +168,8 @@ impl PgStore {
     async fn list<T>(
         &self,
         op: &str,
-        sql: &queries::ListSql,
-        filter: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-        page: &PageRequest,
-        from_row: fn(&tokio_postgres::Row, &str) -> StorageResult<T>,
+        plan: PagePlan<'_>,
+        read: impl Fn(&PgRow<'_>) -> StorageResult<T>,
     ) -> StorageResult<Page<T>> {
         let mut client = self.reader(op).await?;
         let tx = client
@@ -166,10 +179,42 @@ impl PgStore {
             .start()
             .await
             .map_err(|err| from_pg(op, err))?;
-        let page = queries::read_page(&tx, op, sql, filter, page, from_row).await?;
+        let page = queries::read_page(&tx, op, &plan, read).await?;
         tx.commit().await.map_err(|err| from_pg(op, err))?;
         Ok(page)
     }
+
+    /// Runs the write `statement`: the number of rows it changed, or, for a
+    /// foreign key that refused it, `missing_parent`'s answer.
+    async fn write(
+        &self,
+        op: &str,
+        statement: &Statement,
+        params: &[Value<'_>],
+        missing_parent: impl FnOnce() -> StorageResult<u64>,
+    ) -> StorageResult<u64> {
+        let client = self.writer(op).await?;
+        match self.commit(queries::execute(&client, statement, params)).await {
+            Ok(changed) => Ok(changed),
+            Err(err) if is_foreign_key_violation(&err) => missing_parent(),
+            Err(err) => Err(from_pg(op, err)),
+        }
+    }
+}
+
+/// The answer for a write that must never meet a missing parent: an `Internal`
+/// error naming it (as on SQLite).
+fn parent_missing(op: &str, missing: String) -> StorageResult<u64> {
+    Err(StorageError::Internal(format!("{op}: {missing}")))
+}
+
+/// An empty page, for a list under a key no row can have.
+fn empty_page<T>() -> StorageResult<Page<T>> {
+    Ok(Page {
+        items: Vec::new(),
+        has_next_page: false,
+        has_prev_page: false,
+    })
 }
 
 /// True if any of `keys` contains NUL, which no stored key can (see the module docs).
@@ -187,27 +232,37 @@ impl Store for PgStore {
         if unstorable(&[id_or_label]) {
             return Ok(None);
         }
+        let op = "find organization";
         self.observed(async {
-            let client = self.reader("find organization").await?;
-            queries::find_organization(&client, id_or_label).await
+            let client = self.reader(op).await?;
+            let params = rows::one_key(id_or_label);
+            query_opt(&client, op, &sql::FIND_ORGANIZATION, &params, |row| {
+                rows::organization(row)
+            })
+            .await
         })
         .await
     }
 
     async fn create_organization(&self, organization: Organization) -> StorageResult<()> {
-        self.observed(async {
-            let client = self.writer("create organization").await?;
-            queries::insert_organization(&client, &organization).await
-        })
-        .await
+        let params = rows::new_organization(&organization);
+        let op = "create organization";
+        let write = self.write(op, &sql::INSERT_ORGANIZATION, &params, || Ok(0));
+        self.observed(write).await.map(drop)
     }
 
     async fn create_service_account(&self, service_account: ServiceAccount) -> StorageResult<()> {
-        self.observed(async {
-            let client = self.writer("create service account").await?;
-            queries::insert_service_account(&client, &service_account).await
-        })
-        .await
+        let params = rows::new_service_account(&service_account);
+        let op = "create service account";
+        let missing = || {
+            parent_missing(
+                op,
+                format!("organization {} does not exist", service_account.organization_id),
+            )
+        };
+        self.observed(self.write(op, &sql::INSERT_SERVICE_ACCOUNT, &params, missing))
+            .await
+            .map(drop)
     }
 
     async fn list_service_accounts(
@@ -216,20 +271,12 @@ impl Store for PgStore {
         page: PageRequest,
     ) -> StorageResult<Page<ServiceAccount>> {
         if unstorable(&[organization_id]) {
-            return Ok(Page {
-                items: Vec::new(),
-                has_next_page: false,
-                has_prev_page: false,
-            });
+            return empty_page();
         }
-        self.observed(self.list(
-            "list service accounts",
-            &queries::SERVICE_ACCOUNT_LIST,
-            &[&organization_id],
-            &page,
-            queries::service_account_from_row,
-        ))
-        .await
+        let filter = rows::one_key(organization_id);
+        let plan = paging::plan(&paging::SERVICE_ACCOUNT_LIST, &filter, &page);
+        self.observed(self.list("list service accounts", plan, |row| rows::service_account(row)))
+            .await
     }
 
     async fn find_service_account(
@@ -240,9 +287,14 @@ impl Store for PgStore {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(None);
         }
+        let op = "find service account";
+        let params = rows::service_account_key(organization_id, service_account_id);
         self.observed(async {
-            let client = self.reader("find service account").await?;
-            queries::find_service_account(&client, organization_id, service_account_id).await
+            let client = self.reader(op).await?;
+            query_opt(&client, op, &sql::FIND_SERVICE_ACCOUNT, &params, |row| {
+                rows::service_account(row)
+            })
+            .await
         })
         .await
     }
@@ -258,10 +310,14 @@ impl Store for PgStore {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(None);
         }
+        let op = "update service account";
+        let params = rows::service_account_update(organization_id, service_account_id, &patch, now, expected.as_ref());
         self.observed(async {
-            let client = self.writer("update service account").await?;
-            let expected = expected.as_ref();
-            queries::update_service_account(&client, organization_id, service_account_id, &patch, now, expected).await
+            let client = self.writer(op).await?;
+            let update = query_opt(&client, op, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
+                rows::service_account(row)
+            });
+            self.commit(update).await
         })
         .await
     }
@@ -270,11 +326,11 @@ impl Store for PgStore {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(false);
         }
-        self.observed(async {
-            let client = self.writer("delete service account").await?;
-            queries::delete_service_account(&client, organization_id, service_account_id).await
-        })
-        .await
+        let params = rows::service_account_key(organization_id, service_account_id);
+        let write = self.write("delete service account", &sql::DELETE_SERVICE_ACCOUNT, &params, || {
+            Ok(0)
+        });
+        self.observed(write).await.map(|deleted| deleted > 0)
     }
 
     async fn create_credential(&self, credential: NewCredential) -> StorageResult<bool> {
@@ -282,11 +338,11 @@ impl Store for PgStore {
         if unstorable(&[&parent.organization_id, &parent.service_account_id]) {
             return Ok(false);
         }
-        self.observed(async {
-            let client = self.writer("create credential").await?;
-            queries::insert_credential(&client, &credential).await
-        })
-        .await
+        // A service account deleted between the statement's check and its insert
+        // makes the foreign key refuse the row: the same "not there" as the check.
+        let params = rows::new_credential(&credential);
+        let write = self.write("create credential", &sql::INSERT_CREDENTIAL, &params, || Ok(0));
+        self.observed(write).await.map(|inserted| inserted > 0)
     }
 
     async fn list_credentials(
@@ -296,40 +352,33 @@ impl Store for PgStore {
         page: PageRequest,
     ) -> StorageResult<Page<Credential>> {
         if unstorable(&[organization_id, service_account_id]) {
-            return Ok(Page {
-                items: Vec::new(),
-                has_next_page: false,
-                has_prev_page: false,
-            });
+            return empty_page();
         }
-        self.observed(self.list(
-            "list credentials",
-            &queries::CREDENTIAL_LIST,
-            &[&organization_id, &service_account_id],
-            &page,
-            queries::credential_from_row,
-        ))
-        .await
+        let [service_account_id, organization_id] = rows::service_account_key(organization_id, service_account_id);
+        let filter = [organization_id, service_account_id];
+        let plan = paging::plan(&paging::CREDENTIAL_LIST, &filter, &page);
+        self.observed(self.list("list credentials", plan, |row| rows::credential(row)))
+            .await
     }
 
     async fn delete_credential(&self, key: CredentialKey<'_>) -> StorageResult<bool> {
         if unstorable(&key_parts(&key)) {
             return Ok(false);
         }
-        self.observed(async {
-            let client = self.writer("delete credential").await?;
-            queries::delete_credential(&client, key).await
-        })
-        .await
+        let params = rows::credential_key(&key);
+        let write = self.write("delete credential", &sql::DELETE_CREDENTIAL, &params, || Ok(0));
+        self.observed(write).await.map(|deleted| deleted > 0)
     }
 
     async fn find_credential(&self, key: CredentialKey<'_>) -> StorageResult<Option<Credential>> {
         if unstorable(&key_parts(&key)) {
             return Ok(None);
         }
+        let op = "find credential";
+        let params = rows::credential_key(&key);
         self.observed(async {
-            let client = self.reader("find credential").await?;
-            queries::find_credential(&client, key).await
+            let client = self.reader(op).await?;
+            query_opt(&client, op, &sql::FIND_CREDENTIAL, &params, |row| rows::credential(row)).await
         })
         .await
     }
@@ -344,9 +393,14 @@ impl Store for PgStore {
         if unstorable(&key_parts(&key)) {
             return Ok(None);
         }
+        let op = "update credential";
+        let params = rows::credential_update(&key, &patch, now, expected.as_ref());
         self.observed(async {
-            let client = self.writer("update credential").await?;
-            queries::update_credential(&client, key, &patch, now, expected.as_ref()).await
+            let client = self.writer(op).await?;
+            let update = query_opt(&client, op, &sql::UPDATE_CREDENTIAL, &params, |row| {
+                rows::credential(row)
+            });
+            self.commit(update).await
         })
         .await
     }
@@ -355,28 +409,37 @@ impl Store for PgStore {
         if unstorable(&[client_id]) {
             return Ok(None);
         }
+        let op = "find client";
         self.observed(async {
-            let client = self.reader("find client").await?;
-            queries::find_client(&client, client_id).await
+            let client = self.reader(op).await?;
+            query_opt(&client, op, &sql::FIND_CLIENT, &rows::one_key(client_id), |row| {
+                rows::client(row)
+            })
+            .await
         })
         .await
     }
 
     async fn insert_token(&self, token: NewToken) -> StorageResult<()> {
-        self.observed(async {
-            let client = self.writer("insert token").await?;
-            queries::insert_token(&client, &token).await
-        })
-        .await
+        let params = rows::new_token(&token);
+        let op = "insert token";
+        let missing = || parent_missing(op, format!("credential {} does not exist", token.credential_id));
+        self.observed(self.write(op, &sql::INSERT_TOKEN, &params, missing))
+            .await
+            .map(drop)
     }
 
     async fn find_token(&self, token_id: &str) -> StorageResult<Option<TokenRecord>> {
         if unstorable(&[token_id]) {
             return Ok(None);
         }
+        let op = "find token";
         self.observed(async {
-            let client = self.reader("find token").await?;
-            queries::find_token(&client, token_id).await
+            let client = self.reader(op).await?;
+            query_opt(&client, op, &sql::FIND_TOKEN, &rows::one_key(token_id), |row| {
+                rows::token(row)
+            })
+            .await
         })
         .await
     }

@@ -61,7 +61,10 @@ struct Signals {
 }
 
 /// The handle to the checkpointer thread. Dropping it stops the thread (SQLite runs
-/// a last checkpoint itself when the last connection to the file closes).
+/// a last checkpoint itself when the last connection to the file closes). Public,
+/// with [`catch_up`], as the other half of [`super::PRAGMAS`]: a program writing
+/// keycred's database through a connection of its own with those pragmas turns
+/// SQLite's own checkpoints off, and must checkpoint as keycred's writer does.
 pub struct Checkpointer {
     /// The flags, and the condition variable the thread sleeps on.
     signals: Arc<(Mutex<Signals>, Condvar)>,

@@ -13,6 +13,27 @@ use crate::{StorageError, StorageResult};
 /// SQLITE_BUSY, which callers see as `Unavailable`.
 const BUSY_TIMEOUT_MS: u64 = 5000;
 
+/// The pragmas every keycred connection runs with, in the order they are set. They
+/// are per connection (only journal_mode is stored in the file), so each connection
+/// sets them itself. Public so that a program opening keycred's database with a
+/// connection of its own (the benchmark's raw-SQLite ceiling) can run exactly
+/// these; with `wal_autocheckpoint` off it must checkpoint as the [`super::Checkpointer`] does.
+/// No `page_size`, `cache_size` or `mmap_size`: SQLite's defaults.
+pub const PRAGMAS: [(&str, &str); 6] = [
+    // Must equal BUSY_TIMEOUT_MS (a test checks).
+    ("busy_timeout", "5000"),
+    // Readers beside the one writer, across processes (see `set_wal_mode`).
+    ("journal_mode", "WAL"),
+    // FULL: in WAL mode every commit syncs the log, so an acknowledged write
+    // survives power loss and not only a process crash. Do not weaken.
+    ("synchronous", "FULL"),
+    ("foreign_keys", "ON"),
+    // No checkpoint inside a COMMIT: the checkpointer thread does them (checkpointer.rs).
+    ("wal_autocheckpoint", "0"),
+    // After a burst the log file is cut back to 64 MiB once it starts over.
+    ("journal_size_limit", "67108864"),
+];
+
 /// Prepared statements kept per connection: more than keycred has, so that none is
 /// ever parsed twice.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
@@ -53,20 +74,16 @@ pub(super) fn open_reader(path: &Path) -> StorageResult<Connection> {
     Ok(conn)
 }
 
-/// The pragmas every connection gets. They are per connection (only journal_mode
-/// is stored in the file), so each connection must set them itself.
+/// Applies [`PRAGMAS`], and sizes the statement cache.
 fn apply_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-    conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)?;
-    set_wal_mode(conn)?;
-    // FULL: in WAL mode every commit syncs the log, so an acknowledged write
-    // survives power loss and not only a process crash. Do not weaken.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // No checkpoint inside a COMMIT: the checkpointer thread does them (checkpointer.rs).
-    conn.pragma_update(None, "wal_autocheckpoint", "0")?;
-    // After a burst the log file is cut back to 64 MiB once it starts over.
-    conn.pragma_update(None, "journal_size_limit", "67108864")?;
+    for (name, value) in PRAGMAS {
+        if name == "journal_mode" {
+            set_wal_mode(conn)?;
+        } else {
+            conn.pragma_update(None, name, value)?;
+        }
+    }
     Ok(())
 }
 
@@ -121,4 +138,14 @@ fn check_pragmas(conn: &Connection) -> StorageResult<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_timeout_pragma_is_the_wal_retry_deadline() {
+        assert_eq!(PRAGMAS[0], ("busy_timeout", BUSY_TIMEOUT_MS.to_string().as_str()));
+    }
 }

@@ -11,23 +11,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::from_sqlite;
-use crate::migrations::{newest_version, Migration, MIGRATIONS};
-use crate::{Millis, StorageError, StorageResult};
+use crate::migrations::{refuse_newer_schema, Migration, MIGRATIONS};
+use crate::{Millis, StorageResult};
 
 /// Brings the database up to the newest migration; applies nothing (and takes no
 /// write lock) when it is already there. Fails if the database was migrated by a
 /// newer keycred, whose schema this build does not know.
 pub(super) fn migrate(conn: &mut Connection) -> StorageResult<()> {
     let applied = applied_versions(conn)?;
-    let newest_known = newest_version();
-    if let Some(&newest_applied) = applied.last() {
-        if newest_applied > newest_known {
-            return Err(StorageError::Internal(format!(
-                "database schema is at version {newest_applied}, newer than this build's \
-                 {newest_known}; upgrade keycred"
-            )));
-        }
-    }
+    refuse_newer_schema(&applied)?;
     for migration in MIGRATIONS {
         if !applied.contains(&migration.version) {
             apply(conn, migration)?;

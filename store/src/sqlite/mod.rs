@@ -1,6 +1,6 @@
 //! The embedded SQLite [`Store`]: one writer thread with group commit, a checkpointer
 //! thread, a few reader threads with read-only connections, and the schema migrations. All of its SQL lives in
-//! this module and in `impl/migrations/sqlite/`.
+//! this module, the shared `sql` module and `store/migrations/sqlite/`.
 //!
 //! Layout: `connection` opens connections with their pragmas, `migrations` brings
 //! the schema up to date, `writer` runs writes, `checkpointer` copies the log back
@@ -18,18 +18,16 @@ mod readiness;
 mod writer;
 
 #[cfg(test)]
-mod list_tests;
-#[cfg(test)]
 mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use self::backup::{backup, BackupSummary};
-// Public for the benchmark's raw SQLite reference, which checkpoints as keycred does.
-pub use self::checkpointer::{catch_up, Checkpointer, CHECKPOINT_INTERVAL};
+pub use self::checkpointer::{catch_up, Checkpointer};
+pub use self::connection::PRAGMAS;
 use self::error::{from_sqlite, is_foreign_key_violation};
-use self::queries::OwnedCredentialKey;
+use self::queries::{execute, query_opt, read_page, OwnedCredentialKey};
 use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
@@ -37,6 +35,7 @@ use super::{
     Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult,
     Store, TokenRecord,
 };
+use crate::{paging, rows, sql};
 
 /// Reader threads, each with its own read-only connection: enough for reads to
 /// overlap one another and the writer (four served GETs faster than two on two
@@ -94,12 +93,24 @@ fn write_error(op: &str, missing_parent: &str, err: rusqlite::Error) -> StorageE
     }
 }
 
+/// keycred's credential PATCH statement as SQLite runs it: `?1` credential ID, `?2`
+/// service account ID, `?3` organization ID, `?4` name, `?5` description, `?6` now
+/// (epoch milliseconds), `?7`–`?9` the expected `updated_at`, name and description
+/// of a conditional update (all NULL otherwise); it returns the credential's
+/// columns. Public so that the benchmark's raw-SQLite ceiling runs exactly keycred's
+/// statement rather than a copy.
+pub fn update_credential_sql() -> &'static str {
+    sql::UPDATE_CREDENTIAL.sqlite()
+}
+
 impl Store for SqliteStore {
     async fn find_organization(&self, id_or_label: &str) -> StorageResult<Option<Organization>> {
         let id_or_label = id_or_label.to_owned();
         self.readers
             .read("find organization", move |conn| {
-                queries::find_organization(conn, &id_or_label)
+                query_opt(conn, &sql::FIND_ORGANIZATION, &rows::one_key(&id_or_label), |row| {
+                    rows::organization(row)
+                })
             })
             .await
     }
@@ -107,7 +118,9 @@ impl Store for SqliteStore {
     async fn create_organization(&self, organization: Organization) -> StorageResult<()> {
         self.writer
             .write(move |conn| {
-                queries::insert_organization(conn, &organization).map_err(|err| from_sqlite("create organization", err))
+                execute(conn, &sql::INSERT_ORGANIZATION, &rows::new_organization(&organization))
+                    .map(drop)
+                    .map_err(|err| from_sqlite("create organization", err))
             })
             .await
     }
@@ -115,10 +128,13 @@ impl Store for SqliteStore {
     async fn create_service_account(&self, service_account: ServiceAccount) -> StorageResult<()> {
         self.writer
             .write(move |conn| {
-                queries::insert_service_account(conn, &service_account).map_err(|err| {
-                    let missing = format!("organization {} does not exist", service_account.organization_id);
-                    write_error("create service account", &missing, err)
-                })
+                let params = rows::new_service_account(&service_account);
+                execute(conn, &sql::INSERT_SERVICE_ACCOUNT, &params)
+                    .map(drop)
+                    .map_err(|err| {
+                        let missing = format!("organization {} does not exist", service_account.organization_id);
+                        write_error("create service account", &missing, err)
+                    })
             })
             .await
     }
@@ -131,7 +147,9 @@ impl Store for SqliteStore {
         let organization_id = organization_id.to_owned();
         self.readers
             .read_snapshot("list service accounts", move |conn| {
-                queries::list_service_accounts(conn, &organization_id, &page)
+                let filter = rows::one_key(&organization_id);
+                let plan = paging::plan(&paging::SERVICE_ACCOUNT_LIST, &filter, &page);
+                read_page(conn, &plan, |row| rows::service_account(row))
             })
             .await
     }
@@ -145,7 +163,10 @@ impl Store for SqliteStore {
         let service_account_id = service_account_id.to_owned();
         self.readers
             .read("find service account", move |conn| {
-                queries::find_service_account(conn, &organization_id, &service_account_id)
+                let params = rows::service_account_key(&organization_id, &service_account_id);
+                query_opt(conn, &sql::FIND_SERVICE_ACCOUNT, &params, |row| {
+                    rows::service_account(row)
+                })
             })
             .await
     }
@@ -162,14 +183,11 @@ impl Store for SqliteStore {
         let service_account_id = service_account_id.to_owned();
         self.writer
             .write(move |conn| {
-                queries::update_service_account(
-                    conn,
-                    &organization_id,
-                    &service_account_id,
-                    &patch,
-                    now,
-                    expected.as_ref(),
-                )
+                let params =
+                    rows::service_account_update(&organization_id, &service_account_id, &patch, now, expected.as_ref());
+                query_opt(conn, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
+                    rows::service_account(row)
+                })
                 .map_err(|err| from_sqlite("update service account", err))
             })
             .await
@@ -180,7 +198,9 @@ impl Store for SqliteStore {
         let service_account_id = service_account_id.to_owned();
         self.writer
             .write(move |conn| {
-                queries::delete_service_account(conn, &organization_id, &service_account_id)
+                let params = rows::service_account_key(&organization_id, &service_account_id);
+                execute(conn, &sql::DELETE_SERVICE_ACCOUNT, &params)
+                    .map(|deleted| deleted > 0)
                     .map_err(|err| from_sqlite("delete service account", err))
             })
             .await
@@ -189,15 +209,17 @@ impl Store for SqliteStore {
     async fn create_credential(&self, credential: NewCredential) -> StorageResult<bool> {
         self.writer
             .write(move |conn| {
-                queries::insert_credential(conn, &credential).map_err(|err| {
-                    // The service account was checked in this same transaction, so
-                    // a foreign key error here means something is badly wrong.
-                    let missing = format!(
-                        "service account {} does not exist in organization {}",
-                        credential.credential.service_account_id, credential.credential.organization_id
-                    );
-                    write_error("create credential", &missing, err)
-                })
+                execute(conn, &sql::INSERT_CREDENTIAL, &rows::new_credential(&credential))
+                    .map(|inserted| inserted > 0)
+                    .map_err(|err| {
+                        // The service account was checked in this same statement, so
+                        // a foreign key error here means something is badly wrong.
+                        let missing = format!(
+                            "service account {} does not exist in organization {}",
+                            credential.credential.service_account_id, credential.credential.organization_id
+                        );
+                        write_error("create credential", &missing, err)
+                    })
             })
             .await
     }
@@ -212,7 +234,9 @@ impl Store for SqliteStore {
         let service_account_id = service_account_id.to_owned();
         self.readers
             .read_snapshot("list credentials", move |conn| {
-                queries::list_credentials(conn, &organization_id, &service_account_id, &page)
+                let filter = [&organization_id, &service_account_id].map(|id| rows::one_key(id)[0]);
+                let plan = paging::plan(&paging::CREDENTIAL_LIST, &filter, &page);
+                read_page(conn, &plan, |row| rows::credential(row))
             })
             .await
     }
@@ -221,7 +245,9 @@ impl Store for SqliteStore {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
-                queries::delete_credential(conn, &key).map_err(|err| from_sqlite("delete credential", err))
+                execute(conn, &sql::DELETE_CREDENTIAL, &rows::credential_key(&key.borrow()))
+                    .map(|deleted| deleted > 0)
+                    .map_err(|err| from_sqlite("delete credential", err))
             })
             .await
     }
@@ -229,7 +255,10 @@ impl Store for SqliteStore {
     async fn find_credential(&self, key: CredentialKey<'_>) -> StorageResult<Option<Credential>> {
         let key = owned_key(key);
         self.readers
-            .read("find credential", move |conn| queries::find_credential(conn, &key))
+            .read("find credential", move |conn| {
+                let params = rows::credential_key(&key.borrow());
+                query_opt(conn, &sql::FIND_CREDENTIAL, &params, |row| rows::credential(row))
+            })
             .await
     }
 
@@ -243,7 +272,8 @@ impl Store for SqliteStore {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
-                queries::update_credential(conn, &key, &patch, now, expected.as_ref())
+                let params = rows::credential_update(&key.borrow(), &patch, now, expected.as_ref());
+                query_opt(conn, &sql::UPDATE_CREDENTIAL, &params, |row| rows::credential(row))
                     .map_err(|err| from_sqlite("update credential", err))
             })
             .await
@@ -252,7 +282,11 @@ impl Store for SqliteStore {
     async fn find_client(&self, client_id: &str) -> StorageResult<Option<ClientRecord>> {
         let client_id = client_id.to_owned();
         self.readers
-            .read("find client", move |conn| queries::find_client(conn, &client_id))
+            .read("find client", move |conn| {
+                query_opt(conn, &sql::FIND_CLIENT, &rows::one_key(&client_id), |row| {
+                    rows::client(row)
+                })
+            })
             .await
     }
 
@@ -270,7 +304,11 @@ impl Store for SqliteStore {
     async fn find_token(&self, token_id: &str) -> StorageResult<Option<TokenRecord>> {
         let token_id = token_id.to_owned();
         self.readers
-            .read("find token", move |conn| queries::find_token(conn, &token_id))
+            .read("find token", move |conn| {
+                query_opt(conn, &sql::FIND_TOKEN, &rows::one_key(&token_id), |row| {
+                    rows::token(row)
+                })
+            })
             .await
     }
 
@@ -280,7 +318,7 @@ impl Store for SqliteStore {
     }
 }
 
-/// Copies a borrowed key so it can move to the writer thread or a blocking thread.
+/// Copies a borrowed key so it can move to the writer thread or a reader thread.
 fn owned_key(key: CredentialKey<'_>) -> OwnedCredentialKey {
     OwnedCredentialKey {
         organization_id: key.organization_id.to_owned(),

@@ -3,8 +3,8 @@
 use std::future::{poll_fn, Future};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -13,26 +13,25 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::SqliteStore;
+use crate::conformance::{credential, key, organization, seed, Database, RecordedEvents};
 use crate::migrations::MIGRATIONS;
-use crate::{
-    Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
-    ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store,
-};
+use crate::paging::{ListSql, CREDENTIAL_LIST, SERVICE_ACCOUNT_LIST};
+use crate::{CredentialPatch, StorageError, StorageObserver, StorageResult, Store};
 
 /// A temporary directory and the database path inside it.
-pub(super) fn temp_db() -> (tempfile::TempDir, PathBuf) {
+fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("create temp dir");
     let path = dir.path().join("keycred.db");
     (dir, path)
 }
 
 /// Opens the store at `path`, failing the test if it cannot.
-pub(super) fn open(path: &Path) -> SqliteStore {
+fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path).expect("open store")
 }
 
 /// A plain connection to the same file, as another process would have.
-pub(super) fn raw(path: &Path) -> Connection {
+fn raw(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open raw connection");
     conn.pragma_update(None, "foreign_keys", "ON")
         .expect("enable foreign keys");
@@ -47,83 +46,40 @@ fn hold_write_lock(path: &Path) -> Connection {
     conn
 }
 
-/// An organization created at 1000.
-pub(super) fn organization(id: &str, label: &str) -> Organization {
-    Organization {
-        id: id.to_owned(),
-        label: label.to_owned(),
-        name: format!("Organization {label}"),
-        created_at: 1_000,
-        updated_at: 1_000,
+/// A SQLite database in a temporary directory, for the conformance suite.
+struct SqliteDatabase {
+    /// The directory, removed when the database is dropped.
+    _dir: tempfile::TempDir,
+    /// The database file.
+    path: PathBuf,
+}
+
+impl Database for SqliteDatabase {
+    type Store = SqliteStore;
+
+    async fn create() -> SqliteDatabase {
+        let (dir, path) = temp_db();
+        SqliteDatabase { _dir: dir, path }
+    }
+
+    async fn open(&self, observer: Arc<dyn StorageObserver>) -> SqliteStore {
+        SqliteStore::open_observed(&self.path, observer).expect("open store")
+    }
+
+    async fn execute(&self, sql: &str) {
+        raw(&self.path).execute_batch(sql).expect(sql);
+    }
+
+    async fn count_rows(&self, table: &str) -> i64 {
+        raw(&self.path)
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
+            .expect("count rows")
     }
 }
 
-/// A service account created at 2000.
-pub(super) fn service_account(id: &str, organization_id: &str, role: Role) -> ServiceAccount {
-    ServiceAccount {
-        id: id.to_owned(),
-        organization_id: organization_id.to_owned(),
-        name: format!("Service account {id}"),
-        description: Some("robot".to_owned()),
-        role,
-        created_at: 2_000,
-        updated_at: 2_000,
-    }
-}
-
-/// A credential created at 3000, with client_id `client-{id}`.
-pub(super) fn credential(id: &str, organization_id: &str, service_account_id: &str) -> NewCredential {
-    NewCredential {
-        credential: Credential {
-            id: id.to_owned(),
-            organization_id: organization_id.to_owned(),
-            service_account_id: service_account_id.to_owned(),
-            client_id: format!("client-{id}"),
-            name: format!("Credential {id}"),
-            description: Some("original description".to_owned()),
-            created_at: 3_000,
-            updated_at: 3_000,
-            last_used_at: None,
-        },
-        secret_hash: [7; 32],
-    }
-}
-
-/// A token of `credential_id`.
-pub(super) fn token(id: &str, credential_id: &str, created_at: Millis, expires_at: Millis) -> NewToken {
-    NewToken {
-        id: id.to_owned(),
-        secret_hash: [9; 32],
-        credential_id: credential_id.to_owned(),
-        created_at,
-        expires_at,
-    }
-}
-
-/// The key of credential `id`.
-pub(super) fn key<'a>(organization_id: &'a str, service_account_id: &'a str, id: &'a str) -> CredentialKey<'a> {
-    CredentialKey {
-        organization_id,
-        service_account_id,
-        credential_id: id,
-    }
-}
-
-/// Creates organization `org`, its service account `sa` (admin) and credential `cred`.
-pub(super) async fn seed(store: &SqliteStore) {
-    store
-        .create_organization(organization("org", "acme"))
-        .await
-        .expect("create organization");
-    store
-        .create_service_account(service_account("sa", "org", Role::OrgAdmin))
-        .await
-        .expect("create service account");
-    let created = store
-        .create_credential(credential("cred", "org", "sa"))
-        .await
-        .expect("create credential");
-    assert!(created);
+/// The conformance suite, on SQLite.
+mod conformance {
+    crate::conformance::conformance_tests!(super::SqliteDatabase);
 }
 
 /// Creates an organization whose ID and label are both `id`; a future that owns
@@ -323,355 +279,11 @@ async fn connections_have_the_required_pragmas() {
     assert!(write_on_reader.is_err());
 }
 
-#[tokio::test]
-async fn organizations_are_found_by_id_and_by_label() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    let acme = organization("org", "acme");
-    store.create_organization(acme.clone()).await.unwrap();
-
-    assert_eq!(store.find_organization("org").await.unwrap(), Some(acme.clone()));
-    assert_eq!(store.find_organization("acme").await.unwrap(), Some(acme));
-    assert_eq!(store.find_organization("nope").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn an_id_match_wins_over_a_label_match() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    // The second organization's label is the first one's ID.
-    store.create_organization(organization("first", "one")).await.unwrap();
-    store
-        .create_organization(organization("second", "first"))
-        .await
-        .unwrap();
-
-    let found = store.find_organization("first").await.unwrap().unwrap();
-    assert_eq!(found.id, "first");
-}
-
-#[tokio::test]
-async fn a_taken_label_is_a_conflict() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    store.create_organization(organization("org1", "acme")).await.unwrap();
-
-    match store.create_organization(organization("org2", "acme")).await {
-        Err(StorageError::Conflict(message)) => {
-            assert_eq!(message, "organization label already exists");
-        }
-        other => panic!("expected a conflict, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn credentials_are_reached_only_through_their_own_ids() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.create_organization(organization("other", "other")).await.unwrap();
-    store
-        .create_service_account(service_account("sa2", "org", Role::OrgViewer))
-        .await
-        .unwrap();
-
-    let found = store.find_credential(key("org", "sa", "cred")).await.unwrap();
-    assert_eq!(found, Some(credential("cred", "org", "sa").credential));
-    assert_eq!(store.find_credential(key("other", "sa", "cred")).await.unwrap(), None);
-    assert_eq!(store.find_credential(key("org", "sa2", "cred")).await.unwrap(), None);
-    assert_eq!(store.find_credential(key("org", "sa", "nope")).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn creating_under_a_missing_parent_fails_with_a_clear_message() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.create_organization(organization("other", "other")).await.unwrap();
-
-    match store
-        .create_service_account(service_account("sa9", "nope", Role::OrgMember))
-        .await
-    {
-        Err(StorageError::Internal(message)) => assert!(message.contains("organization nope")),
-        other => panic!("expected an internal error, got {other:?}"),
-    }
-    match store.insert_token(token("t9", "nope", 10, 20)).await {
-        Err(StorageError::Internal(message)) => assert!(message.contains("credential nope")),
-        other => panic!("expected an internal error, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn a_taken_client_id_is_a_conflict() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    let mut duplicate = credential("cred2", "org", "sa");
-    duplicate.credential.client_id = "client-cred".to_owned();
-
-    match store.create_credential(duplicate).await {
-        Err(StorageError::Conflict(message)) => assert_eq!(message, "client_id already exists"),
-        other => panic!("expected a conflict, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn updating_a_credential_changes_only_what_the_patch_changes() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    let original = credential("cred", "org", "sa").credential;
-    let cred_key = key("org", "sa", "cred");
-
-    // An empty patch changes nothing, not even updated_at.
-    let unchanged = store
-        .update_credential(cred_key, CredentialPatch::default(), 5_000, None)
-        .await
-        .unwrap();
-    assert_eq!(unchanged, Some(original.clone()));
-
-    // Setting the values already stored is no change either.
-    let same = CredentialPatch {
-        name: Some(original.name.clone()),
-        description: original.description.clone(),
-    };
-    let unchanged = store.update_credential(cred_key, same, 5_000, None).await.unwrap();
-    assert_eq!(unchanged, Some(original.clone()));
-
-    // A new name keeps the description and moves updated_at.
-    let rename = CredentialPatch {
-        name: Some("renamed".to_owned()),
-        description: None,
-    };
-    let renamed = store
-        .update_credential(cred_key, rename, 6_000, None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(renamed.name, "renamed");
-    assert_eq!(renamed.description, original.description);
-    assert_eq!(renamed.updated_at, 6_000);
-    assert_eq!(renamed.created_at, original.created_at);
-
-    // A new description keeps the name.
-    let describe = CredentialPatch {
-        name: None,
-        description: Some("new description".to_owned()),
-    };
-    let described = store
-        .update_credential(cred_key, describe, 7_000, None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(described.name, "renamed");
-    assert_eq!(described.description.as_deref(), Some("new description"));
-    assert_eq!(described.updated_at, 7_000);
-
-    // What was returned is what is stored.
-    assert_eq!(store.find_credential(cred_key).await.unwrap(), Some(described));
-}
-
-#[tokio::test]
-async fn a_conditional_update_applies_only_to_the_expected_state() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    let cred_key = key("org", "sa", "cred");
-    let read = store.find_credential(cred_key).await.unwrap().unwrap();
-    let rename = |name: &str| CredentialPatch {
-        name: Some(name.to_owned()),
-        description: None,
-    };
-
-    let first = store
-        .update_credential(cred_key, rename("first"), 6_000, Some(read.clone()))
-        .await
-        .unwrap();
-    assert_eq!(first.as_ref().map(|stored| stored.name.as_str()), Some("first"));
-    // The same expectation again: the row has moved on, so nothing changes.
-    let stale = store
-        .update_credential(cred_key, rename("second"), 7_000, Some(read))
-        .await
-        .unwrap();
-    assert_eq!(stale, None);
-    assert_eq!(store.find_credential(cred_key).await.unwrap(), first);
-
-    let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
-    let demote = ServiceAccountPatch {
-        role: Some(Role::OrgViewer),
-        ..ServiceAccountPatch::default()
-    };
-    let mut other_role = account.clone();
-    other_role.role = Role::OrgViewer;
-    let refused = store
-        .update_service_account("org", "sa", demote.clone(), 8_000, Some(other_role))
-        .await
-        .unwrap();
-    assert_eq!(refused, None);
-    assert_eq!(
-        store.find_service_account("org", "sa").await.unwrap(),
-        Some(account.clone())
-    );
-    let applied = store
-        .update_service_account("org", "sa", demote, 8_000, Some(account))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(applied.role, Role::OrgViewer);
-}
-
-#[tokio::test]
-async fn updating_a_credential_through_wrong_ids_finds_nothing() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    let patch = CredentialPatch {
-        name: Some("hijacked".to_owned()),
-        description: None,
-    };
-
-    for wrong in [
-        key("other", "sa", "cred"),
-        key("org", "sa2", "cred"),
-        key("org", "sa", "nope"),
-    ] {
-        assert_eq!(
-            store
-                .update_credential(wrong, patch.clone(), 9_000, None)
-                .await
-                .unwrap(),
-            None
-        );
-    }
-    let stored = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
-    assert_eq!(stored.name, "Credential cred");
-}
-
-#[tokio::test]
-async fn clients_are_found_by_client_id_with_their_secret_hash() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-
-    let client = store.find_client("client-cred").await.unwrap().unwrap();
-    assert_eq!(client.credential, credential("cred", "org", "sa").credential);
-    assert_eq!(client.secret_hash, [7; 32]);
-    assert!(store.find_client("client-nope").await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn inserting_a_token_marks_the_credential_used_and_finds_its_role() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-
-    let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
-    assert_eq!(used.last_used_at, Some(10_000));
-    assert_eq!(used.updated_at, 3_000, "minting a token is not an edit");
-
-    let found = store.find_token("tok").await.unwrap().unwrap();
-    assert_eq!(found.id, "tok");
-    assert_eq!(found.secret_hash, [9; 32]);
-    assert_eq!(found.expires_at, 13_600);
-    assert_eq!(found.credential_id, "cred");
-    assert_eq!(found.service_account_id, "sa");
-    assert_eq!(found.organization_id, "org");
-    assert_eq!(found.role, Role::OrgAdmin);
-    assert!(store.find_token("nope").await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn inserting_a_token_removes_the_credentials_expired_tokens() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-
-    store.insert_token(token("old", "cred", 10_000, 11_000)).await.unwrap();
-    store.insert_token(token("live", "cred", 10_500, 20_000)).await.unwrap();
-    store.insert_token(token("new", "cred", 11_000, 21_000)).await.unwrap();
-
-    assert!(store.find_token("old").await.unwrap().is_none());
-    assert!(store.find_token("live").await.unwrap().is_some());
-    assert!(store.find_token("new").await.unwrap().is_some());
-    let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
-    assert_eq!(used.last_used_at, Some(11_000));
-}
-
-#[tokio::test]
-async fn a_deleted_credential_takes_its_tokens_with_it() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-
-    let conn = raw(&path);
-    conn.execute("DELETE FROM credentials WHERE id = 'cred'", [])
-        .expect("delete credential");
-
-    assert!(store.find_token("tok").await.unwrap().is_none());
-    let left: i64 = conn
-        .query_row("SELECT count(*) FROM tokens", [], |row| row.get(0))
-        .expect("count tokens");
-    assert_eq!(left, 0, "the cascade removed the token row");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writes_all_commit_and_survive_reopening() {
-    const COUNT: usize = 200;
-    let (_dir, path) = temp_db();
-    let store = Arc::new(open(&path));
-    seed(&store).await;
-
-    let mut creates = Vec::new();
-    for index in 0..COUNT {
-        let store = Arc::clone(&store);
-        creates.push(tokio::spawn(async move {
-            store
-                .create_credential(credential(&format!("c{index}"), "org", "sa"))
-                .await
-        }));
-    }
-    for create in creates {
-        assert!(create.await.unwrap().expect("create credential"));
-    }
-
-    let mut updates = Vec::new();
-    for index in 0..COUNT {
-        let store = Arc::clone(&store);
-        updates.push(tokio::spawn(async move {
-            let id = format!("c{index}");
-            let patch = CredentialPatch {
-                name: Some(format!("name {index}")),
-                description: None,
-            };
-            store
-                .update_credential(key("org", "sa", &id), patch, 10_000 + index as Millis, None)
-                .await
-        }));
-    }
-    for update in updates {
-        let updated = update.await.unwrap().expect("update credential");
-        assert!(updated.is_some());
-    }
-    drop(store);
-
-    let store = open(&path);
-    for index in 0..COUNT {
-        let id = format!("c{index}");
-        let stored = store.find_credential(key("org", "sa", &id)).await.unwrap().unwrap();
-        assert_eq!(stored.name, format!("name {index}"));
-        assert_eq!(stored.updated_at, 10_000 + index as Millis);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_write_fails_alone_within_its_batch() {
     let (_dir, path) = temp_db();
     let store = Arc::new(open(&path));
-    seed(&store).await;
+    seed(store.as_ref()).await;
 
     let before = store.writer.batches_committed();
     let blocker = block_writer(&store).await;
@@ -763,34 +375,6 @@ async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
     assert!(store.find_organization("other").await.unwrap().is_some());
 }
 
-/// Remembers what a store reported, as the server's metrics would publish it.
-#[derive(Default)]
-struct RecordedEvents {
-    queue_depth: AtomicIsize,
-    batches: Mutex<Vec<usize>>,
-    unavailable: AtomicUsize,
-    other_failures: AtomicUsize,
-}
-
-impl StorageObserver for RecordedEvents {
-    fn write_queue_changed(&self, delta: isize) {
-        let depth = self.queue_depth.fetch_add(delta, Ordering::SeqCst) + delta;
-        assert!(depth >= 0, "the queue depth went below zero");
-    }
-
-    fn write_batch(&self, size: usize) {
-        self.batches.lock().unwrap().push(size);
-    }
-
-    fn storage_failed(&self, error: &StorageError) {
-        let counter = match error {
-            StorageError::Unavailable(_) => &self.unavailable,
-            _ => &self.other_failures,
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_unavailable_at_once() {
     let (_dir, path) = temp_db();
@@ -816,11 +400,7 @@ async fn a_full_queue_is_unavailable_at_once() {
     first.await.unwrap().expect("queued write");
     second.await.unwrap().expect("queued write");
     assert_eq!(events.queue_depth.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        *events.batches.lock().unwrap(),
-        [1, 2],
-        "the blocker alone, then both waiting writes"
-    );
+    assert_eq!(events.commits(), [1, 2], "the blocker alone, then both waiting writes");
     assert_eq!(events.other_failures.load(Ordering::SeqCst), 0);
     assert!(
         store.find_organization("o3").await.unwrap().is_none(),
@@ -873,328 +453,6 @@ async fn dropping_the_store_finishes_the_queued_writes() {
         let id = format!("o{index}");
         assert!(store.find_organization(&id).await.unwrap().is_some());
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_stores_on_one_file_see_each_others_writes() {
-    let (_dir, path) = temp_db();
-    let first = Arc::new(open(&path));
-    seed(&first).await;
-    // As the CLI would, beside a running server.
-    let second = Arc::new(open(&path));
-    assert_eq!(applied_migrations(&path).len(), MIGRATIONS.len());
-
-    second
-        .create_organization(organization("from-second", "second"))
-        .await
-        .unwrap();
-    assert!(first.find_organization("second").await.unwrap().is_some());
-    first.insert_token(token("tok", "cred", 10_000, 20_000)).await.unwrap();
-    assert!(second.find_token("tok").await.unwrap().is_some());
-
-    // Both writing at once: the busy timeout lets each wait for the other.
-    let mut writes = Vec::new();
-    for index in 0..20 {
-        let store = Arc::clone(if index % 2 == 0 { &first } else { &second });
-        writes.push(tokio::spawn(async move {
-            let id = format!("o{index}");
-            store.create_organization(organization(&id, &id)).await
-        }));
-    }
-    for write in writes {
-        write.await.unwrap().expect("write from either store");
-    }
-    for index in 0..20 {
-        let id = format!("o{index}");
-        assert!(first.find_organization(&id).await.unwrap().is_some());
-        assert!(second.find_organization(&id).await.unwrap().is_some());
-    }
-}
-
-#[tokio::test]
-async fn a_credential_outside_its_service_accounts_organization_is_not_created() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.create_organization(organization("other", "other")).await.unwrap();
-    store
-        .create_service_account(service_account("sa-other", "other", Role::OrgAdmin))
-        .await
-        .unwrap();
-
-    // The service account exists, but in another organization; or not at all.
-    for (organization_id, service_account_id) in [("other", "sa"), ("org", "sa-other"), ("org", "nope")] {
-        let created = store
-            .create_credential(credential("c9", organization_id, service_account_id))
-            .await
-            .unwrap();
-        assert!(!created, "{organization_id}/{service_account_id}");
-    }
-    assert!(store.find_client("client-c9").await.unwrap().is_none());
-    let stored: i64 = raw(&path)
-        .query_row("SELECT count(*) FROM credentials", [], |row| row.get(0))
-        .expect("count credentials");
-    assert_eq!(stored, 1, "only the seeded credential");
-
-    // The same credential in the right place is created.
-    assert!(store.create_credential(credential("c9", "org", "sa")).await.unwrap());
-    assert!(store.find_client("client-c9").await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn service_accounts_are_found_only_in_their_own_organization() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.create_organization(organization("other", "other")).await.unwrap();
-
-    let found = store.find_service_account("org", "sa").await.unwrap();
-    assert_eq!(found, Some(service_account("sa", "org", Role::OrgAdmin)));
-    assert_eq!(store.find_service_account("other", "sa").await.unwrap(), None);
-    assert_eq!(
-        store.find_service_account("acme", "sa").await.unwrap(),
-        None,
-        "IDs only, no labels"
-    );
-    assert_eq!(store.find_service_account("org", "nope").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn updating_a_service_account_changes_only_what_the_patch_changes() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    let original = service_account("sa", "org", Role::OrgAdmin);
-
-    // An empty patch changes nothing, not even updated_at.
-    let unchanged = store
-        .update_service_account("org", "sa", ServiceAccountPatch::default(), 5_000, None)
-        .await
-        .unwrap();
-    assert_eq!(unchanged, Some(original.clone()));
-
-    // Setting the values already stored is no change either.
-    let same = ServiceAccountPatch {
-        name: Some(original.name.clone()),
-        description: original.description.clone(),
-        role: Some(original.role),
-    };
-    let unchanged = store
-        .update_service_account("org", "sa", same, 5_000, None)
-        .await
-        .unwrap();
-    assert_eq!(unchanged, Some(original.clone()));
-    assert_eq!(
-        store.find_service_account("org", "sa").await.unwrap(),
-        Some(original.clone())
-    );
-
-    // Each field alone moves updated_at and keeps the others.
-    let rename = ServiceAccountPatch {
-        name: Some("renamed".to_owned()),
-        ..ServiceAccountPatch::default()
-    };
-    let renamed = store
-        .update_service_account("org", "sa", rename, 6_000, None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(renamed.name, "renamed");
-    assert_eq!(renamed.description, original.description);
-    assert_eq!(renamed.role, Role::OrgAdmin);
-    assert_eq!(renamed.updated_at, 6_000);
-    assert_eq!(renamed.created_at, original.created_at);
-
-    let describe = ServiceAccountPatch {
-        description: Some("new description".to_owned()),
-        ..ServiceAccountPatch::default()
-    };
-    let described = store
-        .update_service_account("org", "sa", describe, 7_000, None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(described.name, "renamed");
-    assert_eq!(described.description.as_deref(), Some("new description"));
-    assert_eq!(described.updated_at, 7_000);
-
-    let demote = ServiceAccountPatch {
-        role: Some(Role::OrgViewer),
-        ..ServiceAccountPatch::default()
-    };
-    let demoted = store
-        .update_service_account("org", "sa", demote, 8_000, None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(demoted.role, Role::OrgViewer);
-    assert_eq!(demoted.name, "renamed");
-    assert_eq!(demoted.description.as_deref(), Some("new description"));
-    assert_eq!(demoted.updated_at, 8_000);
-
-    // What was returned is what is stored, and tokens act with the new role at once.
-    assert_eq!(store.find_service_account("org", "sa").await.unwrap(), Some(demoted));
-    let role: String = raw(&path)
-        .query_row("SELECT role FROM service_accounts WHERE id = 'sa'", [], |row| {
-            row.get(0)
-        })
-        .expect("read role");
-    assert_eq!(role, "org_viewer");
-    assert_eq!(store.find_token("tok").await.unwrap().unwrap().role, Role::OrgViewer);
-}
-
-#[tokio::test]
-async fn service_accounts_are_updated_and_deleted_only_through_their_own_organization() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.create_organization(organization("other", "other")).await.unwrap();
-    let patch = ServiceAccountPatch {
-        name: Some("hijacked".to_owned()),
-        description: None,
-        role: Some(Role::OrgViewer),
-    };
-
-    for (organization_id, service_account_id) in [("other", "sa"), ("org", "nope"), ("acme", "sa")] {
-        let updated = store
-            .update_service_account(organization_id, service_account_id, patch.clone(), 9_000, None)
-            .await
-            .unwrap();
-        assert_eq!(updated, None, "{organization_id}/{service_account_id}");
-        let deleted = store
-            .delete_service_account(organization_id, service_account_id)
-            .await
-            .unwrap();
-        assert!(!deleted, "{organization_id}/{service_account_id}");
-    }
-    assert_eq!(
-        store.find_service_account("org", "sa").await.unwrap(),
-        Some(service_account("sa", "org", Role::OrgAdmin))
-    );
-    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn a_deleted_service_account_takes_its_credentials_and_tokens_with_it() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    store
-        .insert_token(token("tok2", "cred2", 10_000, 13_600))
-        .await
-        .unwrap();
-    // A neighbour in the same organization that must survive.
-    store
-        .create_service_account(service_account("sa2", "org", Role::OrgMember))
-        .await
-        .unwrap();
-    assert!(store
-        .create_credential(credential("cred3", "org", "sa2"))
-        .await
-        .unwrap());
-    store
-        .insert_token(token("tok3", "cred3", 10_000, 13_600))
-        .await
-        .unwrap();
-
-    assert!(store.delete_service_account("org", "sa").await.unwrap());
-
-    assert_eq!(store.find_service_account("org", "sa").await.unwrap(), None);
-    for (credential_id, token_id) in [("cred", "tok"), ("cred2", "tok2")] {
-        assert!(store
-            .find_credential(key("org", "sa", credential_id))
-            .await
-            .unwrap()
-            .is_none());
-        assert!(store
-            .find_client(&format!("client-{credential_id}"))
-            .await
-            .unwrap()
-            .is_none());
-        assert!(store.find_token(token_id).await.unwrap().is_none());
-    }
-    let conn = raw(&path);
-    let count = |table: &str| -> i64 {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
-            .expect("count rows")
-    };
-    assert_eq!(
-        (count("service_accounts"), count("credentials"), count("tokens")),
-        (1, 1, 1),
-        "only the neighbour's rows are left"
-    );
-    assert!(store.find_token("tok3").await.unwrap().is_some());
-    assert!(store.find_client("client-cred3").await.unwrap().is_some());
-
-    // Deleting again finds nothing.
-    assert!(!store.delete_service_account("org", "sa").await.unwrap());
-}
-
-#[tokio::test]
-async fn a_deleted_credential_through_the_store_takes_its_tokens_with_it() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    store
-        .insert_token(token("tok-b", "cred", 10_001, 13_601))
-        .await
-        .unwrap();
-    store
-        .insert_token(token("tok2", "cred2", 10_000, 13_600))
-        .await
-        .unwrap();
-    assert!(store.find_token("tok").await.unwrap().is_some());
-
-    assert!(store.delete_credential(key("org", "sa", "cred")).await.unwrap());
-
-    assert!(store.find_token("tok").await.unwrap().is_none());
-    assert!(store.find_token("tok-b").await.unwrap().is_none());
-    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_none());
-    assert!(store.find_client("client-cred").await.unwrap().is_none());
-    let tokens: i64 = raw(&path)
-        .query_row("SELECT count(*) FROM tokens WHERE credential_id = 'cred'", [], |row| {
-            row.get(0)
-        })
-        .expect("count tokens");
-    assert_eq!(tokens, 0);
-
-    // The sibling credential and its token, and the service account, are untouched.
-    assert!(store.find_token("tok2").await.unwrap().is_some());
-    assert!(store
-        .find_credential(key("org", "sa", "cred2"))
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
-    assert!(!store.delete_credential(key("org", "sa", "cred")).await.unwrap());
-}
-
-#[tokio::test]
-async fn credentials_are_deleted_only_through_their_own_ids() {
-    let (_dir, path) = temp_db();
-    let store = open(&path);
-    seed(&store).await;
-    store.create_organization(organization("other", "other")).await.unwrap();
-    store
-        .create_service_account(service_account("sa2", "org", Role::OrgViewer))
-        .await
-        .unwrap();
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-
-    for wrong in [
-        key("other", "sa", "cred"),
-        key("org", "sa2", "cred"),
-        key("org", "sa", "nope"),
-    ] {
-        assert!(!store.delete_credential(wrong).await.unwrap());
-    }
-    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
-    assert!(store.find_token("tok").await.unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1277,7 +535,7 @@ async fn a_panicking_read_fails_alone_and_the_readers_go_on() {
 async fn more_reads_than_the_queue_holds_all_answer() {
     let (_dir, path) = temp_db();
     let store = Arc::new(open(&path));
-    seed(&store).await;
+    seed(store.as_ref()).await;
 
     // The queue holds 1,024 reads; the rest wait for a place instead of failing.
     let reads: Vec<_> = (0..3_000)
@@ -1318,7 +576,7 @@ async fn the_checkpointer_copies_commits_into_the_database_file() {
             std::time::Instant::now() < deadline,
             "the commits never reached the database file"
         );
-        tokio::time::sleep(super::CHECKPOINT_INTERVAL).await;
+        tokio::time::sleep(super::checkpointer::CHECKPOINT_INTERVAL).await;
     }
 }
 
@@ -1347,4 +605,54 @@ async fn the_log_stays_small_under_a_stream_of_writes() {
     let wal = path.with_extension("db-wal");
     let log_bytes = std::fs::metadata(&wal).map(|meta| meta.len()).unwrap_or(0);
     assert!(log_bytes < 48 * 1024 * 1024, "the log grew to {log_bytes} bytes");
+}
+
+/// SQLite's plan for `sql`, one line per step.
+fn query_plan(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    let mut statement = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("prepare plan");
+    // Every parameter needs a value, but without STAT4 the values do not sway the plan.
+    let nulls = std::iter::repeat_n(rusqlite::types::Null, statement.parameter_count());
+    let steps = statement
+        .query_map(rusqlite::params_from_iter(nulls), |row| row.get(3))
+        .expect("plan");
+    steps.collect::<Result<_, _>>().expect("read plan")
+}
+
+#[tokio::test]
+async fn list_queries_search_their_index_and_never_sort() {
+    let (_dir, path) = temp_db();
+    drop(open(&path));
+    let conn = raw(&path);
+    let lists: [(&ListSql, &str); 2] = [
+        (&SERVICE_ACCOUNT_LIST, "service_accounts_organization_id_created_at_id"),
+        (&CREDENTIAL_LIST, "credentials_service_account_id_created_at_id"),
+    ];
+    for (sql, index) in lists {
+        for statement in [
+            &sql.first,
+            &sql.after,
+            &sql.before,
+            &sql.any_at_or_before,
+            &sql.any_at_or_after,
+        ] {
+            let statement = statement.sqlite();
+            let steps = query_plan(&conn, statement);
+            let plan = steps.join("\n");
+            assert!(plan.contains(&format!("INDEX {index} (")), "{statement}\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{statement}\n{plan}");
+            // An EXISTS query reads its one constant row; no table is scanned.
+            let scans_a_table = steps
+                .iter()
+                .any(|step| step.starts_with("SCAN ") && step != "SCAN CONSTANT ROW");
+            assert!(!scans_a_table, "{statement}\n{plan}");
+            if statement != sql.first.sqlite() {
+                assert!(
+                    plan.contains("(created_at,id)"),
+                    "a range on the position: {statement}\n{plan}"
+                );
+            }
+        }
+    }
 }

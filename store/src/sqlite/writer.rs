@@ -10,8 +10,9 @@
 //! promised durable once its future resolves `Ok`; if the batch cannot commit,
 //! every job in it gets the error.
 //!
-//! The writer tells its [`StorageObserver`] how deep the queue is and how large each
-//! batch is, which is how an operator sees group commit and back-pressure at work.
+//! The writer tells its [`StorageObserver`] how deep the queue is, how long each
+//! write waited for its batch, and how large and how long each committed batch
+//! was, which is how an operator sees group commit and back-pressure at work.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 #[cfg(test)]
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -43,6 +45,9 @@ trait WriteJob: Send {
     /// Answers the caller once the batch's fate is known: the job's own error if
     /// it failed, else `batch_error` if the batch did not commit, else its result.
     fn answer(self: Box<Self>, batch_error: Option<&StorageError>);
+
+    /// When the job was queued.
+    fn queued_at(&self) -> Instant;
 }
 
 /// A queued job: the work to do, its outcome once done, and where to answer.
@@ -53,6 +58,8 @@ struct PendingWrite<T, F> {
     outcome: Option<StorageResult<T>>,
     /// The waiting caller.
     reply: oneshot::Sender<StorageResult<T>>,
+    /// When it was queued, for the time it waited.
+    queued_at: Instant,
 }
 
 impl<T, F> WriteJob for PendingWrite<T, F>
@@ -83,6 +90,10 @@ where
         // The caller may have stopped waiting (its future was dropped); the write
         // stands all the same, so there is nothing to do about a closed channel.
         let _ = self.reply.send(result);
+    }
+
+    fn queued_at(&self) -> Instant {
+        self.queued_at
     }
 }
 
@@ -165,6 +176,7 @@ impl Writer {
             work: Some(work),
             outcome: None,
             reply,
+            queued_at: Instant::now(),
         });
         // Counted before it is offered: once offered, the thread may take it (and
         // count it out) before this thread runs another instruction.
@@ -227,10 +239,17 @@ fn writer_loop(
             }
         }
         observer.write_queue_changed(-(batch.len() as isize));
-        observer.write_batch(batch.len());
-        let batch_error = run_batch(conn, &mut batch).err();
+        let began = Instant::now();
+        for job in &batch {
+            observer.write_waited(began.saturating_duration_since(job.queued_at()));
+        }
+        let outcome = run_batch(conn, &mut batch);
         let mut should_catch_up = false;
-        if batch_error.is_none() {
+        if let Ok(succeeded) = outcome {
+            // A batch whose every job failed committed no write worth reporting.
+            if succeeded > 0 {
+                observer.committed(succeeded, began.elapsed());
+            }
             should_catch_up = checkpointer.committed();
             on_commit();
         } else if !conn.is_autocommit() {
@@ -239,6 +258,7 @@ fn writer_loop(
                 tracing::error!(error = %err, "rolling back a failed write batch failed");
             }
         }
+        let batch_error = outcome.err();
         for job in batch {
             job.answer(batch_error.as_ref());
         }
@@ -249,8 +269,9 @@ fn writer_loop(
 }
 
 /// Runs every job of `batch` in one transaction, each in its own savepoint, and
-/// commits. On `Err` nothing of the batch is committed.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StorageResult<()> {
+/// commits; how many jobs succeeded. On `Err` nothing of the batch is committed.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StorageResult<usize> {
+    let mut succeeded_jobs = 0;
     execute_cached(conn, "BEGIN IMMEDIATE").map_err(|err| from_sqlite("begin write batch", err))?;
     for job in batch.iter_mut() {
         execute_cached(conn, "SAVEPOINT job").map_err(|err| from_sqlite("begin write job", err))?;
@@ -264,6 +285,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StorageResul
             ));
         }
         if succeeded {
+            succeeded_jobs += 1;
             execute_cached(conn, "RELEASE job").map_err(|err| from_sqlite("finish write job", err))?;
         } else {
             execute_cached(conn, "ROLLBACK TO job")
@@ -271,7 +293,8 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StorageResul
                 .map_err(|err| from_sqlite("undo failed write job", err))?;
         }
     }
-    execute_cached(conn, "COMMIT").map_err(|err| from_sqlite("commit write batch", err))
+    execute_cached(conn, "COMMIT").map_err(|err| from_sqlite("commit write batch", err))?;
+    Ok(succeeded_jobs)
 }
 
 /// Runs one statement that takes no parameters and answers no rows, prepared once

@@ -1,24 +1,99 @@
-//! A tiny HTTP/1.1 client over `std::net::TcpStream`: one request per connection,
-//! `Connection: close`, read until EOF, chunked responses decoded.
+//! A tiny HTTP/1.1 client over `std::net::TcpStream` (or TLS over it, when the server
+//! serves HTTPS): one request per connection, `Connection: close`, read until EOF,
+//! chunked responses decoded.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::tls::TlsClientStream;
 use super::TestApp;
+
+/// A connection to the server: plain TCP, or TLS when the server serves HTTPS. Used
+/// as a socket is: read, write, clone for a writer thread, time out, shut down.
+pub enum TestStream {
+    Plain(TcpStream),
+    Tls(TlsClientStream),
+}
+
+impl TestStream {
+    /// A second handle on the same connection.
+    pub fn try_clone(&self) -> io::Result<TestStream> {
+        match self {
+            TestStream::Plain(stream) => stream.try_clone().map(TestStream::Plain),
+            TestStream::Tls(stream) => stream.try_clone().map(TestStream::Tls),
+        }
+    }
+
+    /// The underlying socket.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            TestStream::Plain(stream) => stream,
+            TestStream::Tls(stream) => stream.socket(),
+        }
+    }
+
+    /// How long a read may wait (`None`: forever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket().set_read_timeout(timeout)
+    }
+
+    /// Shuts down one or both halves (over TLS, saying close_notify first).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            TestStream::Plain(stream) => stream.shutdown(how),
+            TestStream::Tls(stream) => stream.shutdown(how),
+        }
+    }
+}
+
+impl Read for TestStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self {
+            TestStream::Plain(stream) => stream.read(buffer),
+            TestStream::Tls(stream) => stream.read(buffer),
+        }
+    }
+}
+
+impl Write for TestStream {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        match self {
+            TestStream::Plain(stream) => stream.write(buffer),
+            TestStream::Tls(stream) => stream.write(buffer),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            TestStream::Plain(stream) => stream.flush(),
+            TestStream::Tls(stream) => stream.flush(),
+        }
+    }
+}
 
 /// How long one HTTP exchange may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl TestApp {
-    /// Opens a connection to the server.
-    pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.address).expect("connect to keycred");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream
+    /// Opens a connection to the server (TLS when it serves HTTPS: the ClientHello is
+    /// sent at once, and the handshake completes as the connection is read).
+    pub fn connect(&self) -> TestStream {
+        self.try_connect().expect("connect to keycred")
+    }
+
+    /// [`TestApp::connect`] that reports a failure instead of panicking.
+    pub fn try_connect(&self) -> io::Result<TestStream> {
+        let stream = TcpStream::connect(&self.address)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        if self.https {
+            TlsClientStream::start(stream).map(TestStream::Tls)
+        } else {
+            Ok(TestStream::Plain(stream))
+        }
     }
 
     /// One HTTP/1.1 request. `Host`, `Connection: close` and (with a body)
@@ -43,9 +118,7 @@ impl TestApp {
         body: Option<&[u8]>,
     ) -> Result<TestResponse, String> {
         let bytes = self.request_bytes(method, path_and_query, headers, body);
-        let mut stream = TcpStream::connect(&self.address).map_err(|error| format!("connect: {error}"))?;
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut stream = self.try_connect().map_err(|error| format!("connect: {error}"))?;
         let _ = stream.write_all(&bytes);
         try_read_response(&mut stream)
     }
@@ -143,13 +216,13 @@ impl TestResponse {
 }
 
 /// Reads one response until the server closes the connection.
-pub fn read_response(stream: &mut TcpStream) -> TestResponse {
+pub fn read_response(stream: &mut impl Read) -> TestResponse {
     try_read_response(stream).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Reads one response until the server closes the connection; an error if the
 /// connection fails before a whole response head has arrived.
-pub fn try_read_response(stream: &mut TcpStream) -> Result<TestResponse, String> {
+pub fn try_read_response(stream: &mut impl Read) -> Result<TestResponse, String> {
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 16384];
     let has_head = |bytes: &[u8]| bytes.windows(4).any(|window| window == b"\r\n\r\n");

@@ -1,7 +1,8 @@
 //! Shared machinery: a real `keycred serve` per test (this file) on a fresh database of
 //! the backend `KEYCRED_TEST_BACKEND` names (`database`), the `keycred bootstrap`
-//! command line, a tiny HTTP/1.1 client over `TcpStream`, checks of the error shape,
-//! the resource paths and writes, and walks over paginated lists.
+//! command line, a tiny HTTP/1.1 client over `TcpStream` or TLS (`http`, `tls`),
+//! checks of the error shape, the resource paths and writes, and walks over paginated
+//! lists. With `KEYCRED_TEST_TLS=1` every server serves HTTPS with a test certificate.
 
 mod bootstrap;
 mod checks;
@@ -11,6 +12,7 @@ mod http;
 mod metrics_listener;
 mod pages;
 mod resources;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
@@ -24,7 +26,7 @@ pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, 
 pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
 pub use command_line::ServerFromCommand;
 pub use database::{require_postgres, sqlite_only, TestDatabase};
-pub use http::{parse_response, read_response, TestResponse};
+pub use http::{parse_response, read_response, TestResponse, TestStream};
 pub use pages::{duplicates, ids_of, Page};
 pub use resources::{
     credentials_path, is_resource_id, next_millisecond, organization_path, service_account_path, service_accounts_path,
@@ -59,6 +61,10 @@ pub struct TestApp {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Extra environment the server runs with, kept for restarts.
     env: Vec<(String, String)>,
+    /// Whether the server said it serves HTTPS; the helpers then speak TLS to it.
+    pub https: bool,
+    /// The test certificate `KEYCRED_TEST_TLS=1` gave it, kept for restarts.
+    test_certificate: Option<Arc<tls::PairFiles>>,
 }
 
 /// What a test may change about how `keycred serve` starts.
@@ -83,7 +89,15 @@ pub fn spawn_app_with(options: ServeOptions) -> TestApp {
         Some(path) => TestDatabase::sqlite_at(path),
         None => TestDatabase::new(),
     };
-    start(Arc::new(database), options.env)
+    start(Arc::new(database), options.env, test_certificate())
+}
+
+/// With `KEYCRED_TEST_TLS=1`, a new certificate of the test authority on disk.
+fn test_certificate() -> Option<Arc<tls::PairFiles>> {
+    tls::tls_mode().then(|| {
+        let pair = tls::TestAuthority::get().server_pair("keycred test server");
+        Arc::new(tls::PairFiles::write(&pair))
+    })
 }
 
 /// Starts `count` servers at once on one fresh database, as a scaled-out deployment
@@ -93,7 +107,7 @@ pub fn spawn_instances(count: usize) -> Vec<TestApp> {
     let starting: Vec<_> = (0..count)
         .map(|_| {
             let database = Arc::clone(&database);
-            thread::spawn(move || start(database, Vec::new()))
+            thread::spawn(move || start(database, Vec::new(), test_certificate()))
         })
         .collect();
     starting
@@ -102,11 +116,18 @@ pub fn spawn_instances(count: usize) -> Vec<TestApp> {
         .collect()
 }
 
-fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
+fn start(
+    database: Arc<TestDatabase>,
+    env: Vec<(String, String)>,
+    test_certificate: Option<Arc<tls::PairFiles>>,
+) -> TestApp {
+    // A test's own certificate (in `env`) wins over the one of `KEYCRED_TEST_TLS=1`.
+    let certificate_env = test_certificate.iter().flat_map(|files| files.env());
     let mut child = Command::new(keycred_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(database.argument())
         .env("KEYCRED_METRICS_LISTEN", "127.0.0.1:0")
+        .envs(certificate_env)
         .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -161,7 +182,7 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
                 let _ = out_reader.join();
                 let _ = err_reader.join();
                 panic!(
-                    "keycred serve never printed 'listening on http://…' ({error:?}).\n\
+                    "keycred serve never printed 'listening on http(s)://…' ({error:?}).\n\
                      --- stdout ---\n{}\n--- stderr ---\n{}",
                     String::from_utf8_lossy(&stdout.lock().unwrap()),
                     String::from_utf8_lossy(&stderr.lock().unwrap()),
@@ -169,6 +190,7 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
             }
         }
     };
+    let https = String::from_utf8_lossy(&stdout.lock().unwrap()).contains("listening on https://");
     TestApp {
         address,
         metrics_address,
@@ -177,12 +199,15 @@ fn start(database: Arc<TestDatabase>, env: Vec<(String, String)>) -> TestApp {
         stdout,
         stderr,
         env,
+        https,
+        test_certificate,
     }
 }
 
-/// The `ADDR` of a `listening on http://ADDR` line, if the line is one.
+/// The `ADDR` of a `listening on http://ADDR` (or `https://ADDR`) line, if the line is one.
 pub fn listening_address(line: &str) -> Option<String> {
-    let (_, rest) = line.split_once("listening on http://")?;
+    let (_, rest) = line.split_once("listening on ")?;
+    let rest = rest.strip_prefix("http://").or_else(|| rest.strip_prefix("https://"))?;
     let address = rest.split_whitespace().next()?.trim_end_matches('/');
     (!address.is_empty()).then(|| address.to_owned())
 }
@@ -308,7 +333,8 @@ impl TestApp {
         self.child.wait().expect("reap the server");
         let database = Arc::clone(&self.database);
         let env = std::mem::take(&mut self.env);
+        let test_certificate = self.test_certificate.take();
         drop(self);
-        start(database, env)
+        start(database, env, test_certificate)
     }
 }

@@ -1,0 +1,138 @@
+//! Conformance: clients (a credential found by client_id) and tokens.
+
+use super::{credential, key, seed, token, Backend, Database};
+use crate::{Role, StorageError, Store};
+
+/// A client is found by its client_id, with its secret hash.
+pub(crate) async fn clients_are_found_by_client_id_with_their_secret_hash<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+
+    let client = store.find_client("client-cred").await.unwrap().unwrap();
+    assert_eq!(client.credential, credential("cred", "org", "sa").credential);
+    assert_eq!(client.secret_hash, [7; 32]);
+    assert!(store.find_client("client-nope").await.unwrap().is_none());
+}
+
+/// Minting a token records its credential as used (not as edited), and the token
+/// is found with the identity and role it speaks for.
+pub(crate) async fn inserting_a_token_marks_the_credential_used_and_finds_its_role<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+
+    let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(10_000));
+    assert_eq!(used.updated_at, 3_000, "minting a token is not an edit");
+    let client = store.find_client("client-cred").await.unwrap().unwrap();
+    assert_eq!(client.credential.last_used_at, Some(10_000));
+
+    let found = store.find_token("tok").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.secret_hash, found.expires_at),
+        ("tok", [9; 32], 13_600)
+    );
+    assert_eq!(
+        (
+            found.credential_id.as_str(),
+            found.service_account_id.as_str(),
+            found.organization_id.as_str()
+        ),
+        ("cred", "sa", "org")
+    );
+    assert_eq!(found.role, Role::OrgAdmin);
+    assert!(store.find_token("nope").await.unwrap().is_none());
+}
+
+/// Minting a token sweeps its credential's expired tokens, and only those.
+pub(crate) async fn inserting_a_token_removes_the_credentials_expired_tokens<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+
+    store.insert_token(token("old", "cred", 10_000, 11_000)).await.unwrap();
+    store.insert_token(token("live", "cred", 10_500, 20_000)).await.unwrap();
+    store.insert_token(token("new", "cred", 11_000, 21_000)).await.unwrap();
+
+    assert!(
+        store.find_token("old").await.unwrap().is_none(),
+        "swept: it expired at 11,000"
+    );
+    assert!(store.find_token("live").await.unwrap().is_some());
+    assert!(store.find_token("new").await.unwrap().is_some());
+    assert_eq!(backend.count_rows("tokens").await, 2, "the expired row is gone");
+    let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(11_000));
+}
+
+/// A token of a credential that does not exist is refused, and the message names it.
+pub(crate) async fn a_token_of_a_missing_credential_is_refused_with_a_clear_message<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+
+    match store.insert_token(token("t9", "nope", 10, 20)).await {
+        Err(StorageError::Internal(message)) => assert!(message.contains("credential nope does not exist")),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    assert_eq!(backend.count_rows("tokens").await, 0);
+}
+
+/// Deleting a credential deletes its tokens, rows and all, and nothing of its sibling's.
+pub(crate) async fn a_deleted_credential_takes_its_tokens_with_it<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok-b", "cred", 10_001, 13_601))
+        .await
+        .unwrap();
+    store
+        .insert_token(token("tok2", "cred2", 10_000, 13_600))
+        .await
+        .unwrap();
+
+    assert!(store.delete_credential(key("org", "sa", "cred")).await.unwrap());
+
+    assert!(store.find_token("tok").await.unwrap().is_none());
+    assert!(store.find_token("tok-b").await.unwrap().is_none());
+    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_none());
+    assert!(store.find_client("client-cred").await.unwrap().is_none());
+    assert_eq!(
+        backend.count_rows("tokens").await,
+        1,
+        "only the sibling's token row is left"
+    );
+
+    // The sibling credential and its token, and the service account, are untouched.
+    assert!(store.find_token("tok2").await.unwrap().is_some());
+    assert!(store
+        .find_credential(key("org", "sa", "cred2"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
+    assert!(!store.delete_credential(key("org", "sa", "cred")).await.unwrap());
+}
+
+/// The schema itself removes a credential's tokens with it, whoever deletes it.
+pub(crate) async fn a_credential_deleted_by_another_program_takes_its_tokens_with_it<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+
+    backend.execute("DELETE FROM credentials WHERE id = 'cred'").await;
+
+    assert!(store.find_token("tok").await.unwrap().is_none());
+    assert_eq!(
+        backend.count_rows("tokens").await,
+        0,
+        "the cascade removed the token row"
+    );
+}

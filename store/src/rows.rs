@@ -1,0 +1,263 @@
+//! Between domain types and rows, for both databases: the parameters each
+//! statement of [`crate::sql`] takes, in its numbering, and the domain types built
+//! from the rows it returns.
+//!
+//! Each backend binds a [`Value`] with its own driver and reads columns through
+//! [`Columns`]; everything else here is written once.
+
+use crate::{
+    ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Position,
+    Role, ServiceAccount, ServiceAccountPatch, TokenRecord,
+};
+
+/// One statement parameter, in the three types keycred stores.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    /// Text, or NULL.
+    Text(Option<&'a str>),
+    /// A 64-bit integer (milliseconds, limits), or NULL.
+    Integer(Option<i64>),
+    /// Bytes (a hash).
+    Bytes(&'a [u8]),
+}
+
+/// Text that is never NULL.
+fn text(value: &str) -> Value<'_> {
+    Value::Text(Some(value))
+}
+
+/// An integer that is never NULL.
+fn integer(value: i64) -> Value<'static> {
+    Value::Integer(Some(value))
+}
+
+/// Reading one row's columns by index, however the driver does it. Each method
+/// fails (never panics) on a column of another type.
+pub(crate) trait Columns {
+    /// The driver's error.
+    type Error;
+    /// A text column.
+    fn text(&self, index: usize) -> Result<String, Self::Error>;
+    /// A nullable text column.
+    fn optional_text(&self, index: usize) -> Result<Option<String>, Self::Error>;
+    /// A 64-bit integer column.
+    fn integer(&self, index: usize) -> Result<i64, Self::Error>;
+    /// A nullable 64-bit integer column.
+    fn optional_integer(&self, index: usize) -> Result<Option<i64>, Self::Error>;
+    /// A bytes column.
+    fn bytes(&self, index: usize) -> Result<Vec<u8>, Self::Error>;
+    /// A boolean column (an `EXISTS`).
+    fn boolean(&self, index: usize) -> Result<bool, Self::Error>;
+    /// The error for a column whose value no constraint should have let in.
+    fn corrupt(&self, index: usize, problem: String) -> Self::Error;
+}
+
+/// Reads a role name; an unknown name (the CHECK constraint should make that
+/// impossible) is an error rather than a guess.
+fn role<R: Columns + ?Sized>(row: &R, index: usize) -> Result<Role, R::Error> {
+    let name = row.text(index)?;
+    Role::parse(&name).ok_or_else(|| row.corrupt(index, format!("unknown role {name:?}")))
+}
+
+/// Reads a 32-byte SHA-256 column (the CHECK constraint guarantees the length).
+fn hash<R: Columns + ?Sized>(row: &R, index: usize) -> Result<[u8; 32], R::Error> {
+    let bytes = row.bytes(index)?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| row.corrupt(index, format!("a stored hash is {} bytes, not 32", bytes.len())))
+}
+
+/// Builds an [`Organization`] from [`crate::sql::ORGANIZATION_COLUMNS`].
+pub(crate) fn organization<R: Columns + ?Sized>(row: &R) -> Result<Organization, R::Error> {
+    Ok(Organization {
+        id: row.text(0)?,
+        label: row.text(1)?,
+        name: row.text(2)?,
+        created_at: row.integer(3)?,
+        updated_at: row.integer(4)?,
+    })
+}
+
+/// Builds a [`ServiceAccount`] from [`crate::sql::SERVICE_ACCOUNT_COLUMNS`].
+pub(crate) fn service_account<R: Columns + ?Sized>(row: &R) -> Result<ServiceAccount, R::Error> {
+    Ok(ServiceAccount {
+        id: row.text(0)?,
+        organization_id: row.text(1)?,
+        name: row.text(2)?,
+        description: row.optional_text(3)?,
+        role: role(row, 4)?,
+        created_at: row.integer(5)?,
+        updated_at: row.integer(6)?,
+    })
+}
+
+/// Builds a [`Credential`] from [`crate::sql::CREDENTIAL_COLUMNS`].
+pub(crate) fn credential<R: Columns + ?Sized>(row: &R) -> Result<Credential, R::Error> {
+    Ok(Credential {
+        id: row.text(0)?,
+        organization_id: row.text(1)?,
+        service_account_id: row.text(2)?,
+        client_id: row.text(3)?,
+        name: row.text(4)?,
+        description: row.optional_text(5)?,
+        created_at: row.integer(6)?,
+        updated_at: row.integer(7)?,
+        last_used_at: row.optional_integer(8)?,
+    })
+}
+
+/// Builds a [`ClientRecord`] from a row of [`crate::sql::FIND_CLIENT`].
+pub(crate) fn client<R: Columns + ?Sized>(row: &R) -> Result<ClientRecord, R::Error> {
+    Ok(ClientRecord {
+        credential: credential(row)?,
+        secret_hash: hash(row, 9)?,
+    })
+}
+
+/// Builds a [`TokenRecord`] from a row of [`crate::sql::FIND_TOKEN`].
+pub(crate) fn token<R: Columns + ?Sized>(row: &R) -> Result<TokenRecord, R::Error> {
+    Ok(TokenRecord {
+        id: row.text(0)?,
+        secret_hash: hash(row, 1)?,
+        expires_at: row.integer(2)?,
+        credential_id: row.text(3)?,
+        service_account_id: row.text(4)?,
+        organization_id: row.text(5)?,
+        role: role(row, 6)?,
+    })
+}
+
+/// Reads the one column of an `EXISTS` query.
+pub(crate) fn exists<R: Columns + ?Sized>(row: &R) -> Result<bool, R::Error> {
+    row.boolean(0)
+}
+
+/// The parameters of [`crate::sql::INSERT_ORGANIZATION`].
+pub(crate) fn new_organization(organization: &Organization) -> [Value<'_>; 5] {
+    [
+        text(&organization.id),
+        text(&organization.label),
+        text(&organization.name),
+        integer(organization.created_at),
+        integer(organization.updated_at),
+    ]
+}
+
+/// The parameters of [`crate::sql::INSERT_SERVICE_ACCOUNT`].
+pub(crate) fn new_service_account(service_account: &ServiceAccount) -> [Value<'_>; 7] {
+    [
+        text(&service_account.id),
+        text(&service_account.organization_id),
+        text(&service_account.name),
+        Value::Text(service_account.description.as_deref()),
+        text(service_account.role.as_str()),
+        integer(service_account.created_at),
+        integer(service_account.updated_at),
+    ]
+}
+
+/// The parameters of [`crate::sql::FIND_SERVICE_ACCOUNT`] and
+/// [`crate::sql::DELETE_SERVICE_ACCOUNT`].
+pub(crate) fn service_account_key<'a>(organization_id: &'a str, service_account_id: &'a str) -> [Value<'a>; 2] {
+    [text(service_account_id), text(organization_id)]
+}
+
+/// The parameters of [`crate::sql::UPDATE_SERVICE_ACCOUNT`].
+pub(crate) fn service_account_update<'a>(
+    organization_id: &'a str,
+    service_account_id: &'a str,
+    patch: &'a ServiceAccountPatch,
+    now: Millis,
+    expected: Option<&'a ServiceAccount>,
+) -> [Value<'a>; 10] {
+    [
+        text(service_account_id),
+        text(organization_id),
+        Value::Text(patch.name.as_deref()),
+        Value::Text(patch.description.as_deref()),
+        Value::Text(patch.role.map(Role::as_str)),
+        integer(now),
+        Value::Integer(expected.map(|stored| stored.updated_at)),
+        Value::Text(expected.map(|stored| stored.name.as_str())),
+        Value::Text(expected.and_then(|stored| stored.description.as_deref())),
+        Value::Text(expected.map(|stored| stored.role.as_str())),
+    ]
+}
+
+/// The parameters of [`crate::sql::INSERT_CREDENTIAL`].
+pub(crate) fn new_credential(new: &NewCredential) -> [Value<'_>; 10] {
+    let credential = &new.credential;
+    [
+        text(&credential.id),
+        text(&credential.organization_id),
+        text(&credential.service_account_id),
+        text(&credential.client_id),
+        Value::Bytes(&new.secret_hash),
+        text(&credential.name),
+        Value::Text(credential.description.as_deref()),
+        integer(credential.created_at),
+        integer(credential.updated_at),
+        Value::Integer(credential.last_used_at),
+    ]
+}
+
+/// The parameters of [`crate::sql::FIND_CREDENTIAL`] and [`crate::sql::DELETE_CREDENTIAL`].
+pub(crate) fn credential_key<'a>(key: &CredentialKey<'a>) -> [Value<'a>; 3] {
+    [
+        text(key.credential_id),
+        text(key.service_account_id),
+        text(key.organization_id),
+    ]
+}
+
+/// The parameters of [`crate::sql::UPDATE_CREDENTIAL`].
+pub(crate) fn credential_update<'a>(
+    key: &CredentialKey<'a>,
+    patch: &'a CredentialPatch,
+    now: Millis,
+    expected: Option<&'a Credential>,
+) -> [Value<'a>; 9] {
+    let [id, service_account_id, organization_id] = credential_key(key);
+    [
+        id,
+        service_account_id,
+        organization_id,
+        Value::Text(patch.name.as_deref()),
+        Value::Text(patch.description.as_deref()),
+        integer(now),
+        Value::Integer(expected.map(|stored| stored.updated_at)),
+        Value::Text(expected.map(|stored| stored.name.as_str())),
+        Value::Text(expected.and_then(|stored| stored.description.as_deref())),
+    ]
+}
+
+/// The parameters of [`crate::sql::INSERT_TOKEN`] and [`crate::sql::ADD_TOKEN`].
+pub(crate) fn new_token(token: &NewToken) -> [Value<'_>; 5] {
+    [
+        text(&token.id),
+        Value::Bytes(&token.secret_hash),
+        text(&token.credential_id),
+        integer(token.created_at),
+        integer(token.expires_at),
+    ]
+}
+
+/// The parameters of [`crate::sql::SWEEP_EXPIRED_TOKENS`] and
+/// [`crate::sql::TOUCH_CREDENTIAL`]: the token's credential and creation time.
+pub(crate) fn token_use(token: &NewToken) -> [Value<'_>; 2] {
+    [text(&token.credential_id), integer(token.created_at)]
+}
+
+/// One parameter: a single key (an ID, a label, a client_id).
+pub(crate) fn one_key(key: &str) -> [Value<'_>; 1] {
+    [text(key)]
+}
+
+/// The two parameters of a list position, in list order.
+pub(crate) fn position(position: &Position) -> [Value<'_>; 2] {
+    [integer(position.created_at), text(&position.id)]
+}
+
+/// A row limit.
+pub(crate) fn limit(limit: i64) -> Value<'static> {
+    integer(limit)
+}

@@ -1,0 +1,235 @@
+//! The SQL of every store operation, written once for both databases.
+//!
+//! Statements are written in PostgreSQL's spelling: `$N` parameters, with a
+//! `::type` cast where PostgreSQL could not infer a parameter's type from a column.
+//! SQLite's text is derived from it ([`Statement::sqlite`]): `?N` parameters and no
+//! casts, which SQLite, dynamically typed, neither needs nor understands. All else
+//! is SQL both databases speak alike (`IS DISTINCT FROM` included, which SQLite has
+//! had since 3.39). Parameters are numbered in the order the builders in
+//! [`crate::rows`] produce them.
+
+use std::sync::LazyLock;
+
+/// One statement, in the text each database runs.
+#[derive(Debug)]
+pub(crate) struct Statement {
+    /// The text PostgreSQL runs, as written.
+    postgres: String,
+    /// The text SQLite runs, derived from it.
+    sqlite: String,
+}
+
+impl Statement {
+    /// A statement written in PostgreSQL's spelling (see the module docs).
+    pub(crate) fn new(postgres: String) -> Statement {
+        let sqlite = to_sqlite(&postgres);
+        Statement { postgres, sqlite }
+    }
+
+    /// The statement as PostgreSQL runs it.
+    pub(crate) fn postgres(&self) -> &str {
+        &self.postgres
+    }
+
+    /// The statement as SQLite runs it.
+    pub(crate) fn sqlite(&self) -> &str {
+        &self.sqlite
+    }
+}
+
+/// `$N` becomes `?N` and every `::type` cast goes. Nothing else in keycred's SQL
+/// holds a `$` or a `::`.
+fn to_sqlite(postgres: &str) -> String {
+    let mut sqlite = String::with_capacity(postgres.len());
+    let mut chars = postgres.chars().peekable();
+    while let Some(char) = chars.next() {
+        match char {
+            '$' => sqlite.push('?'),
+            ':' if chars.peek() == Some(&':') => {
+                chars.next();
+                while chars
+                    .next_if(|next| next.is_ascii_alphanumeric() || *next == '_')
+                    .is_some()
+                {}
+            }
+            other => sqlite.push(other),
+        }
+    }
+    sqlite
+}
+
+/// Declares a lazily built [`Statement`] from a `format!` template.
+macro_rules! statement {
+    ($(#[$doc:meta])* $name:ident = $($template:tt)+) => {
+        $(#[$doc])*
+        pub(crate) static $name: LazyLock<Statement> = LazyLock::new(|| Statement::new(format!($($template)+)));
+    };
+}
+
+/// The columns of an organization, in the order [`crate::rows::organization`] reads them.
+pub(crate) const ORGANIZATION_COLUMNS: &str = "id, label, name, created_at, updated_at";
+
+/// The columns of a service account, in the order [`crate::rows::service_account`] reads them.
+pub(crate) const SERVICE_ACCOUNT_COLUMNS: &str = "id, organization_id, name, description, role, created_at, updated_at";
+
+/// The columns of a credential, in the order [`crate::rows::credential`] reads them.
+pub(crate) const CREDENTIAL_COLUMNS: &str =
+    "id, organization_id, service_account_id, client_id, name, description, created_at, updated_at, last_used_at";
+
+statement! {
+    /// An organization by ID or, failing that, by label. IDs win: should one
+    /// organization's label equal another's ID, the ID match is returned.
+    FIND_ORGANIZATION = "SELECT {ORGANIZATION_COLUMNS} FROM organizations
+        WHERE id = $1 OR label = $1 ORDER BY (id = $1) DESC LIMIT 1"
+}
+
+statement! {
+    /// A new organization, its columns in [`ORGANIZATION_COLUMNS`] order.
+    INSERT_ORGANIZATION = "INSERT INTO organizations ({ORGANIZATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+}
+
+statement! {
+    /// A new service account, its columns in [`SERVICE_ACCOUNT_COLUMNS`] order.
+    INSERT_SERVICE_ACCOUNT = "INSERT INTO service_accounts ({SERVICE_ACCOUNT_COLUMNS})
+        VALUES ($1, $2, $3, $4, $5, $6, $7)"
+}
+
+statement! {
+    /// A service account, only if it is in this organization.
+    FIND_SERVICE_ACCOUNT = "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts
+        WHERE id = $1 AND organization_id = $2"
+}
+
+statement! {
+    /// A patch of a service account, in one statement returning the row as stored
+    /// afterwards. `updated_at` moves to `$6` only if a field really changes (the
+    /// right-hand sides all see the row as it was). With an expected state (`$7`
+    /// not NULL) only a row still in exactly that state is updated: the check is in
+    /// the statement, so it holds against concurrent writers (PostgreSQL re-checks
+    /// the WHERE against a row another transaction changed meanwhile).
+    UPDATE_SERVICE_ACCOUNT = "UPDATE service_accounts
+         SET name = COALESCE($3::text, name),
+             description = COALESCE($4::text, description),
+             role = COALESCE($5::text, role),
+             updated_at = CASE
+                 WHEN ($3::text IS NOT NULL AND $3::text IS DISTINCT FROM name)
+                   OR ($4::text IS NOT NULL AND $4::text IS DISTINCT FROM description)
+                   OR ($5::text IS NOT NULL AND $5::text IS DISTINCT FROM role)
+                 THEN $6::bigint
+                 ELSE updated_at
+             END
+         WHERE id = $1 AND organization_id = $2
+           AND ($7::bigint IS NULL OR (updated_at = $7::bigint AND name = $8::text
+                AND description IS NOT DISTINCT FROM $9::text AND role = $10::text))
+         RETURNING {SERVICE_ACCOUNT_COLUMNS}"
+}
+
+statement! {
+    /// Deletes a service account if it is in this organization. `ON DELETE CASCADE`
+    /// removes its credentials and their tokens in the same statement.
+    DELETE_SERVICE_ACCOUNT = "DELETE FROM service_accounts WHERE id = $1 AND organization_id = $2"
+}
+
+statement! {
+    /// A new credential with its secret hash, inserted only if its service account
+    /// is in its organization: the check and the insert are one statement (and on
+    /// PostgreSQL the two-column foreign key refuses a row whose service account
+    /// went meanwhile).
+    INSERT_CREDENTIAL = "INSERT INTO credentials
+             (id, organization_id, service_account_id, client_id, secret_hash, name,
+              description, created_at, updated_at, last_used_at)
+         SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text,
+                $7::text, $8::bigint, $9::bigint, $10::bigint
+         WHERE EXISTS (SELECT 1 FROM service_accounts WHERE id = $3::text AND organization_id = $2::text)"
+}
+
+statement! {
+    /// A credential, only if all three IDs agree.
+    FIND_CREDENTIAL = "SELECT {CREDENTIAL_COLUMNS} FROM credentials
+        WHERE id = $1 AND service_account_id = $2 AND organization_id = $3"
+}
+
+statement! {
+    /// A patch of a credential, as [`UPDATE_SERVICE_ACCOUNT`]: `$1`–`$3` the
+    /// credential, service account and organization IDs, `$4` name, `$5`
+    /// description, `$6` now, `$7`–`$9` the expected `updated_at`, name and
+    /// description (all NULL for an unconditional update).
+    UPDATE_CREDENTIAL = "UPDATE credentials
+         SET name = COALESCE($4::text, name),
+             description = COALESCE($5::text, description),
+             updated_at = CASE
+                 WHEN ($4::text IS NOT NULL AND $4::text IS DISTINCT FROM name)
+                   OR ($5::text IS NOT NULL AND $5::text IS DISTINCT FROM description)
+                 THEN $6::bigint
+                 ELSE updated_at
+             END
+         WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
+           AND ($7::bigint IS NULL OR (updated_at = $7::bigint AND name = $8::text
+                AND description IS NOT DISTINCT FROM $9::text))
+         RETURNING {CREDENTIAL_COLUMNS}"
+}
+
+statement! {
+    /// Deletes a credential, only if all three IDs agree. `ON DELETE CASCADE`
+    /// removes its tokens in the same statement.
+    DELETE_CREDENTIAL = "DELETE FROM credentials WHERE id = $1 AND service_account_id = $2 AND organization_id = $3"
+}
+
+statement! {
+    /// A credential and, tenth, its secret hash, by client_id.
+    FIND_CLIENT = "SELECT {CREDENTIAL_COLUMNS}, secret_hash FROM credentials WHERE client_id = $1"
+}
+
+statement! {
+    /// A token with the identity it speaks for; nothing if the token, its credential
+    /// or its service account is gone. The join also requires the service account
+    /// to be in the credential's organization.
+    FIND_TOKEN = "SELECT t.id, t.secret_hash, t.expires_at, t.credential_id,
+                c.service_account_id, c.organization_id, sa.role
+         FROM tokens AS t
+         JOIN credentials AS c ON c.id = t.credential_id
+         JOIN service_accounts AS sa
+             ON sa.id = c.service_account_id AND sa.organization_id = c.organization_id
+         WHERE t.id = $1"
+}
+
+statement! {
+    /// Stores a token (`$1` ID, `$2` secret hash, `$3` credential ID, `$4` now, `$5`
+    /// expiry), sweeps its credential's expired tokens and records the credential
+    /// as used, in one statement. PostgreSQL's: SQLite has no data-modifying
+    /// `WITH`, so it runs the three steps below in its writer's transaction.
+    INSERT_TOKEN = "WITH swept AS (
+             DELETE FROM tokens WHERE credential_id = $3 AND expires_at <= $4
+         ), touched AS (
+             UPDATE credentials SET last_used_at = $4 WHERE id = $3
+         )
+         INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5)"
+}
+
+statement! {
+    /// [`INSERT_TOKEN`]'s sweep: `$1` credential ID, `$2` now.
+    SWEEP_EXPIRED_TOKENS = "DELETE FROM tokens WHERE credential_id = $1 AND expires_at <= $2"
+}
+
+statement! {
+    /// [`INSERT_TOKEN`]'s insert, with its parameters.
+    ADD_TOKEN = "INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+}
+
+statement! {
+    /// [`INSERT_TOKEN`]'s record of use: `$1` credential ID, `$2` now.
+    TOUCH_CREDENTIAL = "UPDATE credentials SET last_used_at = $2 WHERE id = $1"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_text_numbers_parameters_with_question_marks_and_drops_casts() {
+        let statement = Statement::new("SELECT $1::text, $10::bigint FROM t WHERE a = $2".to_owned());
+        assert_eq!(statement.sqlite(), "SELECT ?1, ?10 FROM t WHERE a = ?2");
+        assert_eq!(statement.postgres(), "SELECT $1::text, $10::bigint FROM t WHERE a = $2");
+    }
+}
