@@ -193,6 +193,33 @@ impl TestDatabase {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
+    /// PostgreSQL: waits until no session of a killed server is left on this
+    /// database. A statement the server had sent before it died still runs to its
+    /// end (and may commit); only when its session is gone is what the server left
+    /// behind settled, so checks made after a restart see all of it. SQLite: nothing
+    /// to wait for, a killed process writes nothing more.
+    pub fn wait_for_sessions_to_end(&self) {
+        let TestDatabase::Postgres { name, .. } = self else {
+            return;
+        };
+        let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let sessions: i64 = with_client(&admin_url(), async |client| {
+                let row = client.query_one(&sql, &[]).await;
+                row.unwrap_or_else(|error| panic!("{sql}: {error}")).get(0)
+            });
+            if sessions == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{sessions} sessions of a killed server are still open on {name} after 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The `--database` value: the file's path or the database's URL.
     pub fn argument(&self) -> OsString {
         match self {

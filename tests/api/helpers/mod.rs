@@ -331,6 +331,7 @@ impl TestApp {
     pub fn kill_and_restart(mut self) -> TestApp {
         self.child.kill().expect("kill -9 the server");
         self.child.wait().expect("reap the server");
+        self.database.wait_for_sessions_to_end();
         let database = Arc::clone(&self.database);
         let env = std::mem::take(&mut self.env);
         let test_certificate = self.test_certificate.take();
