@@ -93,6 +93,15 @@ pub trait Decode: Sized {
     fn decode(value: Value, field: &str) -> Result<Self, ValidationError>;
 }
 
+/// A decoder with the decoded value thrown away: how the generated `MODELS` and
+/// `REQUEST_BODY_MODELS` list every model, whatever its type.
+pub type CheckDecodes = fn(Value, &str) -> Result<(), ValidationError>;
+
+/// Decodes `value` as a `T`, keeping only whether it worked (a [`CheckDecodes`]).
+pub fn check_decodes<T: Decode>(value: Value, field: &str) -> Result<(), ValidationError> {
+    T::decode(value, field).map(drop)
+}
+
 /// A string enum of the spec, as it appears on the wire.
 pub trait WireEnum: Sized + Copy + 'static {
     /// Every allowed wire value, comma-separated, for error messages.

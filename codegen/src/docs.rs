@@ -110,6 +110,9 @@ fn describe<S: std::borrow::Borrow<Schema>>(schema: &ReferenceOr<S>) -> String {
             if let Some(max) = integer.maximum {
                 parts.push(format!("at most {max}"));
             }
+            if let Some(default) = &schema.schema_data.default {
+                parts.push(format!("default {}", escape(&default.to_string())));
+            }
             parts.join(", ")
         }
         SchemaKind::Type(Type::Boolean(_)) => "boolean".to_owned(),

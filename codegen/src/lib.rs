@@ -2,8 +2,9 @@
 //!
 //! `api/build.rs` calls [`generate`] and writes the result into OUT_DIR. The
 //! output is the models (with the spec's rules enforced while decoding), one
-//! `…Params` struct and one `…Response` enum per operation, the `Api` trait and the
-//! axum router. It leans on the hand-written runtime of the `keycred-api` crate
+//! `…Params` struct (with the spec's defaults applied) and one `…Response` enum (its
+//! success statuses, and the error statuses every error it answers is checked
+//! against) per operation, the `Api` trait and the axum router. It leans on the hand-written runtime of the `keycred-api` crate
 //! (`crate::decode`, `crate::error`, `crate::request`).
 //!
 //! The generator supports the part of OpenAPI 3.0 this API uses and refuses the rest
@@ -14,6 +15,8 @@ mod docs;
 mod models;
 mod names;
 mod operations;
+mod parameters;
+mod resolve;
 mod spec;
 
 pub use spec::parse_spec;

@@ -63,18 +63,14 @@ pub fn generate(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
     let Some(components) = &spec.components else {
         return Ok(TokenStream::new());
     };
+    let mut decodable = Vec::new();
     for name in components.schemas.keys() {
         let schema = schema(spec, name)?;
         let location = format!("#/components/schemas/{name}");
-        if schema.schema_data.nullable {
-            return Err(CodegenError::unsupported(
-                location,
-                "nullable is not supported: this API never accepts null",
-            ));
-        }
+        check_plain(schema, &location)?;
         let docs = doc_lines(schema.schema_data.description.as_deref(), name);
         let item = match shape(schema) {
-            Shape::Struct => struct_item(spec, name, schema, &docs, &mut items)?,
+            Shape::Struct => struct_item(spec, name, schema, &docs, &mut items, &mut decodable)?,
             Shape::Enum(string) => enum_item(name, string, &docs, &location)?,
             Shape::Alias => {
                 let ident = type_ident(name);
@@ -82,9 +78,46 @@ pub fn generate(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
                 quote! { #( #[doc = #docs] )* pub type #ident = #target; }
             }
         };
+        if !matches!(shape(schema), Shape::Alias) {
+            decodable.push(name.clone());
+        }
         items.push(item);
     }
-    Ok(quote! { #( #items )* })
+    let listing = models_listing(&decodable);
+    Ok(quote! { #( #items )* #listing })
+}
+
+/// Refuses what a schema may say but decoding would not honour: `nullable` (this API
+/// never accepts null) and `default` (an absent field stays absent; the only default
+/// honoured is an integer query parameter's).
+fn check_plain(schema: &Schema, location: &str) -> Result<(), CodegenError> {
+    if schema.schema_data.nullable {
+        return Err(CodegenError::unsupported(
+            location,
+            "nullable is not supported: this API never accepts null",
+        ));
+    }
+    if schema.schema_data.default.is_some() {
+        return Err(CodegenError::unsupported(
+            location,
+            "a default is only supported on an integer query parameter, not in a schema",
+        ));
+    }
+    Ok(())
+}
+
+/// `MODELS`: every generated type with a `Decode` (structs and enums, named or made
+/// from a property's enum), so that tests covering every model cannot miss one.
+fn models_listing(names: &[String]) -> TokenStream {
+    let entries = names.iter().map(|name| {
+        let ident = type_ident(name);
+        let label = ident.to_string();
+        quote!((#label, crate::decode::check_decodes::<#ident>))
+    });
+    quote! {
+        /// Every model the spec defines that decodes (structs and enums), with its decoder.
+        pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[ #( #entries ),* ];
+    }
 }
 
 fn struct_item(
@@ -93,6 +126,7 @@ fn struct_item(
     schema: &Schema,
     docs: &[String],
     extra_items: &mut Vec<TokenStream>,
+    decodable: &mut Vec<String>,
 ) -> Result<TokenStream, CodegenError> {
     let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
         unreachable!("shape() said struct")
@@ -105,50 +139,17 @@ fn struct_item(
         let property_ref = SchemaRef::of(property_schema)?;
         let context = format!("{name}_{property}");
         if let SchemaRef::Inline(inline) = property_ref {
-            if inline.schema_data.nullable {
-                return Err(CodegenError::unsupported(
-                    location,
-                    "nullable is not supported: this API never accepts null",
-                ));
-            }
+            check_plain(inline, &location)?;
             if let Shape::Enum(string) = shape(inline) {
                 let enum_docs = doc_lines(inline.schema_data.description.as_deref(), &context);
                 extra_items.push(enum_item(&context, string, &enum_docs, &location)?);
+                decodable.push(context.clone());
             }
         }
-        let field = field_ident(property);
-        let docs_field = doc_lines(property_description(spec, property_ref)?, property);
-        let value_type = rust_type(property_ref, &context, &location)?;
-        let decode = decode_expr(spec, property_ref, &context, quote!(value), quote!(&field), &location)?;
         let required = object.required.iter().any(|required| required == property);
-        let rename =
-            (field.to_string().trim_start_matches("r#") != property).then(|| quote!(#[serde(rename = #property)]));
-        if required {
-            fields.push(quote! { #( #[doc = #docs_field] )* #rename pub #field: #value_type, });
-            decoders.push(quote! {
-                #field: {
-                    let field = crate::decode::field_path(parent, #property);
-                    let value = crate::decode::required(&mut fields, parent, #property)?;
-                    #decode?
-                },
-            });
-        } else {
-            fields.push(quote! {
-                #( #[doc = #docs_field] )*
-                #rename
-                #[serde(skip_serializing_if = "Option::is_none")]
-                pub #field: Option<#value_type>,
-            });
-            decoders.push(quote! {
-                #field: match fields.remove(#property) {
-                    Some(value) => {
-                        let field = crate::decode::field_path(parent, #property);
-                        Some(#decode?)
-                    }
-                    None => None,
-                },
-            });
-        }
+        let (field, decoder) = property_tokens(spec, property, property_ref, required, &context, &location)?;
+        fields.push(field);
+        decoders.push(decoder);
     }
     let fields_binding = if object.properties.is_empty() {
         quote!(_fields)
@@ -171,6 +172,51 @@ fn struct_item(
             }
         }
     })
+}
+
+/// A struct's field for one property, and the expression decoding it from `fields`.
+fn property_tokens(
+    spec: &OpenAPI,
+    property: &str,
+    property_ref: SchemaRef<'_>,
+    required: bool,
+    context: &str,
+    location: &str,
+) -> Result<(TokenStream, TokenStream), CodegenError> {
+    let field = field_ident(property);
+    let docs_field = doc_lines(property_description(spec, property_ref)?, property);
+    let value_type = rust_type(property_ref, context, location)?;
+    let decode = decode_expr(spec, property_ref, context, quote!(value), quote!(&field), location)?;
+    let rename = (field.to_string().trim_start_matches("r#") != property).then(|| quote!(#[serde(rename = #property)]));
+    if required {
+        return Ok((
+            quote! { #( #[doc = #docs_field] )* #rename pub #field: #value_type, },
+            quote! {
+                #field: {
+                    let field = crate::decode::field_path(parent, #property);
+                    let value = crate::decode::required(&mut fields, parent, #property)?;
+                    #decode?
+                },
+            },
+        ));
+    }
+    Ok((
+        quote! {
+            #( #[doc = #docs_field] )*
+            #rename
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub #field: Option<#value_type>,
+        },
+        quote! {
+            #field: match fields.remove(#property) {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, #property);
+                    Some(#decode?)
+                }
+                None => None,
+            },
+        },
+    ))
 }
 
 fn property_description<'a>(spec: &'a OpenAPI, schema_ref: SchemaRef<'a>) -> Result<Option<&'a str>, CodegenError> {
@@ -286,37 +332,13 @@ pub fn decode_expr(
         }
         SchemaRef::Inline(schema) => schema,
     };
-    if schema.schema_data.nullable {
-        return Err(CodegenError::unsupported(
-            location,
-            "nullable is not supported: this API never accepts null",
-        ));
-    }
+    check_plain(schema, location)?;
     match &schema.schema_kind {
         SchemaKind::Type(Type::String(string)) if !string.enumeration.is_empty() => {
             let ident = type_ident(context);
             Ok(quote!(crate::decode::decode_enum::<#ident>(#value, #field)))
         }
-        SchemaKind::Type(Type::String(string)) => {
-            let decoder = match string.pattern.as_deref() {
-                None => quote!(decode_string),
-                Some(NO_NUL_PATTERN) => quote!(decode_string_without_nul),
-                Some(NON_BLANK_PATTERN) => quote!(decode_non_blank_string),
-                Some(_) => {
-                    return Err(CodegenError::unsupported(
-                        location,
-                        format!(
-                        "the only string patterns this generator enforces are {NO_NUL_PATTERN} and {NON_BLANK_PATTERN}"
-                    ),
-                    ))
-                }
-            };
-            if let VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) = &string.format {
-                return Ok(quote!(<crate::decode::Timestamp as crate::decode::Decode>::decode(#value, #field)));
-            }
-            let length = length_tokens(string);
-            Ok(quote!(crate::decode::#decoder(#value, #field, #length)))
-        }
+        SchemaKind::Type(Type::String(string)) => string_decode_expr(string, value, field, location),
         SchemaKind::Type(Type::Integer(integer)) => {
             let minimum = option_tokens(integer.minimum);
             let maximum = option_tokens(integer.maximum);
@@ -360,6 +382,34 @@ pub fn decode_expr(
             "this schema cannot be decoded; name object schemas in components",
         )),
     }
+}
+
+/// [`decode_expr`] of a string without an enum: a timestamp, or a string of bounded
+/// length, perhaps without NUL or not blank (the patterns enforced).
+fn string_decode_expr(
+    string: &StringType,
+    value: TokenStream,
+    field: TokenStream,
+    location: &str,
+) -> Result<TokenStream, CodegenError> {
+    let decoder = match string.pattern.as_deref() {
+        None => quote!(decode_string),
+        Some(NO_NUL_PATTERN) => quote!(decode_string_without_nul),
+        Some(NON_BLANK_PATTERN) => quote!(decode_non_blank_string),
+        Some(_) => {
+            return Err(CodegenError::unsupported(
+                location,
+                format!(
+                    "the only string patterns this generator enforces are {NO_NUL_PATTERN} and {NON_BLANK_PATTERN}"
+                ),
+            ))
+        }
+    };
+    if let VariantOrUnknownOrEmpty::Item(StringFormat::DateTime) = &string.format {
+        return Ok(quote!(<crate::decode::Timestamp as crate::decode::Decode>::decode(#value, #field)));
+    }
+    let length = length_tokens(string);
+    Ok(quote!(crate::decode::#decoder(#value, #field, #length)))
 }
 
 /// The pattern of a string that holds no NUL character (U+0000), which PostgreSQL

@@ -38,11 +38,24 @@ fn assert_page(page: &Page, ids: &[String], has_prev: bool, has_next: bool) {
     );
 }
 
+/// The `default` of `limit` in the spec the server serves, so that changing the
+/// spec's default changes both the server and these tests.
+fn default_limit_in_the_served_spec(app: &TestApp) -> usize {
+    let response = app.request("GET", "/openapi.json", &[], None);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let default = &response.json()["components"]["parameters"]["Limit"]["schema"]["default"];
+    let default = default
+        .as_u64()
+        .unwrap_or_else(|| panic!("limit has an integer default: {default}"));
+    usize::try_from(default).expect("a page size")
+}
+
 #[test]
-fn a_credential_list_has_50_items_by_default() {
+fn a_credential_list_has_the_specs_default_number_of_items_when_limit_is_not_given() {
     let app = spawn_app();
+    let default = default_limit_in_the_served_spec(&app);
     let (admin, token, service_account) = admin_with_empty_service_account(&app);
-    for n in 0..51 {
+    for n in 0..=default {
         app.new_credential(&admin, &token, &service_account, &format!("c{n}"));
     }
     let path = credentials_path(&admin.organization_id, &service_account);
@@ -50,20 +63,25 @@ fn a_credential_list_has_50_items_by_default() {
     let first = app.page(&path, "", &token);
     let everything = app.page(&path, "limit=100", &token);
 
-    assert_eq!((first.ids.len(), first.has_prev, first.has_next), (50, false, true));
+    assert_eq!(
+        (first.ids.len(), first.has_prev, first.has_next),
+        (default, false, true)
+    );
     assert_eq!(
         (everything.ids.len(), everything.has_prev, everything.has_next),
-        (51, false, false)
+        (default + 1, false, false)
     );
-    assert_eq!(first.ids, everything.ids[..50]);
+    assert_eq!(first.ids, everything.ids[..default]);
 }
 
 #[test]
-fn a_service_account_list_has_50_items_by_default() {
+fn a_service_account_list_has_the_specs_default_number_of_items_when_limit_is_not_given() {
     let app = spawn_app();
+    let default = default_limit_in_the_served_spec(&app);
     let admin = app.admin("acme");
     let token = app.token_for(&admin);
-    for _ in 0..50 {
+    // With the admin's own service account, the list holds one more than the default.
+    for _ in 0..default {
         app.new_service_account(&admin, &token, "org_viewer");
     }
     let path = service_accounts_path(&admin.organization_id);
@@ -71,7 +89,10 @@ fn a_service_account_list_has_50_items_by_default() {
     let first = app.page(&path, "", &token);
     let rest = app.page(&path, &format!("after={}", first.end()), &token);
 
-    assert_eq!((first.ids.len(), first.has_prev, first.has_next), (50, false, true));
+    assert_eq!(
+        (first.ids.len(), first.has_prev, first.has_next),
+        (default, false, true)
+    );
     assert_eq!((rest.ids.len(), rest.has_prev, rest.has_next), (1, true, false));
 }
 

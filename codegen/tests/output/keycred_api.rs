@@ -6,23 +6,18 @@ pub enum ExpandValue {
     #[doc = concat!(" `", "permissions", "`")]
     #[serde(rename = "permissions")]
     Permissions,
-    #[doc = concat!(" `", "total_count", "`")]
-    #[serde(rename = "total_count")]
-    TotalCount,
 }
 impl crate::decode::WireEnum for ExpandValue {
-    const ALLOWED: &'static str = "permissions, total_count";
+    const ALLOWED: &'static str = "permissions";
     fn from_wire(value: &str) -> Option<Self> {
         match value {
             "permissions" => Some(Self::Permissions),
-            "total_count" => Some(Self::TotalCount),
             _ => None,
         }
     }
     fn as_wire(self) -> &'static str {
         match self {
             Self::Permissions => "permissions",
-            Self::TotalCount => "total_count",
         }
     }
 }
@@ -1431,6 +1426,55 @@ impl crate::decode::Decode for TokenError {
         })
     }
 }
+/// Every model the spec defines that decodes (structs and enums), with its decoder.
+pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
+    ("ExpandValue", crate::decode::check_decodes::<ExpandValue>),
+    ("Health", crate::decode::check_decodes::<Health>),
+    (
+        "ServiceAccountCredential",
+        crate::decode::check_decodes::<ServiceAccountCredential>,
+    ),
+    ("Organization", crate::decode::check_decodes::<Organization>),
+    (
+        "OrganizationListResponse",
+        crate::decode::check_decodes::<OrganizationListResponse>,
+    ),
+    ("ServiceAccountRole", crate::decode::check_decodes::<ServiceAccountRole>),
+    ("ServiceAccount", crate::decode::check_decodes::<ServiceAccount>),
+    (
+        "ServiceAccountListResponse",
+        crate::decode::check_decodes::<ServiceAccountListResponse>,
+    ),
+    (
+        "CreateServiceAccountRequest",
+        crate::decode::check_decodes::<CreateServiceAccountRequest>,
+    ),
+    (
+        "UpdateServiceAccountRequest",
+        crate::decode::check_decodes::<UpdateServiceAccountRequest>,
+    ),
+    (
+        "CreateServiceAccountCredentialRequest",
+        crate::decode::check_decodes::<CreateServiceAccountCredentialRequest>,
+    ),
+    (
+        "CredentialCreateResponse",
+        crate::decode::check_decodes::<CredentialCreateResponse>,
+    ),
+    ("CredentialListResponse", crate::decode::check_decodes::<CredentialListResponse>),
+    ("PageInfoCursor", crate::decode::check_decodes::<PageInfoCursor>),
+    (
+        "UpdateServiceAccountCredentialRequest",
+        crate::decode::check_decodes::<UpdateServiceAccountCredentialRequest>,
+    ),
+    ("TokenRequestGrantType", crate::decode::check_decodes::<TokenRequestGrantType>),
+    ("TokenRequest", crate::decode::check_decodes::<TokenRequest>),
+    ("TokenResponseTokenType", crate::decode::check_decodes::<TokenResponseTokenType>),
+    ("TokenResponse", crate::decode::check_decodes::<TokenResponse>),
+    ("Error", crate::decode::check_decodes::<Error>),
+    ("TokenErrorError", crate::decode::check_decodes::<TokenErrorError>),
+    ("TokenError", crate::decode::check_decodes::<TokenError>),
+];
 /// The server side of the API: one method per operation in `openapi.yaml`.
 ///
 /// Every method receives the request's context, its typed parameters and (where
@@ -1658,6 +1702,27 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}",
     ),
 ];
+/// Every model a request body decodes into, with its decoder, so that tests
+/// covering every request body cannot miss one the spec adds.
+pub const REQUEST_BODY_MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
+    ("TokenRequest", crate::decode::check_decodes::<TokenRequest>),
+    (
+        "CreateServiceAccountRequest",
+        crate::decode::check_decodes::<CreateServiceAccountRequest>,
+    ),
+    (
+        "UpdateServiceAccountRequest",
+        crate::decode::check_decodes::<UpdateServiceAccountRequest>,
+    ),
+    (
+        "CreateServiceAccountCredentialRequest",
+        crate::decode::check_decodes::<CreateServiceAccountCredentialRequest>,
+    ),
+    (
+        "UpdateServiceAccountCredentialRequest",
+        crate::decode::check_decodes::<UpdateServiceAccountCredentialRequest>,
+    ),
+];
 /// The parameters of `getHealthz`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetHealthzParams {
@@ -1678,16 +1743,16 @@ impl GetHealthzParams {
         })
     }
 }
-/// The documented answers of `getHealthz`, one variant per status.
+/// The successful answers of `getHealthz`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetHealthzResponse {
     /// 200
     Status200(Health),
-    /// 400
-    Status400(Error),
-    /// 500
-    Status500(Error),
+}
+impl GetHealthzResponse {
+    /// The error statuses `getHealthz` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[400u16, 500u16];
 }
 impl axum::response::IntoResponse for GetHealthzResponse {
     fn into_response(self) -> axum::response::Response {
@@ -1699,22 +1764,6 @@ impl axum::response::IntoResponse for GetHealthzResponse {
                     axum::Json(body),
                 )
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -1743,7 +1792,14 @@ async fn handle_get_healthz<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "getHealthz",
+                GetHealthzResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `getReadyz`.
@@ -1766,18 +1822,16 @@ impl GetReadyzParams {
         })
     }
 }
-/// The documented answers of `getReadyz`, one variant per status.
+/// The successful answers of `getReadyz`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetReadyzResponse {
     /// 200
     Status200(Health),
-    /// 400
-    Status400(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl GetReadyzResponse {
+    /// The error statuses `getReadyz` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[400u16, 500u16, 503u16];
 }
 impl axum::response::IntoResponse for GetReadyzResponse {
     fn into_response(self) -> axum::response::Response {
@@ -1789,30 +1843,6 @@ impl axum::response::IntoResponse for GetReadyzResponse {
                     axum::Json(body),
                 )
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -1841,7 +1871,14 @@ async fn handle_get_readyz<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "getReadyz",
+                GetReadyzResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `createServiceAccountToken`.
@@ -1864,28 +1901,18 @@ impl CreateServiceAccountTokenParams {
         })
     }
 }
-/// The documented answers of `createServiceAccountToken`, one variant per status.
+/// The successful answers of `createServiceAccountToken`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateServiceAccountTokenResponse {
     /// 200
     Status200(TokenResponse),
-    /// 400
-    Status400(TokenError),
-    /// 401
-    Status401(TokenError),
-    /// 408
-    Status408(TokenError),
-    /// 413
-    Status413(TokenError),
-    /// 415
-    Status415(TokenError),
-    /// 429
-    Status429(TokenError),
-    /// 500
-    Status500(TokenError),
-    /// 503
-    Status503(TokenError),
+}
+impl CreateServiceAccountTokenResponse {
+    /// The error statuses `createServiceAccountToken` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 408u16, 413u16, 415u16, 429u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for CreateServiceAccountTokenResponse {
     fn into_response(self) -> axum::response::Response {
@@ -1897,70 +1924,6 @@ impl axum::response::IntoResponse for CreateServiceAccountTokenResponse {
                     axum::Json(body),
                 )
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
-            }
-            Self::Status408(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(408u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
-            }
-            Self::Status413(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(413u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
-            }
-            Self::Status415(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(415u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
-            }
-            Self::Status429(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(429u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::OAuth,
-                    body,
-                )
             }
         }
     }
@@ -1999,14 +1962,21 @@ async fn handle_create_service_account_token<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::OAuth),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "createServiceAccountToken",
+                CreateServiceAccountTokenResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::OAuth)
+        }
     }
 }
 /// The parameters of `listOrganizations`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOrganizationsParams {
-    /// Maximum number of items to return (default 50).
-    pub limit: Option<i64>,
+    /// Maximum number of items to return; without it, the schema's `default`.
+    pub limit: i64,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
     /// Returns the items after it. Cursors are opaque, signed by the server
     /// and belong to one list: a string this list did not issue (any byte
@@ -2018,13 +1988,10 @@ pub struct ListOrganizationsParams {
     /// changed) is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
     /// Optional client-generated request ID: a UUID in its canonical
     /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
@@ -2039,7 +2006,9 @@ impl ListOrganizationsParams {
         raw: &crate::request::RawParams<'_>,
     ) -> Result<Self, crate::decode::ValidationError> {
         Ok(Self {
-            limit: raw.query_integer("limit", Some(1i64), Some(100i64))?,
+            limit: raw
+                .query_integer("limit", Some(1i64), Some(100i64))?
+                .unwrap_or(50i64),
             after: raw
                 .query_string(
                     "after",
@@ -2061,20 +2030,16 @@ impl ListOrganizationsParams {
         })
     }
 }
-/// The documented answers of `listOrganizations`, one variant per status.
+/// The successful answers of `listOrganizations`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListOrganizationsResponse {
     /// 200
     Status200(OrganizationListResponse),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl ListOrganizationsResponse {
+    /// The error statuses `listOrganizations` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[400u16, 401u16, 403u16, 500u16, 503u16];
 }
 impl axum::response::IntoResponse for ListOrganizationsResponse {
     fn into_response(self) -> axum::response::Response {
@@ -2086,38 +2051,6 @@ impl axum::response::IntoResponse for ListOrganizationsResponse {
                     axum::Json(body),
                 )
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -2148,7 +2081,14 @@ async fn handle_list_organizations<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "listOrganizations",
+                ListOrganizationsResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `getOrganization`.
@@ -2163,13 +2103,10 @@ pub struct GetOrganizationParams {
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl GetOrganizationParams {
@@ -2191,24 +2128,18 @@ impl GetOrganizationParams {
         })
     }
 }
-/// The documented answers of `getOrganization`, one variant per status.
+/// The successful answers of `getOrganization`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetOrganizationResponse {
     /// 200
     Status200(Organization),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl GetOrganizationResponse {
+    /// The error statuses `getOrganization` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for GetOrganizationResponse {
     fn into_response(self) -> axum::response::Response {
@@ -2220,54 +2151,6 @@ impl axum::response::IntoResponse for GetOrganizationResponse {
                     axum::Json(body),
                 )
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -2298,7 +2181,14 @@ async fn handle_get_organization<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "getOrganization",
+                GetOrganizationResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `listServiceAccounts`.
@@ -2312,8 +2202,8 @@ pub struct ListServiceAccountsParams {
     /// to the server's log line for the request, so a client can correlate
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
-    /// Maximum number of items to return (default 50).
-    pub limit: Option<i64>,
+    /// Maximum number of items to return; without it, the schema's `default`.
+    pub limit: i64,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
     /// Returns the items after it. Cursors are opaque, signed by the server
     /// and belong to one list: a string this list did not issue (any byte
@@ -2325,13 +2215,10 @@ pub struct ListServiceAccountsParams {
     /// changed) is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl ListServiceAccountsParams {
@@ -2349,7 +2236,9 @@ impl ListServiceAccountsParams {
                     },
                 )?,
             x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
-            limit: raw.query_integer("limit", Some(1i64), Some(100i64))?,
+            limit: raw
+                .query_integer("limit", Some(1i64), Some(100i64))?
+                .unwrap_or(50i64),
             after: raw
                 .query_string(
                     "after",
@@ -2370,24 +2259,18 @@ impl ListServiceAccountsParams {
         })
     }
 }
-/// The documented answers of `listServiceAccounts`, one variant per status.
+/// The successful answers of `listServiceAccounts`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListServiceAccountsResponse {
     /// 200
     Status200(ServiceAccountListResponse),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl ListServiceAccountsResponse {
+    /// The error statuses `listServiceAccounts` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for ListServiceAccountsResponse {
     fn into_response(self) -> axum::response::Response {
@@ -2399,54 +2282,6 @@ impl axum::response::IntoResponse for ListServiceAccountsResponse {
                     axum::Json(body),
                 )
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -2477,7 +2312,14 @@ async fn handle_list_service_accounts<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "listServiceAccounts",
+                ListServiceAccountsResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `createServiceAccount`.
@@ -2510,30 +2352,18 @@ impl CreateServiceAccountParams {
         })
     }
 }
-/// The documented answers of `createServiceAccount`, one variant per status.
+/// The successful answers of `createServiceAccount`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateServiceAccountResponse {
     /// 200, with the `ETag` the response carries
     Status200(ServiceAccount, crate::request::EntityTag),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 408
-    Status408(Error),
-    /// 413
-    Status413(Error),
-    /// 415
-    Status415(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl CreateServiceAccountResponse {
+    /// The error statuses `createServiceAccount` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 408u16, 413u16, 415u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for CreateServiceAccountResponse {
     fn into_response(self) -> axum::response::Response {
@@ -2547,78 +2377,6 @@ impl axum::response::IntoResponse for CreateServiceAccountResponse {
                     )
                         .into_response(),
                     etag,
-                )
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status408(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(408u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status413(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(413u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status415(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(415u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
                 )
             }
         }
@@ -2660,7 +2418,14 @@ async fn handle_create_service_account<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "createServiceAccount",
+                CreateServiceAccountResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `getServiceAccount`.
@@ -2677,13 +2442,10 @@ pub struct GetServiceAccountParams {
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl GetServiceAccountParams {
@@ -2713,24 +2475,18 @@ impl GetServiceAccountParams {
         })
     }
 }
-/// The documented answers of `getServiceAccount`, one variant per status.
+/// The successful answers of `getServiceAccount`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetServiceAccountResponse {
     /// 200, with the `ETag` the response carries
     Status200(ServiceAccount, crate::request::EntityTag),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl GetServiceAccountResponse {
+    /// The error statuses `getServiceAccount` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for GetServiceAccountResponse {
     fn into_response(self) -> axum::response::Response {
@@ -2744,54 +2500,6 @@ impl axum::response::IntoResponse for GetServiceAccountResponse {
                     )
                         .into_response(),
                     etag,
-                )
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
                 )
             }
         }
@@ -2823,7 +2531,14 @@ async fn handle_get_service_account<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "getServiceAccount",
+                GetServiceAccountResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `updateServiceAccount`.
@@ -2840,13 +2555,10 @@ pub struct UpdateServiceAccountParams {
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
     /// Makes the update or delete conditional (optimistic concurrency; an
     /// addition to the Keycard API): the `ETag` of the version the client last
@@ -2892,32 +2604,18 @@ impl UpdateServiceAccountParams {
         })
     }
 }
-/// The documented answers of `updateServiceAccount`, one variant per status.
+/// The successful answers of `updateServiceAccount`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateServiceAccountResponse {
     /// 200, with the `ETag` the response carries
     Status200(ServiceAccount, crate::request::EntityTag),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 408
-    Status408(Error),
-    /// 412
-    Status412(Error),
-    /// 413
-    Status413(Error),
-    /// 415
-    Status415(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl UpdateServiceAccountResponse {
+    /// The error statuses `updateServiceAccount` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 408u16, 412u16, 413u16, 415u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for UpdateServiceAccountResponse {
     fn into_response(self) -> axum::response::Response {
@@ -2931,86 +2629,6 @@ impl axum::response::IntoResponse for UpdateServiceAccountResponse {
                     )
                         .into_response(),
                     etag,
-                )
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status408(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(408u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status412(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(412u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status413(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(413u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status415(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(415u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
                 )
             }
         }
@@ -3052,7 +2670,14 @@ async fn handle_update_service_account<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "updateServiceAccount",
+                UpdateServiceAccountResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `deleteServiceAccount`.
@@ -3111,26 +2736,18 @@ impl DeleteServiceAccountParams {
         })
     }
 }
-/// The documented answers of `deleteServiceAccount`, one variant per status.
+/// The successful answers of `deleteServiceAccount`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeleteServiceAccountResponse {
     /// 204
     Status204,
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 412
-    Status412(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl DeleteServiceAccountResponse {
+    /// The error statuses `deleteServiceAccount` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 412u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for DeleteServiceAccountResponse {
     fn into_response(self) -> axum::response::Response {
@@ -3139,62 +2756,6 @@ impl axum::response::IntoResponse for DeleteServiceAccountResponse {
                 axum::http::StatusCode::from_u16(204u16)
                     .expect("the generator checked this status")
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status412(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(412u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -3225,7 +2786,14 @@ async fn handle_delete_service_account<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "deleteServiceAccount",
+                DeleteServiceAccountResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `listServiceAccountCredentials`.
@@ -3241,8 +2809,8 @@ pub struct ListServiceAccountCredentialsParams {
     /// to the server's log line for the request, so a client can correlate
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
-    /// Maximum number of items to return (default 50).
-    pub limit: Option<i64>,
+    /// Maximum number of items to return; without it, the schema's `default`.
+    pub limit: i64,
     /// Cursor for forward pagination: the `end_cursor` of the previous page.
     /// Returns the items after it. Cursors are opaque, signed by the server
     /// and belong to one list: a string this list did not issue (any byte
@@ -3254,13 +2822,10 @@ pub struct ListServiceAccountCredentialsParams {
     /// changed) is a 400. Not together with `after`.
     pub before: Option<String>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl ListServiceAccountCredentialsParams {
@@ -3286,7 +2851,9 @@ impl ListServiceAccountCredentialsParams {
                     },
                 )?,
             x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
-            limit: raw.query_integer("limit", Some(1i64), Some(100i64))?,
+            limit: raw
+                .query_integer("limit", Some(1i64), Some(100i64))?
+                .unwrap_or(50i64),
             after: raw
                 .query_string(
                     "after",
@@ -3307,24 +2874,18 @@ impl ListServiceAccountCredentialsParams {
         })
     }
 }
-/// The documented answers of `listServiceAccountCredentials`, one variant per status.
+/// The successful answers of `listServiceAccountCredentials`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListServiceAccountCredentialsResponse {
     /// 200
     Status200(CredentialListResponse),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl ListServiceAccountCredentialsResponse {
+    /// The error statuses `listServiceAccountCredentials` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for ListServiceAccountCredentialsResponse {
     fn into_response(self) -> axum::response::Response {
@@ -3336,54 +2897,6 @@ impl axum::response::IntoResponse for ListServiceAccountCredentialsResponse {
                     axum::Json(body),
                 )
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -3414,7 +2927,14 @@ async fn handle_list_service_account_credentials<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "listServiceAccountCredentials",
+                ListServiceAccountCredentialsResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `createServiceAccountCredential`.
@@ -3457,30 +2977,18 @@ impl CreateServiceAccountCredentialParams {
         })
     }
 }
-/// The documented answers of `createServiceAccountCredential`, one variant per status.
+/// The successful answers of `createServiceAccountCredential`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateServiceAccountCredentialResponse {
     /// 200, with the `ETag` the response carries
     Status200(CredentialCreateResponse, crate::request::EntityTag),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 408
-    Status408(Error),
-    /// 413
-    Status413(Error),
-    /// 415
-    Status415(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl CreateServiceAccountCredentialResponse {
+    /// The error statuses `createServiceAccountCredential` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 408u16, 413u16, 415u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for CreateServiceAccountCredentialResponse {
     fn into_response(self) -> axum::response::Response {
@@ -3494,78 +3002,6 @@ impl axum::response::IntoResponse for CreateServiceAccountCredentialResponse {
                     )
                         .into_response(),
                     etag,
-                )
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status408(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(408u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status413(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(413u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status415(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(415u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
                 )
             }
         }
@@ -3607,7 +3043,14 @@ async fn handle_create_service_account_credential<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "createServiceAccountCredential",
+                CreateServiceAccountCredentialResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `getServiceAccountCredential`.
@@ -3626,13 +3069,10 @@ pub struct GetServiceAccountCredentialParams {
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
 }
 impl GetServiceAccountCredentialParams {
@@ -3670,24 +3110,18 @@ impl GetServiceAccountCredentialParams {
         })
     }
 }
-/// The documented answers of `getServiceAccountCredential`, one variant per status.
+/// The successful answers of `getServiceAccountCredential`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetServiceAccountCredentialResponse {
     /// 200, with the `ETag` the response carries
     Status200(ServiceAccountCredential, crate::request::EntityTag),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl GetServiceAccountCredentialResponse {
+    /// The error statuses `getServiceAccountCredential` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for GetServiceAccountCredentialResponse {
     fn into_response(self) -> axum::response::Response {
@@ -3701,54 +3135,6 @@ impl axum::response::IntoResponse for GetServiceAccountCredentialResponse {
                     )
                         .into_response(),
                     etag,
-                )
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
                 )
             }
         }
@@ -3780,7 +3166,14 @@ async fn handle_get_service_account_credential<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "getServiceAccountCredential",
+                GetServiceAccountCredentialResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `updateServiceAccountCredential`.
@@ -3799,13 +3192,10 @@ pub struct UpdateServiceAccountCredentialParams {
     /// the two. Anything else is a 400.
     pub x_client_request_id: Option<uuid::Uuid>,
     /// Fields to expand in the response. Supports "permissions" to include the
-    /// permissions field with the caller's permissions for the resource. For
-    /// list organization identities only, "total_count" populates
-    /// pagination.total_count with the number of identities matching the same
-    /// filters as the list (excluding cursor and limit). Other operations
-    /// ignore expand values they do not use. Send it as `expand=permissions`
-    /// or `expand[]=permissions`; either may be repeated. Unknown values are
-    /// ignored, so each item is one of `ExpandValue` or any other string.
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
     pub expand: Vec<ExpandValue>,
     /// Makes the update or delete conditional (optimistic concurrency; an
     /// addition to the Keycard API): the `ETag` of the version the client last
@@ -3859,32 +3249,18 @@ impl UpdateServiceAccountCredentialParams {
         })
     }
 }
-/// The documented answers of `updateServiceAccountCredential`, one variant per status.
+/// The successful answers of `updateServiceAccountCredential`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateServiceAccountCredentialResponse {
     /// 200, with the `ETag` the response carries
     Status200(ServiceAccountCredential, crate::request::EntityTag),
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 408
-    Status408(Error),
-    /// 412
-    Status412(Error),
-    /// 413
-    Status413(Error),
-    /// 415
-    Status415(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl UpdateServiceAccountCredentialResponse {
+    /// The error statuses `updateServiceAccountCredential` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 408u16, 412u16, 413u16, 415u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for UpdateServiceAccountCredentialResponse {
     fn into_response(self) -> axum::response::Response {
@@ -3898,86 +3274,6 @@ impl axum::response::IntoResponse for UpdateServiceAccountCredentialResponse {
                     )
                         .into_response(),
                     etag,
-                )
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status408(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(408u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status412(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(412u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status413(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(413u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status415(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(415u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
                 )
             }
         }
@@ -4019,7 +3315,14 @@ async fn handle_update_service_account_credential<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "updateServiceAccountCredential",
+                UpdateServiceAccountCredentialResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The parameters of `deleteServiceAccountCredential`.
@@ -4088,26 +3391,18 @@ impl DeleteServiceAccountCredentialParams {
         })
     }
 }
-/// The documented answers of `deleteServiceAccountCredential`, one variant per status.
+/// The successful answers of `deleteServiceAccountCredential`, one variant per documented 2xx status.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeleteServiceAccountCredentialResponse {
     /// 204
     Status204,
-    /// 400
-    Status400(Error),
-    /// 401
-    Status401(Error),
-    /// 403
-    Status403(Error),
-    /// 404
-    Status404(Error),
-    /// 412
-    Status412(Error),
-    /// 500
-    Status500(Error),
-    /// 503
-    Status503(Error),
+}
+impl DeleteServiceAccountCredentialResponse {
+    /// The error statuses `deleteServiceAccountCredential` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 412u16, 500u16, 503u16,
+    ];
 }
 impl axum::response::IntoResponse for DeleteServiceAccountCredentialResponse {
     fn into_response(self) -> axum::response::Response {
@@ -4116,62 +3411,6 @@ impl axum::response::IntoResponse for DeleteServiceAccountCredentialResponse {
                 axum::http::StatusCode::from_u16(204u16)
                     .expect("the generator checked this status")
                     .into_response()
-            }
-            Self::Status400(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(400u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status401(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(401u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status403(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(403u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status404(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(404u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status412(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(412u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status500(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(500u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
-            }
-            Self::Status503(body) => {
-                crate::error::error_model_response(
-                    axum::http::StatusCode::from_u16(503u16)
-                        .expect("the generator checked this status"),
-                    crate::error::ErrorStyle::Api,
-                    body,
-                )
             }
         }
     }
@@ -4202,7 +3441,14 @@ async fn handle_delete_service_account_credential<A: Api>(
         .await;
     match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
-        Err(error) => error.into_response_with(crate::error::ErrorStyle::Api),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "deleteServiceAccountCredential",
+                DeleteServiceAccountCredentialResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
     }
 }
 /// The axum router serving every operation of the spec with `api`. Unknown paths

@@ -2,8 +2,8 @@
 
 use keycred_api::decode::Timestamp;
 use keycred_api::{
-    ApiError, GetOrganizationParams, GetOrganizationResponse, ListOrganizationsParams, ListOrganizationsResponse,
-    OrganizationListResponse,
+    ApiError, ErrorCode, GetOrganizationParams, GetOrganizationResponse, ListOrganizationsParams,
+    ListOrganizationsResponse, OrganizationListResponse,
 };
 
 use super::pages::{page_in_memory, ListScope};
@@ -44,6 +44,16 @@ async fn caller_organization_record<S: Store>(api: &KeycredApi<S>, caller: &Call
     organization.ok_or_else(|| ApiError::not_found(NOT_FOUND))
 }
 
+/// A list has no parent to be missing, so it has no 404 to answer: a valid token whose
+/// organization is gone means the store is inconsistent (organizations are never deleted).
+fn missing_is_internal(error: ApiError) -> ApiError {
+    if error.code == ErrorCode::NotFound {
+        tracing::error!("the organization of a valid token is missing");
+        return ApiError::internal();
+    }
+    error
+}
+
 /// `GET /organizations`
 pub async fn list<S: Store>(
     api: &KeycredApi<S>,
@@ -57,7 +67,9 @@ pub async fn list<S: Store>(
         key: &api.cursor_key,
     };
     let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
-    let visible = [caller_organization_record(api, &caller).await?];
+    let visible = [caller_organization_record(api, &caller)
+        .await
+        .map_err(missing_is_internal)?];
     let page = page_in_memory(&visible, &request, position);
     Ok(ListOrganizationsResponse::Status200(OrganizationListResponse {
         page_info: scope.page_info(&page, position),

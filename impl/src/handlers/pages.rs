@@ -16,9 +16,6 @@ use subtle::ConstantTimeEq;
 
 use keycred_store::{Page, PageRequest, PageStart, Position};
 
-/// How many items a page has when `limit` is not given (documented in the spec).
-pub const DEFAULT_LIMIT: i64 = 50;
-
 /// How many bytes of the HMAC-SHA256 a cursor carries: 128 bits, beyond any guessing.
 const TAG_BYTES: usize = 16;
 
@@ -109,14 +106,9 @@ impl ListScope<'_> {
     }
 
     /// The page a request asks for; 400 for a malformed or foreign cursor, or both cursors.
-    pub fn request(
-        &self,
-        limit: Option<i64>,
-        after: Option<&str>,
-        before: Option<&str>,
-    ) -> Result<PageRequest, ApiError> {
-        let limit = usize::try_from(limit.unwrap_or(DEFAULT_LIMIT))
-            .map_err(|_| ApiError::invalid_request("limit: must be at least 1"))?;
+    /// `limit` is already checked against the spec, which also gives its default.
+    pub fn request(&self, limit: i64, after: Option<&str>, before: Option<&str>) -> Result<PageRequest, ApiError> {
+        let limit = usize::try_from(limit).map_err(|_| ApiError::invalid_request("limit: must be at least 1"))?;
         let start = match (after, before) {
             (Some(_), Some(_)) => return Err(ApiError::invalid_request("after, before: give one cursor, not both")),
             (Some(after), None) => PageStart::After(self.decode("after", after)?),
@@ -251,7 +243,7 @@ mod tests {
     #[test]
     fn both_cursors_at_once_are_refused() {
         let cursor = CREDENTIALS.encode(&position(1, "abc"));
-        assert!(CREDENTIALS.request(None, Some(&cursor), Some(&cursor)).is_err());
+        assert!(CREDENTIALS.request(50, Some(&cursor), Some(&cursor)).is_err());
     }
 
     #[test]

@@ -212,10 +212,23 @@ pub fn listening_address(line: &str) -> Option<String> {
     (!address.is_empty()).then(|| address.to_owned())
 }
 
+/// What a debug build of the server says when an operation answers an error status
+/// its spec entry does not list (`keycred_api::error::check_documented`).
+const UNDOCUMENTED_STATUS: &str = "which openapi.yaml does not list for it";
+
 impl Drop for TestApp {
+    /// Stops the server, and fails the test if the server answered any operation with
+    /// an error status the spec does not document for it, so that every test checks it.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !thread::panicking() {
+            let logs = self.logs();
+            assert!(
+                !logs.contains(UNDOCUMENTED_STATUS),
+                "the server answered an undocumented status:\n{logs}"
+            );
+        }
     }
 }
 impl TestApp {
