@@ -45,6 +45,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_cursor_key.sql"),
         postgres: include_str!("../migrations/postgres/0003_cursor_key.sql"),
     },
+    Migration {
+        version: 4,
+        name: "credential_lifecycle",
+        sqlite: include_str!("../migrations/sqlite/0004_credential_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0004_credential_lifecycle.sql"),
+    },
 ];
 
 /// The newest version this build knows (0 if it knew none).

@@ -185,7 +185,7 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
         .into_iter()
         .map(|(version, _)| version)
         .collect();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
 
     let conn = raw(&path);
@@ -200,7 +200,8 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
     assert_eq!(
         indexes,
         [
-            "credentials_service_account_id_created_at_id",
+            "credentials_organization_id_created_at_id",
+            "credentials_service_account_id_organization_id_created_at_id",
             "service_accounts_organization_id_created_at_id",
             "tokens_credential_id_expires_at",
         ]
@@ -627,7 +628,10 @@ async fn list_queries_search_their_index_and_never_sort() {
     let conn = raw(&path);
     let lists: [(&ListSql, &str); 2] = [
         (&SERVICE_ACCOUNT_LIST, "service_accounts_organization_id_created_at_id"),
-        (&CREDENTIAL_LIST, "credentials_service_account_id_created_at_id"),
+        (
+            &CREDENTIAL_LIST,
+            "credentials_service_account_id_organization_id_created_at_id",
+        ),
     ];
     for (sql, index) in lists {
         for statement in [
