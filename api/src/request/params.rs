@@ -3,7 +3,7 @@
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::{request::Parts, HeaderMap};
 
-use crate::decode::{check_length, Length, Problem, ValidationError, WireEnum};
+use crate::decode::{check_length, Decode, Length, Problem, Timestamp, ValidationError, WireEnum};
 use crate::error::ApiError;
 
 /// The percent-decoded path parameters of a request, in route order.
@@ -89,6 +89,25 @@ impl<'a> RawParams<'a> {
             .map_err(|_| ValidationError::new(name, Problem::WrongType("an integer")))?;
         crate::decode::check_range(number, name, minimum, maximum)?;
         Ok(Some(number))
+    }
+
+    /// An optional enum query parameter given at most once; a value the enum does not
+    /// know is refused.
+    pub fn query_enum<E: WireEnum>(&self, name: &str) -> Result<Option<E>, ValidationError> {
+        let Some(value) = self.query_single(name)? else {
+            return Ok(None);
+        };
+        E::from_wire(value)
+            .map(Some)
+            .ok_or_else(|| ValidationError::new(name, Problem::NotOneOf(E::ALLOWED)))
+    }
+
+    /// An optional RFC 3339 date-time query parameter given at most once.
+    pub fn query_date_time(&self, name: &str) -> Result<Option<Timestamp>, ValidationError> {
+        let Some(value) = self.query_single(name)? else {
+            return Ok(None);
+        };
+        Timestamp::decode(serde_json::Value::String(value.to_owned()), name).map(Some)
     }
 
     /// A repeatable enum query parameter, accepted as `name=v` and `name[]=v`.
