@@ -860,6 +860,10 @@ pub struct CredentialCreateResponse {
     /// Optional description of the credential
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The service account the credential belongs to (a 26-char nanoid),
+    /// as in `ServiceAccountCredential`. An addition to the Keycard API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_id: Option<String>,
 }
 #[allow(clippy::redundant_closure)]
 impl crate::decode::Decode for CredentialCreateResponse {
@@ -932,6 +936,22 @@ impl crate::decode::Decode for CredentialCreateResponse {
             description: match fields.remove("description") {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            service_account_id: match fields.remove("service_account_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "service_account_id");
                     Some(
                         crate::decode::decode_string(
                             value,

@@ -199,6 +199,7 @@ pub async fn create<S: Store>(
             created_at: Timestamp(credential.created_at),
             name: credential.name,
             description: credential.description,
+            service_account_id: Some(credential.service_account_id),
         },
         etag,
     ))
