@@ -142,7 +142,10 @@ fn last_used_before_keeps_never_used_credentials_and_those_used_before_it() {
         before(&used_at),
         [admin.credential_id.clone(), never_used.credential_id.clone()]
     );
-    assert_eq!(before("2000-01-01T00:00:00Z"), [never_used.credential_id.clone()]);
+    assert_eq!(
+        before("2000-01-01T00:00:00Z"),
+        std::slice::from_ref(&never_used.credential_id)
+    );
     assert_eq!(
         before("2999-01-01T00:00:00.000Z"),
         [admin.credential_id, never_used.credential_id, used.credential_id]
