@@ -100,6 +100,11 @@ fn value_type(reader: &Reader<'_>) -> TokenStream {
         Reader::QueryString(_) | Reader::HeaderString(_) => quote!(Option<String>),
         Reader::QueryInteger { default: Some(_), .. } => quote!(i64),
         Reader::QueryInteger { default: None, .. } => quote!(Option<i64>),
+        Reader::QueryEnum { item } => {
+            let item = type_ident(item);
+            quote!(Option<#item>)
+        }
+        Reader::QueryDateTime => quote!(Option<crate::decode::Timestamp>),
         Reader::QueryEnumArray { item, .. } => {
             let item = type_ident(item);
             quote!(Vec<#item>)
@@ -137,6 +142,11 @@ fn reader(param: &Param<'_>) -> TokenStream {
                 None => read,
             }
         }
+        Reader::QueryEnum { item } => {
+            let item = type_ident(item);
+            quote!(raw.query_enum::<#item>(#name)?)
+        }
+        Reader::QueryDateTime => quote!(raw.query_date_time(#name)?),
         Reader::QueryEnumArray { item, ignore_unknown } => {
             let item = type_ident(item);
             quote!(raw.query_enum_array::<#item>(#name, #ignore_unknown)?)

@@ -42,6 +42,13 @@ pub enum Reader<'a> {
         /// The value of an absent parameter (the spec's `default`).
         default: Option<i64>,
     },
+    /// An optional query parameter given at most once, one of a named enum's values.
+    QueryEnum {
+        /// The enum schema's name.
+        item: &'a str,
+    },
+    /// An optional RFC 3339 date-time query parameter (`format: date-time`).
+    QueryDateTime,
     /// A repeatable query parameter whose values are a named enum's.
     QueryEnumArray {
         /// The enum schema's name.
@@ -78,7 +85,7 @@ pub fn resolve<'a>(
     check_path_template(&params, location)?;
     params
         .into_iter()
-        .map(|parameter| resolve_one(parameter, operation_id))
+        .map(|parameter| resolve_one(spec, parameter, operation_id))
         .collect()
 }
 
@@ -103,11 +110,20 @@ fn check_path_template(params: &[&Parameter], location: &str) -> Result<(), Code
 }
 
 /// Checks one parameter and works out how it is read.
-fn resolve_one<'a>(parameter: &'a Parameter, operation_id: &str) -> Result<Param<'a>, CodegenError> {
+fn resolve_one<'a>(spec: &'a OpenAPI, parameter: &'a Parameter, operation_id: &str) -> Result<Param<'a>, CodegenError> {
     let data = parameter.parameter_data_ref();
     let location = format!("{operation_id} parameter {}", data.name);
-    let schema = inline_schema(data, &location)?;
     check_required(parameter, &location)?;
+    let schema = match parameter_schema(data, &location)? {
+        SchemaRef::Inline(schema) => schema,
+        SchemaRef::Named(name) => {
+            return Ok(Param {
+                name: &data.name,
+                description: data.description.as_deref(),
+                reader: named_enum_reader(spec, parameter, name, &location)?,
+            })
+        }
+    };
     let reader = match (parameter, &schema.schema_kind) {
         (_, SchemaKind::Type(Type::String(string))) => string_reader(parameter, string, &location)?,
         (Parameter::Query { .. }, SchemaKind::Type(Type::Integer(integer))) => {
@@ -134,17 +150,31 @@ fn resolve_one<'a>(parameter: &'a Parameter, operation_id: &str) -> Result<Param
     })
 }
 
-fn inline_schema<'a>(data: &'a ParameterData, location: &str) -> Result<&'a Schema, CodegenError> {
+fn parameter_schema<'a>(data: &'a ParameterData, location: &str) -> Result<SchemaRef<'a>, CodegenError> {
     let ParameterSchemaOrContent::Schema(schema) = &data.format else {
         return Err(CodegenError::unsupported(location, "parameters need a schema"));
     };
-    match SchemaRef::of(schema)? {
-        SchemaRef::Inline(schema) => Ok(schema),
-        SchemaRef::Named(_) => Err(CodegenError::unsupported(
+    SchemaRef::of(schema)
+}
+
+/// A query parameter whose schema names a component: only a string enum (with no
+/// default) is read, as one of its values; any other named schema is refused.
+fn named_enum_reader<'a>(
+    spec: &'a OpenAPI,
+    parameter: &Parameter,
+    name: &'a str,
+    location: &str,
+) -> Result<Reader<'a>, CodegenError> {
+    let schema = spec::schema(spec, name)?;
+    let is_enum =
+        matches!(&schema.schema_kind, SchemaKind::Type(Type::String(string)) if !string.enumeration.is_empty());
+    if !matches!(parameter, Parameter::Query { .. }) || !is_enum || schema.schema_data.default.is_some() {
+        return Err(CodegenError::unsupported(
             location,
-            "parameter schemas must be written in place",
-        )),
+            "a parameter schema may name only a string enum, without a default, and only in the query",
+        ));
     }
+    Ok(Reader::QueryEnum { item: name })
 }
 
 fn check_required(parameter: &Parameter, location: &str) -> Result<(), CodegenError> {
@@ -169,10 +199,7 @@ fn string_reader<'a>(
     location: &str,
 ) -> Result<Reader<'a>, CodegenError> {
     if matches!(string.format, VariantOrUnknownOrEmpty::Item(StringFormat::DateTime)) {
-        return Err(CodegenError::unsupported(
-            location,
-            "date-time parameters are not supported",
-        ));
+        return date_time_reader(parameter, string, location);
     }
     if !string.enumeration.is_empty() {
         return Err(CodegenError::unsupported(
@@ -194,6 +221,26 @@ fn string_reader<'a>(
             "this kind of parameter is not supported",
         )),
     }
+}
+
+/// A date-time query parameter, read as RFC 3339; any other rule on it (a length, a
+/// pattern, an enum) would go unchecked, so it is refused.
+fn date_time_reader<'a>(
+    parameter: &Parameter,
+    string: &StringType,
+    location: &str,
+) -> Result<Reader<'a>, CodegenError> {
+    let plain = string.enumeration.is_empty()
+        && string.pattern.is_none()
+        && string.min_length.is_none()
+        && string.max_length.is_none();
+    if !matches!(parameter, Parameter::Query { .. }) || !plain {
+        return Err(CodegenError::unsupported(
+            location,
+            "a date-time parameter must be a query parameter with no other rule (length, pattern, enum)",
+        ));
+    }
+    Ok(Reader::QueryDateTime)
 }
 
 /// An integer query parameter; its `default`, if any, must be an integer the

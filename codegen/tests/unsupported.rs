@@ -105,6 +105,49 @@ fn a_parameter_pattern_other_than_the_uuid_header_is_refused() {
     assert!(error.to_string().contains("pattern"), "{error}");
 }
 
+/// `HEAD` plus one enum schema `Field` and a GET with one parameter `q`, given in
+/// flow style.
+fn spec_with_parameter(parameter: &str) -> String {
+    let head = HEAD.replace("paths:\n", "");
+    format!(
+        "{head}    Field:\n      type: string\n      enum: [a, b]\npaths:\n  /things:\n    get:\n      operationId: listThings\n      security: []\n      parameters:\n        - {parameter}\n      responses:\n        '200': {{description: ok}}\n"
+    )
+}
+
+#[test]
+fn a_query_parameter_naming_an_enum_is_one_of_its_values() {
+    let code = keycred_codegen::generate(&spec_with_parameter(
+        "{name: q, in: query, schema: {$ref: '#/components/schemas/Field'}}",
+    ))
+    .unwrap();
+    assert!(code.contains("pub q: Option<Field>"), "{code}");
+    assert!(code.contains(".query_enum::<Field>("), "{code}");
+    for refused in [
+        "{name: q, in: query, schema: {$ref: '#/components/schemas/Thing'}}",
+        "{name: q, in: header, schema: {$ref: '#/components/schemas/Field'}}",
+    ] {
+        let error = keycred_codegen::generate(&spec_with_parameter(refused)).unwrap_err();
+        assert!(error.to_string().contains("string enum"), "{refused}: {error}");
+    }
+}
+
+#[test]
+fn a_date_time_query_parameter_is_a_timestamp_and_takes_no_other_rule() {
+    let code = keycred_codegen::generate(&spec_with_parameter(
+        "{name: since, in: query, schema: {type: string, format: date-time}}",
+    ))
+    .unwrap();
+    assert!(code.contains("pub since: Option<crate::decode::Timestamp>"), "{code}");
+    assert!(code.contains(".query_date_time("), "{code}");
+    for refused in [
+        "{name: since, in: query, schema: {type: string, format: date-time, maxLength: 30}}",
+        "{name: since, in: header, schema: {type: string, format: date-time}}",
+    ] {
+        let error = keycred_codegen::generate(&spec_with_parameter(refused)).unwrap_err();
+        assert!(error.to_string().contains("date-time"), "{refused}: {error}");
+    }
+}
+
 #[test]
 fn a_plain_string_header_parameter_is_an_optional_string() {
     let code = generate_with_paths(

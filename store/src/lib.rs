@@ -202,6 +202,30 @@ pub struct Page<T> {
     pub has_prev_page: bool,
 }
 
+/// A status the organization-wide credential list can be filtered by, as of a
+/// given time. Read from the `status` and `expires_at` columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialStatusFilter {
+    /// Not disabled, and no expiry or one still to come.
+    Active,
+    /// Disabled.
+    Disabled,
+    /// Not disabled, and its expiry has come.
+    Expired,
+}
+
+/// Which credentials the organization-wide list shows: those meeting every filter
+/// given (`None` leaves one out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CredentialFilter {
+    /// Only credentials in this status.
+    pub status: Option<CredentialStatusFilter>,
+    /// Only credentials with an expiry strictly before this time.
+    pub expires_before: Option<Millis>,
+    /// Only credentials last used strictly before this time, or never used.
+    pub last_used_before: Option<Millis>,
+}
+
 /// A bearer token as stored: the token's secret part only as a hash.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -360,6 +384,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         organization_id: &str,
         service_account_id: &str,
+        page: PageRequest,
+    ) -> impl Future<Output = StorageResult<Page<Credential>>> + Send;
+
+    /// Lists an organization's credentials across all its service accounts, in the
+    /// one list order, keeping those that meet `filter` as of `now` (an empty first
+    /// page if there is no such organization). With filters, a page may have to read
+    /// many of the organization's credentials to find `limit` that match.
+    fn list_organization_credentials(
+        &self,
+        organization_id: &str,
+        filter: CredentialFilter,
+        now: Millis,
         page: PageRequest,
     ) -> impl Future<Output = StorageResult<Page<Credential>>> + Send;
 

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use crate::rows::{self, Value};
 use crate::sql::{Statement, CREDENTIAL_COLUMNS, SERVICE_ACCOUNT_COLUMNS};
-use crate::{Page, PageRequest, PageStart};
+use crate::{CredentialFilter, CredentialStatusFilter, Millis, Page, PageRequest, PageStart};
 
 /// The statements of one list. Parameters are numbered in one order in every
 /// statement: the list's filter columns first, then the position's `created_at`
@@ -36,13 +36,19 @@ impl ListSql {
     /// The statements listing `columns` of `table`'s rows whose `filter` columns
     /// equal the leading parameters.
     fn new(table: &str, columns: &str, filter: &[&str]) -> ListSql {
-        let mut clauses: Vec<String> = filter
+        let conditions: Vec<String> = filter
             .iter()
             .enumerate()
             .map(|(index, column)| format!("{column} = ${}", index + 1))
             .collect();
+        ListSql::with_conditions(table, columns, conditions, filter.len())
+    }
+
+    /// The statements listing `columns` of `table`'s rows that meet every one of
+    /// `conditions`, which use the first `parameters` parameters.
+    fn with_conditions(table: &str, columns: &str, mut clauses: Vec<String>, parameters: usize) -> ListSql {
         let rows_in_list = clauses.join(" AND ");
-        let (created_at, id, limit) = (filter.len() + 1, filter.len() + 2, filter.len() + 3);
+        let (created_at, id, limit) = (parameters + 1, parameters + 2, parameters + 3);
         clauses.push(format!("(created_at, id) COMPARE (${created_at}, ${id})"));
         let near = clauses.join(" AND ");
         let rows = |compare: &str, order: &str, limit: usize| {
@@ -80,6 +86,83 @@ pub(crate) static CREDENTIAL_LIST: LazyLock<ListSql> = LazyLock::new(|| {
         &["organization_id", "service_account_id"],
     )
 });
+
+/// The statuses the organization-wide list can filter by, in the order of
+/// [`ORGANIZATION_CREDENTIAL_LISTS`]' blocks of four.
+const STATUS_FILTERS: [Option<CredentialStatusFilter>; 4] = [
+    None,
+    Some(CredentialStatusFilter::Active),
+    Some(CredentialStatusFilter::Disabled),
+    Some(CredentialStatusFilter::Expired),
+];
+
+/// An organization's credentials across its service accounts, one [`ListSql`] for
+/// each combination of filters (status, `expires_before`, `last_used_before`: 4 × 2
+/// × 2), so that every statement holds only the conditions it needs and each
+/// database plans it once. `$1` is the organization ID; each filter given adds its
+/// parameter, in that order, `now` for the `active` and `expired` statuses.
+///
+/// All of them read the `(organization_id, created_at, id)` index in list order and
+/// test the filters on each row they reach (the filtered columns are not in the
+/// index): a page costs the rows between its ends, which, under a filter few
+/// credentials meet, can be most of the organization's. That is bounded by the
+/// organization's size and never sorts; an index per filter would be needed to do
+/// better, and the list is an administrator's, not a hot path.
+pub(crate) static ORGANIZATION_CREDENTIAL_LISTS: LazyLock<Vec<ListSql>> =
+    LazyLock::new(|| (0..16).map(organization_credential_list).collect());
+
+/// The statements of combination `shape` (see [`ORGANIZATION_CREDENTIAL_LISTS`]).
+fn organization_credential_list(shape: usize) -> ListSql {
+    let mut conditions = vec!["organization_id = $1".to_owned()];
+    let mut parameters = 1;
+    let mut next = || {
+        parameters += 1;
+        parameters
+    };
+    match STATUS_FILTERS[shape / 4] {
+        None => {}
+        Some(CredentialStatusFilter::Active) => conditions.push(format!(
+            "status = 'active' AND (expires_at IS NULL OR expires_at > ${})",
+            next()
+        )),
+        Some(CredentialStatusFilter::Disabled) => conditions.push("status = 'disabled'".to_owned()),
+        Some(CredentialStatusFilter::Expired) => {
+            conditions.push(format!("status = 'active' AND expires_at <= ${}", next()));
+        }
+    }
+    if shape & 2 != 0 {
+        conditions.push(format!("expires_at < ${}", next()));
+    }
+    if shape & 1 != 0 {
+        conditions.push(format!("(last_used_at IS NULL OR last_used_at < ${})", next()));
+    }
+    ListSql::with_conditions("credentials", CREDENTIAL_COLUMNS, conditions, parameters)
+}
+
+/// The statements of organization `organization_id`'s credentials under `filter` as
+/// of `now`, with their leading parameters (for [`plan`]).
+pub(crate) fn organization_credentials<'a>(
+    organization_id: &'a str,
+    filter: &CredentialFilter,
+    now: Millis,
+) -> (&'static ListSql, Vec<Value<'a>>) {
+    let mut values = vec![rows::one_key(organization_id)[0]];
+    let status = STATUS_FILTERS
+        .iter()
+        .position(|status| *status == filter.status)
+        .expect("every status has its statements");
+    if matches!(
+        filter.status,
+        Some(CredentialStatusFilter::Active | CredentialStatusFilter::Expired)
+    ) {
+        values.push(Value::Integer(Some(now)));
+    }
+    values.extend(filter.expires_before.map(|time| Value::Integer(Some(time))));
+    values.extend(filter.last_used_before.map(|time| Value::Integer(Some(time))));
+    let shape =
+        status * 4 + usize::from(filter.expires_before.is_some()) * 2 + usize::from(filter.last_used_before.is_some());
+    (&ORGANIZATION_CREDENTIAL_LISTS[shape], values)
+}
 
 /// What to ask the database for one page, and how to read its answers.
 #[derive(Debug)]
@@ -177,5 +260,38 @@ mod tests {
             "SELECT EXISTS (SELECT 1 FROM service_accounts WHERE organization_id = ?1 AND (created_at, id) >= (?2, ?3))"
         );
         assert!(list.first.sqlite().ends_with("ORDER BY created_at, id LIMIT ?3"));
+    }
+
+    #[test]
+    fn organization_credential_filters_number_their_parameters_in_order() {
+        let filter = CredentialFilter {
+            status: Some(CredentialStatusFilter::Expired),
+            expires_before: Some(7),
+            last_used_before: Some(8),
+        };
+        let (list, values) = organization_credentials("org", &filter, 6);
+        let integers: Vec<Option<i64>> = values[1..]
+            .iter()
+            .map(|value| match value {
+                Value::Integer(number) => *number,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(integers, [Some(6), Some(7), Some(8)]);
+        assert_eq!(
+            list.after.postgres(),
+            format!(
+                "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE organization_id = $1 AND \
+                 status = 'active' AND expires_at <= $2 AND expires_at < $3 AND \
+                 (last_used_at IS NULL OR last_used_at < $4) AND (created_at, id) > ($5, $6) \
+                 ORDER BY created_at, id LIMIT $7"
+            )
+        );
+        let (unfiltered, values) = organization_credentials("org", &CredentialFilter::default(), 6);
+        assert_eq!(values.len(), 1);
+        assert!(unfiltered
+            .first
+            .sqlite()
+            .ends_with("WHERE organization_id = ?1 ORDER BY created_at, id LIMIT ?2"));
     }
 }

@@ -3,7 +3,7 @@
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::{request::Parts, HeaderMap};
 
-use crate::decode::{check_length, Length, Problem, ValidationError, WireEnum};
+use crate::decode::{check_length, Decode, Length, Problem, Timestamp, ValidationError, WireEnum};
 use crate::error::ApiError;
 
 /// The percent-decoded path parameters of a request, in route order.
@@ -91,6 +91,25 @@ impl<'a> RawParams<'a> {
         Ok(Some(number))
     }
 
+    /// An optional enum query parameter given at most once; a value the enum does not
+    /// know is refused.
+    pub fn query_enum<E: WireEnum>(&self, name: &str) -> Result<Option<E>, ValidationError> {
+        let Some(value) = self.query_single(name)? else {
+            return Ok(None);
+        };
+        E::from_wire(value)
+            .map(Some)
+            .ok_or_else(|| ValidationError::new(name, Problem::NotOneOf(E::ALLOWED)))
+    }
+
+    /// An optional RFC 3339 date-time query parameter given at most once.
+    pub fn query_date_time(&self, name: &str) -> Result<Option<Timestamp>, ValidationError> {
+        let Some(value) = self.query_single(name)? else {
+            return Ok(None);
+        };
+        Timestamp::decode(serde_json::Value::String(value.to_owned()), name).map(Some)
+    }
+
     /// A repeatable enum query parameter, accepted as `name=v` and `name[]=v`.
     /// With `ignore_unknown`, values the enum does not know are dropped, not refused.
     pub fn query_enum_array<E: WireEnum>(&self, name: &str, ignore_unknown: bool) -> Result<Vec<E>, ValidationError> {
@@ -162,6 +181,58 @@ mod tests {
             "",
         ] {
             assert!(parse_canonical_uuid(other).is_none(), "{other}");
+        }
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Colour {
+        Red,
+    }
+
+    impl WireEnum for Colour {
+        const ALLOWED: &'static str = "red";
+        fn from_wire(value: &str) -> Option<Self> {
+            (value == "red").then_some(Colour::Red)
+        }
+        fn as_wire(self) -> &'static str {
+            "red"
+        }
+    }
+
+    fn parts(query: &str) -> Parts {
+        let request = axum::http::Request::builder().uri(format!("/things?{query}"));
+        request.body(()).expect("a request").into_parts().0
+    }
+
+    #[test]
+    fn an_enum_query_parameter_is_one_of_its_values_given_once() {
+        let read = |query: &str| RawParams::new(Vec::new(), &parts(query)).query_enum::<Colour>("colour");
+        assert_eq!(read("colour=red"), Ok(Some(Colour::Red)));
+        assert_eq!(read("other=red"), Ok(None));
+        for (query, problem) in [
+            ("colour=blue", Problem::NotOneOf("red")),
+            ("colour=Red", Problem::NotOneOf("red")),
+            ("colour=red&colour=red", Problem::Repeated),
+        ] {
+            assert_eq!(read(query).unwrap_err().problem, problem, "{query}");
+        }
+    }
+
+    #[test]
+    fn a_date_time_query_parameter_is_rfc_3339_at_any_offset() {
+        let read = |query: &str| RawParams::new(Vec::new(), &parts(query)).query_date_time("since");
+        let instant = Some(Timestamp(1_577_470_279_117));
+        assert_eq!(read("since=2019-12-27T18:11:19.117Z"), Ok(instant));
+        assert_eq!(read("since=2019-12-27T19:11:19.117%2B01:00"), Ok(instant));
+        assert_eq!(read(""), Ok(None));
+        for query in [
+            "since=2019-12-27",
+            "since=1577470279117",
+            "since=",
+            "since=2019-12-27T18:11:19Z&since=x",
+        ] {
+            let error = read(query).unwrap_err();
+            assert_eq!(error.field, "since", "{query}");
         }
     }
 }

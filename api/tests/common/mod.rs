@@ -133,6 +133,14 @@ impl Api for RefusingApi {
         Err(self.refusal.clone())
     }
 
+    async fn list_organization_credentials(
+        &self,
+        _: RequestContext<()>,
+        _: ListOrganizationCredentialsParams,
+    ) -> Result<ListOrganizationCredentialsResponse, ApiError> {
+        Err(self.refusal.clone())
+    }
+
     async fn create_service_account_credential(
         &self,
         _: RequestContext<()>,

@@ -82,6 +82,12 @@ pub struct ServiceAccountCredential {
     /// permission is granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
+    /// The service account the credential belongs to (a 26-char nanoid).
+    /// Returned in every credential response; an addition to the Keycard
+    /// API, which lets the organization-wide list say whose each credential
+    /// is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_id: Option<String>,
 }
 #[allow(clippy::redundant_closure)]
 impl crate::decode::Decode for ServiceAccountCredential {
@@ -183,7 +189,63 @@ impl crate::decode::Decode for ServiceAccountCredential {
                 }
                 None => None,
             },
+            service_account_id: match fields.remove("service_account_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "service_account_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
         })
+    }
+}
+/// A credential's status: `active` (usable), `disabled` (switched off),
+/// or `expired` (its expiry has passed). An addition to the Keycard API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum CredentialStatus {
+    #[doc = concat!(" `", "active", "`")]
+    #[serde(rename = "active")]
+    Active,
+    #[doc = concat!(" `", "disabled", "`")]
+    #[serde(rename = "disabled")]
+    Disabled,
+    #[doc = concat!(" `", "expired", "`")]
+    #[serde(rename = "expired")]
+    Expired,
+}
+impl crate::decode::WireEnum for CredentialStatus {
+    const ALLOWED: &'static str = "active, disabled, expired";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+        }
+    }
+}
+impl crate::decode::Decode for CredentialStatus {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
     }
 }
 /// An organization. keycred has one zone per organization, so `zone_id` is
@@ -798,6 +860,10 @@ pub struct CredentialCreateResponse {
     /// Optional description of the credential
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The service account the credential belongs to (a 26-char nanoid),
+    /// as in `ServiceAccountCredential`. An addition to the Keycard API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_id: Option<String>,
 }
 #[allow(clippy::redundant_closure)]
 impl crate::decode::Decode for CredentialCreateResponse {
@@ -870,6 +936,22 @@ impl crate::decode::Decode for CredentialCreateResponse {
             description: match fields.remove("description") {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            service_account_id: match fields.remove("service_account_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "service_account_id");
                     Some(
                         crate::decode::decode_string(
                             value,
@@ -1434,6 +1516,7 @@ pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
         "ServiceAccountCredential",
         crate::decode::check_decodes::<ServiceAccountCredential>,
     ),
+    ("CredentialStatus", crate::decode::check_decodes::<CredentialStatus>),
     ("Organization", crate::decode::check_decodes::<Organization>),
     (
         "OrganizationListResponse",
@@ -1595,6 +1678,16 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl std::future::Future<
         Output = Result<DeleteServiceAccountResponse, crate::error::ApiError>,
     > + Send;
+    /// listOrganizationCredentials - GET /organizations/{organization_id}/credentials
+    ///
+    /// List the credentials of an organization.
+    fn list_organization_credentials(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: ListOrganizationCredentialsParams,
+    ) -> impl std::future::Future<
+        Output = Result<ListOrganizationCredentialsResponse, crate::error::ApiError>,
+    > + Send;
     /// listServiceAccountCredentials - GET /organizations/{organization_id}/service-accounts/{service_account_id}/credentials
     ///
     /// List credentials for a service account.
@@ -1675,6 +1768,11 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "deleteServiceAccount",
         "DELETE",
         "/organizations/{organization_id}/service-accounts/{service_account_id}",
+    ),
+    (
+        "listOrganizationCredentials",
+        "GET",
+        "/organizations/{organization_id}/credentials",
     ),
     (
         "listServiceAccountCredentials",
@@ -2796,6 +2894,150 @@ async fn handle_delete_service_account<A: Api>(
         }
     }
 }
+/// The parameters of `listOrganizationCredentials`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListOrganizationCredentialsParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Maximum number of items to return; without it, the schema's `default`.
+    pub limit: i64,
+    /// Cursor for forward pagination: the `end_cursor` of the previous page.
+    /// Returns the items after it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `before`.
+    pub after: Option<String>,
+    /// Cursor for backward pagination: the `start_cursor` of the next page.
+    /// Returns the items before it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `after`.
+    pub before: Option<String>,
+    /// Only the credentials in this status, as of the request: `active`
+    /// (not disabled, and no expiry or one still to come), `disabled`, or
+    /// `expired` (not disabled, and its expiry has passed).
+    pub status: Option<CredentialStatus>,
+    /// Only the credentials with an expiry strictly before this time (RFC
+    /// 3339); credentials that never expire are left out.
+    pub expires_before: Option<crate::decode::Timestamp>,
+    /// Only the credentials last used strictly before this time (RFC
+    /// 3339), and those never used, which count as used before any time.
+    pub last_used_before: Option<crate::decode::Timestamp>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
+    pub expand: Vec<ExpandValue>,
+}
+impl ListOrganizationCredentialsParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            limit: raw
+                .query_integer("limit", Some(1i64), Some(100i64))?
+                .unwrap_or(50i64),
+            after: raw
+                .query_string(
+                    "after",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            before: raw
+                .query_string(
+                    "before",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            status: raw.query_enum::<CredentialStatus>("status")?,
+            expires_before: raw.query_date_time("expires_before")?,
+            last_used_before: raw.query_date_time("last_used_before")?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+        })
+    }
+}
+/// The successful answers of `listOrganizationCredentials`, one variant per documented 2xx status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListOrganizationCredentialsResponse {
+    /// 200
+    Status200(CredentialListResponse),
+}
+impl ListOrganizationCredentialsResponse {
+    /// The error statuses `listOrganizationCredentials` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 500u16, 503u16,
+    ];
+}
+impl axum::response::IntoResponse for ListOrganizationCredentialsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+/// Serves `listOrganizationCredentials` (GET /organizations/{organization_id}/credentials).
+async fn handle_list_organization_credentials<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<ListOrganizationCredentialsResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        drop(body);
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = ListOrganizationCredentialsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+            client_address,
+        };
+        api.list_organization_credentials(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "listOrganizationCredentials",
+                ListOrganizationCredentialsResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
+    }
+}
 /// The parameters of `listServiceAccountCredentials`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListServiceAccountCredentialsParams {
@@ -3503,6 +3745,12 @@ pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
                 .fallback(|| async {
                     crate::request::method_not_allowed("GET, HEAD, PATCH, DELETE")
                 }),
+        )
+        .route(
+            "/organizations/{organization_id}/credentials",
+            axum::routing::MethodRouter::new()
+                .get(handle_list_organization_credentials::<A>)
+                .fallback(|| async { crate::request::method_not_allowed("GET, HEAD") }),
         )
         .route(
             "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials",

@@ -1,13 +1,15 @@
-//! Service account credentials: create, list, get, update, delete.
+//! Service account credentials: create, list, get, update, delete, and the list of
+//! an organization's credentials across its service accounts.
 
 use keycred_api::decode::Timestamp;
 use keycred_api::{
     ApiError, CreateServiceAccountCredentialParams, CreateServiceAccountCredentialRequest,
-    CreateServiceAccountCredentialResponse, CredentialCreateResponse, CredentialListResponse,
+    CreateServiceAccountCredentialResponse, CredentialCreateResponse, CredentialListResponse, CredentialStatus,
     DeleteServiceAccountCredentialParams, DeleteServiceAccountCredentialResponse, ExpandValue,
-    GetServiceAccountCredentialParams, GetServiceAccountCredentialResponse, ListServiceAccountCredentialsParams,
-    ListServiceAccountCredentialsResponse, ServiceAccountCredential, UpdateServiceAccountCredentialParams,
-    UpdateServiceAccountCredentialRequest, UpdateServiceAccountCredentialResponse,
+    GetServiceAccountCredentialParams, GetServiceAccountCredentialResponse, ListOrganizationCredentialsParams,
+    ListOrganizationCredentialsResponse, ListServiceAccountCredentialsParams, ListServiceAccountCredentialsResponse,
+    ServiceAccountCredential, UpdateServiceAccountCredentialParams, UpdateServiceAccountCredentialRequest,
+    UpdateServiceAccountCredentialResponse,
 };
 
 use super::pages::ListScope;
@@ -15,10 +17,14 @@ use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::token_cache::Revocation;
-use keycred_store::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
+use keycred_store::{
+    Credential, CredentialFilter, CredentialKey, CredentialPatch, CredentialStatusFilter, NewCredential, Position,
+    Store,
+};
 
 const NOT_FOUND: &str = "credential not found";
 const SERVICE_ACCOUNT_NOT_FOUND: &str = "service account not found";
+const ORGANIZATION_NOT_FOUND: &str = "organization not found";
 
 /// The credential as the API shows it: never a secret; `permissions` only when expanded.
 fn credential_model(credential: Credential, caller: &Caller, expand: &[ExpandValue]) -> ServiceAccountCredential {
@@ -30,6 +36,7 @@ fn credential_model(credential: Credential, caller: &Caller, expand: &[ExpandVal
         description: credential.description,
         last_used_at: credential.last_used_at.map(Timestamp),
         permissions: expanded_permissions(caller, expand, Resource::ServiceAccountCredentials),
+        service_account_id: Some(credential.service_account_id),
     }
 }
 
@@ -82,6 +89,70 @@ pub async fn list<S: Store>(
     ))
 }
 
+/// `GET /organizations/{organization_id}/credentials`: every credential of the
+/// organization, filtered. Its cursors bind the filters they were issued with: the
+/// scope they are signed with holds them, so a cursor sent with other filters is
+/// refused like one of another list.
+pub async fn list_organization<S: Store>(
+    api: &KeycredApi<S>,
+    caller: Caller,
+    params: ListOrganizationCredentialsParams,
+) -> Result<ListOrganizationCredentialsResponse, ApiError> {
+    let organization_id = api
+        .caller_organization(&caller, &params.organization_id, ORGANIZATION_NOT_FOUND)
+        .await?;
+    auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Read)?;
+    let filter = CredentialFilter {
+        status: params.status.map(|status| match status {
+            CredentialStatus::Active => CredentialStatusFilter::Active,
+            CredentialStatus::Disabled => CredentialStatusFilter::Disabled,
+            CredentialStatus::Expired => CredentialStatusFilter::Expired,
+        }),
+        expires_before: params.expires_before.map(|time| time.0),
+        last_used_before: params.last_used_before.map(|time| time.0),
+    };
+    let parent = filtered_scope(&organization_id, &filter);
+    let scope = ListScope {
+        list: "a",
+        parent: &parent,
+        key: &api.cursor_key,
+    };
+    let request = scope.request(params.limit, params.after.as_deref(), params.before.as_deref())?;
+    let page = api
+        .store
+        .list_organization_credentials(&organization_id, filter, now(), request)
+        .await;
+    let page = page.map_err(storage_error)?;
+    let page_info = scope.page_info(&page, position);
+    Ok(ListOrganizationCredentialsResponse::Status200(CredentialListResponse {
+        items: page
+            .items
+            .into_iter()
+            .map(|item| credential_model(item, &caller, &[]))
+            .collect(),
+        page_info,
+        permissions: expanded_permissions(&caller, &params.expand, Resource::ServiceAccountCredentials),
+    }))
+}
+
+/// The scope the organization-wide list's cursors are signed with: the
+/// organization and every filter, absent ones as empty fields (`|` separates them;
+/// no ID or number holds one, nor the `:` that ends a scope).
+fn filtered_scope(organization_id: &str, filter: &CredentialFilter) -> String {
+    let status = match filter.status {
+        None => "",
+        Some(CredentialStatusFilter::Active) => "active",
+        Some(CredentialStatusFilter::Disabled) => "disabled",
+        Some(CredentialStatusFilter::Expired) => "expired",
+    };
+    let time = |time: Option<i64>| time.map(|millis| millis.to_string()).unwrap_or_default();
+    format!(
+        "{organization_id}|{status}|{}|{}",
+        time(filter.expires_before),
+        time(filter.last_used_before)
+    )
+}
+
 /// `POST …/service-accounts/{service_account_id}/credentials`: the only answer that
 /// ever carries the client_secret; the store keeps only its hash.
 pub async fn create<S: Store>(
@@ -128,6 +199,7 @@ pub async fn create<S: Store>(
             created_at: Timestamp(credential.created_at),
             name: credential.name,
             description: credential.description,
+            service_account_id: Some(credential.service_account_id),
         },
         etag,
     ))

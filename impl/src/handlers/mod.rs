@@ -257,6 +257,14 @@ impl<S: Store> Api for KeycredApi<S> {
         credentials::list(self, context.caller, params).await
     }
 
+    async fn list_organization_credentials(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::ListOrganizationCredentialsParams,
+    ) -> Result<api::ListOrganizationCredentialsResponse, ApiError> {
+        credentials::list_organization(self, context.caller, params).await
+    }
+
     async fn create_service_account_credential(
         &self,
         context: RequestContext<Caller>,

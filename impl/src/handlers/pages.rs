@@ -1,8 +1,10 @@
 //! Cursor pagination: `limit`/`after`/`before` in, `page_info` out.
 //!
 //! A cursor is the base64url of `<list>:<scope>:<created_at>:<id>`, the list it
-//! belongs to (`o`, `s`, `c`), the parent it lists (so a cursor of one service
-//! account's credentials is refused for another's) and the position of an item,
+//! belongs to (`o`, `s`, `c`, and `a` for an organization's credentials), the parent
+//! it lists (so a cursor of one service account's credentials is refused for
+//! another's; for a filtered list, the parent with the filters, so a cursor is
+//! refused with filters other than its own) and the position of an item,
 //! followed by a 128-bit HMAC-SHA256 tag of all that under the [`CursorKey`]. A client
 //! cannot make a cursor the server did not issue: any byte changed is a 400. The key
 //! is kept in the database, so every instance and every restart agree on it.
@@ -62,9 +64,11 @@ impl std::fmt::Debug for CursorKey {
 /// A list that can be paged, and the parent whose items it lists.
 #[derive(Debug, Clone, Copy)]
 pub struct ListScope<'a> {
-    /// One letter naming the list: `o` organizations, `s` service accounts, `c` credentials.
+    /// One letter naming the list: `o` organizations, `s` service accounts, `c` a
+    /// service account's credentials, `a` an organization's credentials.
     pub list: &'static str,
-    /// The parent's ID (the organization's, the service account's), or `""`.
+    /// The parent's ID (the organization's, the service account's), or `""`; for a
+    /// filtered list, followed by the filters. A `:` in it makes its cursors unreadable.
     pub parent: &'a str,
     /// What the list's cursors are signed with.
     pub key: &'a CursorKey,

@@ -1,8 +1,9 @@
-//! Conformance: the keyset-paginated lists (service accounts and credentials),
-//! each behaviour run against both lists so that they cannot drift apart.
+//! Conformance: the keyset-paginated lists (service accounts, a service account's
+//! credentials, an organization's credentials), each behaviour run against every
+//! list so that they cannot drift apart; and the organization-wide list's filters.
 
 use super::{add_service_account, credential, key, organization, service_account, Backend, Database};
-use crate::{Millis, Page, PageRequest, PageStart, Position, Role, Store};
+use crate::{CredentialFilter, CredentialStatusFilter, Millis, Page, PageRequest, PageStart, Position, Role, Store};
 
 /// Which list a test reads.
 #[derive(Debug, Clone, Copy)]
@@ -11,18 +12,36 @@ pub(crate) enum List {
     ServiceAccounts,
     /// Service account `sa`'s credentials (in `org`).
     Credentials,
+    /// Organization `org`'s credentials, unfiltered, spread over its service
+    /// accounts `sa` and `sa2`.
+    OrganizationCredentials,
 }
 
-/// Both lists, for tests that run against each.
-pub(crate) const LISTS: [List; 2] = [List::ServiceAccounts, List::Credentials];
+/// Every list, for tests that run against each.
+pub(crate) const LISTS: [List; 3] = [List::ServiceAccounts, List::Credentials, List::OrganizationCredentials];
 
 /// Prepares an empty database for `list`: organizations `org` (label `acme`) and
 /// `other` and, for the credential list, service account `sa` in `org`.
 pub(crate) async fn setup(store: &impl Store, list: List) {
     store.create_organization(organization("org", "acme")).await.unwrap();
     store.create_organization(organization("other", "other")).await.unwrap();
-    if let List::Credentials = list {
-        add_service_account(store, "sa", "org", Role::OrgAdmin).await;
+    match list {
+        List::ServiceAccounts => {}
+        List::Credentials => add_service_account(store, "sa", "org", Role::OrgAdmin).await,
+        List::OrganizationCredentials => {
+            add_service_account(store, "sa", "org", Role::OrgAdmin).await;
+            add_service_account(store, "sa2", "org", Role::OrgViewer).await;
+        }
+    }
+}
+
+/// Which of `org`'s service accounts holds the organization-wide list's item `id`:
+/// `sa` or `sa2`, mixed so that neighbours in the list often differ.
+fn holder(id: &str) -> &'static str {
+    if id.bytes().map(u32::from).sum::<u32>() % 2 == 0 {
+        "sa"
+    } else {
+        "sa2"
     }
 }
 
@@ -43,8 +62,12 @@ async fn add(store: &impl Store, list: List, position: &Position) {
             item.updated_at = position.created_at;
             store.create_service_account(item).await.unwrap();
         }
-        List::Credentials => {
-            let mut item = credential(&position.id, "org", "sa");
+        List::Credentials | List::OrganizationCredentials => {
+            let service_account_id = match list {
+                List::Credentials => "sa",
+                _ => holder(&position.id),
+            };
+            let mut item = credential(&position.id, "org", service_account_id);
             item.credential.created_at = position.created_at;
             item.credential.updated_at = position.created_at;
             assert!(store.create_credential(item).await.unwrap());
@@ -64,6 +87,7 @@ async fn remove(store: &impl Store, list: List, id: &str) -> bool {
     match list {
         List::ServiceAccounts => store.delete_service_account("org", id, None).await.unwrap(),
         List::Credentials => store.delete_credential(key("org", "sa", id), None).await.unwrap(),
+        List::OrganizationCredentials => store.delete_credential(key("org", holder(id), id), None).await.unwrap(),
     }
 }
 
@@ -94,6 +118,19 @@ async fn page_in(
             for item in &page.items {
                 assert_eq!(item.organization_id, organization_id);
                 assert_eq!(item.service_account_id, service_account_id);
+            }
+            positions(page, |item| at(item.created_at, &item.id))
+        }
+        List::OrganizationCredentials => {
+            let page = store
+                .list_organization_credentials(organization_id, CredentialFilter::default(), 0, request)
+                .await
+                .unwrap();
+            for item in &page.items {
+                assert_eq!(item.organization_id, organization_id);
+                if organization_id == "org" {
+                    assert_eq!(item.service_account_id, holder(&item.id));
+                }
             }
             positions(page, |item| at(item.created_at, &item.id))
         }
@@ -396,6 +433,7 @@ pub(crate) async fn lists_are_confined_to_their_organization_and_service_account
     let wrong_scopes: &[(&str, &str)] = match list {
         List::ServiceAccounts => &[("nope", "sa"), ("acme", "sa"), ("other", "sa")],
         List::Credentials => &[("other", "sa"), ("org", "sa2"), ("org", "nope"), ("other", "sa-other")],
+        List::OrganizationCredentials => &[("other", ""), ("nope", ""), ("acme", "")],
     };
     for &(organization_id, service_account_id) in wrong_scopes {
         for start in [
@@ -413,7 +451,7 @@ pub(crate) async fn lists_are_confined_to_their_organization_and_service_account
     }
     // A scope with nothing in it at all reads as an empty list.
     let (empty_organization, empty_service_account) = match list {
-        List::ServiceAccounts => ("nope", ""),
+        List::ServiceAccounts | List::OrganizationCredentials => ("nope", ""),
         List::Credentials => ("other", "sa"),
     };
     for start in [
@@ -463,5 +501,165 @@ pub(crate) async fn ids_are_ordered_byte_by_byte<S: Store>(store: &S, list: List
     assert_eq!(
         page(store, list, PageStart::Before(at(5_000, "a-b")), 2).await,
         expect(&expected[1..3], true, true)
+    );
+}
+
+/// The time the filter tests read the list at.
+const NOW: Millis = 5_000;
+
+/// Fills `org` with credentials in every state the filters tell apart, across
+/// `sa` and `sa2`, plus a disabled and an expired one in `other` that no list of
+/// `org` may show. The columns the API does not set yet are set in SQL.
+async fn add_credentials_in_every_state<D: Database>(backend: &Backend<D>) {
+    let store = backend.store().as_ref();
+    setup(store, List::OrganizationCredentials).await;
+    add_service_account(store, "sa-other", "other", Role::OrgAdmin).await;
+    // (id, service account, status, expires_at, last_used_at), in list order.
+    let states: [(&str, &str, &str, &str, &str); 7] = [
+        ("c1", "sa", "active", "NULL", "NULL"),
+        ("c2", "sa2", "active", "1000", "NULL"),
+        ("c3", "sa", "active", "9000", "NULL"),
+        ("c4", "sa2", "disabled", "NULL", "NULL"),
+        ("c5", "sa", "disabled", "1000", "NULL"),
+        ("c6", "sa2", "active", "NULL", "3000"),
+        ("c7", "sa", "active", "NULL", "6000"),
+    ];
+    for (index, (id, service_account_id, status, expires_at, last_used_at)) in states.into_iter().enumerate() {
+        let mut new = credential(id, "org", service_account_id);
+        new.credential.created_at = 100 + index as Millis;
+        assert!(store.create_credential(new).await.unwrap());
+        backend
+            .execute(&format!(
+                "UPDATE credentials SET status = '{status}', expires_at = {expires_at}, \
+                 last_used_at = {last_used_at} WHERE id = '{id}'"
+            ))
+            .await;
+    }
+    for (id, status) in [("x-disabled", "disabled"), ("x-expired", "active")] {
+        assert!(store
+            .create_credential(credential(id, "other", "sa-other"))
+            .await
+            .unwrap());
+        backend
+            .execute(&format!(
+                "UPDATE credentials SET status = '{status}', expires_at = 1000, last_used_at = NULL WHERE id = '{id}'"
+            ))
+            .await;
+    }
+}
+
+/// The IDs of every credential of `org` that `filter` keeps, read one page of
+/// `limit` at a time forward and then backward, checking that both walks agree
+/// and that every page knows what lies either side.
+async fn filtered_ids(store: &impl Store, filter: CredentialFilter, limit: usize) -> Vec<String> {
+    let read = |start: PageStart| async move {
+        let request = PageRequest { start, limit };
+        let page = store
+            .list_organization_credentials("org", filter, NOW, request)
+            .await
+            .unwrap();
+        assert!(page.items.iter().all(|item| item.organization_id == "org"));
+        page
+    };
+    let mut forward = Vec::new();
+    let mut current = read(PageStart::First).await;
+    assert!(!current.has_prev_page, "{filter:?}");
+    loop {
+        forward.extend(current.items.iter().map(|item| at(item.created_at, &item.id)));
+        match forward.last() {
+            Some(last) if current.has_next_page => current = read(PageStart::After(last.clone())).await,
+            _ => break,
+        }
+        assert!(current.has_prev_page, "{filter:?}: a page after another");
+    }
+    let mut backward: Vec<Position> = Vec::new();
+    let mut current = read(PageStart::Before(at(Millis::MAX, ""))).await;
+    assert!(!current.has_next_page, "{filter:?}");
+    loop {
+        let items: Vec<Position> = current.items.iter().map(|item| at(item.created_at, &item.id)).collect();
+        backward = [items, backward].concat();
+        match backward.first() {
+            Some(first) if current.has_prev_page => current = read(PageStart::Before(first.clone())).await,
+            _ => break,
+        }
+        assert!(current.has_next_page, "{filter:?}: a page before another");
+    }
+    assert_eq!(forward, backward, "{filter:?}, limit {limit}: forward and backward");
+    forward.into_iter().map(|position| position.id).collect()
+}
+
+/// Each filter of the organization-wide list keeps exactly the credentials it
+/// names, as of the time given: `status` from the `status` and `expires_at`
+/// columns, `expires_before` only credentials that expire, `last_used_before`
+/// never-used credentials too; and filters combine with AND.
+pub(crate) async fn organization_credentials_are_filtered_by_status_expiry_and_last_use<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    add_credentials_in_every_state(backend).await;
+    let store = backend.store().as_ref();
+    let status = |status| CredentialFilter {
+        status: Some(status),
+        ..CredentialFilter::default()
+    };
+    let expires_before = |time| CredentialFilter {
+        expires_before: Some(time),
+        ..CredentialFilter::default()
+    };
+    let last_used_before = |time| CredentialFilter {
+        last_used_before: Some(time),
+        ..CredentialFilter::default()
+    };
+    let cases: Vec<(CredentialFilter, &[&str])> = vec![
+        (CredentialFilter::default(), &["c1", "c2", "c3", "c4", "c5", "c6", "c7"]),
+        (status(CredentialStatusFilter::Active), &["c1", "c3", "c6", "c7"]),
+        (status(CredentialStatusFilter::Expired), &["c2"]),
+        (status(CredentialStatusFilter::Disabled), &["c4", "c5"]),
+        (expires_before(1000), &[]),
+        (expires_before(1001), &["c2", "c5"]),
+        (expires_before(9001), &["c2", "c3", "c5"]),
+        (last_used_before(3000), &["c1", "c2", "c3", "c4", "c5"]),
+        (last_used_before(3001), &["c1", "c2", "c3", "c4", "c5", "c6"]),
+        (
+            CredentialFilter {
+                status: Some(CredentialStatusFilter::Active),
+                last_used_before: Some(4000),
+                ..CredentialFilter::default()
+            },
+            &["c1", "c3", "c6"],
+        ),
+        (
+            CredentialFilter {
+                status: Some(CredentialStatusFilter::Expired),
+                expires_before: Some(1001),
+                last_used_before: Some(1),
+            },
+            &["c2"],
+        ),
+    ];
+    for (filter, expected) in cases {
+        for limit in [1, 2, 10] {
+            assert_eq!(
+                filtered_ids(store, filter, limit).await,
+                expected,
+                "{filter:?}, limit {limit}"
+            );
+        }
+    }
+    // An expiry exactly now has come: the credential is expired, no longer active.
+    let at_expiry = |filter| async move {
+        let request = PageRequest {
+            start: PageStart::First,
+            limit: 10,
+        };
+        let page = store
+            .list_organization_credentials("org", filter, 9000, request)
+            .await
+            .unwrap();
+        page.items.into_iter().map(|item| item.id).collect::<Vec<_>>()
+    };
+    assert_eq!(at_expiry(status(CredentialStatusFilter::Expired)).await, ["c2", "c3"]);
+    assert_eq!(
+        at_expiry(status(CredentialStatusFilter::Active)).await,
+        ["c1", "c6", "c7"]
     );
 }

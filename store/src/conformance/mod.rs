@@ -133,6 +133,7 @@ macro_rules! conformance_tests {
             organizations::a_store_on_a_healthy_database_is_ready,
             organizations::the_cursor_key_is_made_once_and_shared_by_every_store_on_the_database,
             lists::list_pages_carry_the_whole_items,
+            lists::organization_credentials_are_filtered_by_status_expiry_and_last_use,
         );
         $crate::conformance::conformance_tests!(@each_list $backend, [$(#[$attr])*],
             lists::an_empty_list_has_empty_pages_with_nothing_either_side,

@@ -36,8 +36,9 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use self::error::{from_pg, from_pool, is_foreign_key_violation};
 use self::queries::{query_opt, PgRow};
 use super::{
-    ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Page,
-    PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store, TokenRecord,
+    ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken,
+    Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult,
+    Store, TokenRecord,
 };
 use crate::paging::{self, PagePlan};
 use crate::rows::{self, Value};
@@ -363,6 +364,22 @@ impl Store for PgStore {
         let filter = [organization_id, service_account_id];
         let plan = paging::plan(&paging::CREDENTIAL_LIST, &filter, &page);
         self.observed(self.list("list credentials", plan, |row| rows::credential(row)))
+            .await
+    }
+
+    async fn list_organization_credentials(
+        &self,
+        organization_id: &str,
+        filter: CredentialFilter,
+        now: Millis,
+        page: PageRequest,
+    ) -> StorageResult<Page<Credential>> {
+        if unstorable(&[organization_id]) {
+            return empty_page();
+        }
+        let (list, filter) = paging::organization_credentials(organization_id, &filter, now);
+        let plan = paging::plan(list, &filter, &page);
+        self.observed(self.list("list organization credentials", plan, |row| rows::credential(row)))
             .await
     }
 

@@ -16,6 +16,7 @@ use super::migrations::MIGRATION_LOCK;
 use super::{PgStore, PoolSettings};
 use crate::conformance::{lists, organization, seed, Database, RecordedEvents};
 use crate::migrations::MIGRATIONS;
+use crate::paging::ORGANIZATION_CREDENTIAL_LISTS;
 use crate::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
 /// The server the tests use, with a database the user may connect to.
@@ -333,4 +334,62 @@ async fn a_connection_the_server_ended_fails_as_unavailable_and_is_replaced() {
         answers.iter().filter(|answer| **answer == "unavailable").count() <= 1,
         "{answers:?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn the_organization_credential_lists_search_their_index_and_never_sort() {
+    let database = TestDatabase::create().await;
+    drop(open(&database).await);
+    let client = database.raw().await;
+    // An empty table has no statistics to choose by; with sequential scans ruled
+    // out the planner shows which index, if any, gives the list order.
+    client
+        .batch_execute("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan")
+        .await
+        .expect("set the planner up");
+    for list in ORGANIZATION_CREDENTIAL_LISTS.iter() {
+        for statement in [
+            &list.first,
+            &list.after,
+            &list.before,
+            &list.any_at_or_before,
+            &list.any_at_or_after,
+        ] {
+            let sql = statement.postgres();
+            let parameters = (1..)
+                .take_while(|number| sql.contains(&format!("${number}")))
+                .map(|_| "'1'")
+                .collect::<Vec<_>>()
+                .join(", ");
+            client
+                .batch_execute(&format!("PREPARE list_page AS {sql}"))
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            let rows = client
+                .simple_query(&format!("EXPLAIN EXECUTE list_page({parameters})"))
+                .await
+                .expect("explain");
+            let plan: Vec<String> = rows
+                .iter()
+                .filter_map(|message| match message {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                    _ => None,
+                })
+                .collect();
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains(" using credentials_organization_id_created_at_id on credentials"),
+                "{sql}\n{plan}"
+            );
+            assert!(!plan.contains("Sort"), "{sql}\n{plan}");
+            if sql.contains("(created_at, id)") {
+                assert!(
+                    plan.contains("ROW(created_at, id)"),
+                    "a range on the position: {sql}\n{plan}"
+                );
+            }
+            client.batch_execute("DEALLOCATE list_page").await.expect("deallocate");
+        }
+    }
 }

@@ -31,9 +31,9 @@ use self::queries::{execute, query_opt, read_page, OwnedCredentialKey};
 use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
-    ClientRecord, Credential, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis, NewCredential, NewToken,
-    Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult,
-    Store, TokenRecord,
+    ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis,
+    NewCredential, NewToken, Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError,
+    StorageObserver, StorageResult, Store, TokenRecord,
 };
 use crate::{paging, rows, sql};
 
@@ -241,6 +241,23 @@ impl Store for SqliteStore {
             .read_snapshot("list credentials", move |conn| {
                 let filter = [&organization_id, &service_account_id].map(|id| rows::one_key(id)[0]);
                 let plan = paging::plan(&paging::CREDENTIAL_LIST, &filter, &page);
+                read_page(conn, &plan, |row| rows::credential(row))
+            })
+            .await
+    }
+
+    async fn list_organization_credentials(
+        &self,
+        organization_id: &str,
+        filter: CredentialFilter,
+        now: Millis,
+        page: PageRequest,
+    ) -> StorageResult<Page<Credential>> {
+        let organization_id = organization_id.to_owned();
+        self.readers
+            .read_snapshot("list organization credentials", move |conn| {
+                let (list, filter) = paging::organization_credentials(&organization_id, &filter, now);
+                let plan = paging::plan(list, &filter, &page);
                 read_page(conn, &plan, |row| rows::credential(row))
             })
             .await

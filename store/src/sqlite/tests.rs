@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::SqliteStore;
 use crate::conformance::{credential, key, organization, seed, Database, RecordedEvents};
 use crate::migrations::MIGRATIONS;
-use crate::paging::{ListSql, CREDENTIAL_LIST, SERVICE_ACCOUNT_LIST};
+use crate::paging::{ListSql, CREDENTIAL_LIST, ORGANIZATION_CREDENTIAL_LISTS, SERVICE_ACCOUNT_LIST};
 use crate::{CredentialPatch, StorageError, StorageObserver, StorageResult, Store};
 
 /// A temporary directory and the database path inside it.
@@ -626,13 +626,18 @@ async fn list_queries_search_their_index_and_never_sort() {
     let (_dir, path) = temp_db();
     drop(open(&path));
     let conn = raw(&path);
-    let lists: [(&ListSql, &str); 2] = [
+    let mut lists: Vec<(&ListSql, &str)> = vec![
         (&SERVICE_ACCOUNT_LIST, "service_accounts_organization_id_created_at_id"),
         (
             &CREDENTIAL_LIST,
             "credentials_service_account_id_organization_id_created_at_id",
         ),
     ];
+    // The organization-wide list under every combination of filters: a range on
+    // the index, each row then tested against the filters, never a sort.
+    for list in ORGANIZATION_CREDENTIAL_LISTS.iter() {
+        lists.push((list, "credentials_organization_id_created_at_id"));
+    }
     for (sql, index) in lists {
         for statement in [
             &sql.first,

@@ -29,8 +29,8 @@ pub use database::{require_postgres, sqlite_only, TestDatabase};
 pub use http::{parse_response, read_keep_alive_response, read_response, TestResponse, TestStream};
 pub use pages::{duplicates, ids_of, Page};
 pub use resources::{
-    credentials_path, is_resource_id, next_millisecond, organization_path, service_account_path, service_accounts_path,
-    string_field, with_query, MISSING_ID,
+    credentials_path, is_resource_id, next_millisecond, organization_credentials_path, organization_path,
+    service_account_path, service_accounts_path, string_field, with_query, MISSING_ID,
 };
 
 /// How long `keycred serve` may take to say where it listens.

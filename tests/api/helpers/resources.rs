@@ -31,6 +31,11 @@ pub fn credentials_path(organization: &str, service_account: &str) -> String {
     format!("/organizations/{organization}/service-accounts/{service_account}/credentials")
 }
 
+/// The path of an organization's credential list, across its service accounts.
+pub fn organization_credentials_path(organization: &str) -> String {
+    format!("/organizations/{organization}/credentials")
+}
+
 /// `path` with `query` appended (`?` or `&` as needed); `path` unchanged if `query` is empty.
 pub fn with_query(path: &str, query: &str) -> String {
     match (query.is_empty(), path.contains('?')) {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::helpers::{
-    credential_path_of, credentials_path, organization_path, service_account_path, service_accounts_path, spawn_app,
-    Bootstrapped, TestApp, TestResponse,
+    credential_path_of, credentials_path, organization_credentials_path, organization_path, service_account_path,
+    service_accounts_path, spawn_app, Bootstrapped, TestApp, TestResponse,
 };
 
 const ROLES: [&str; 3] = ["org_admin", "org_member", "org_viewer"];
@@ -46,7 +46,7 @@ struct Operation {
     attempt: fn(&Target, &str) -> TestResponse,
 }
 
-const OPERATIONS: [Operation; 12] = [
+const OPERATIONS: [Operation; 13] = [
     Operation {
         name: "listOrganizations",
         resource: ORGANIZATIONS,
@@ -99,6 +99,12 @@ const OPERATIONS: [Operation; 12] = [
         attempt: |t, token| t.app.get(&t.credentials(), token),
     },
     Operation {
+        name: "listOrganizationCredentials",
+        resource: CREDENTIALS,
+        action: "read",
+        attempt: |t, token| t.app.get(&organization_credentials_path(&t.organization), token),
+    },
+    Operation {
         name: "getServiceAccountCredential",
         resource: CREDENTIALS,
         action: "read",
@@ -146,6 +152,7 @@ fn reported_permissions(target: &Target, token: &str) -> Vec<(String, &'static s
         (service_accounts_path(&target.organization), SERVICE_ACCOUNTS),
         (target.service_account(), SERVICE_ACCOUNTS),
         (target.credentials(), CREDENTIALS),
+        (organization_credentials_path(&target.organization), CREDENTIALS),
         (target.credential(), CREDENTIALS),
     ];
     sources

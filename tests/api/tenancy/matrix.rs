@@ -10,8 +10,9 @@
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, assert_token_error, credential_path_of, credentials_path, organization_path, service_account_path,
-    service_accounts_path, spawn_app, string_field, Bootstrapped, TestApp, TestResponse,
+    assert_error, assert_token_error, credential_path_of, credentials_path, organization_credentials_path,
+    organization_path, service_account_path, service_accounts_path, spawn_app, string_field, Bootstrapped, TestApp,
+    TestResponse,
 };
 
 const ORGANIZATIONS: &str = "organizations";
@@ -75,7 +76,7 @@ struct Things {
     credential: String,
 }
 
-const OPERATIONS: [Operation; 14] = [
+const OPERATIONS: [Operation; 15] = [
     Operation {
         name: "getHealthz",
         scope: Scope::Public,
@@ -180,6 +181,17 @@ const OPERATIONS: [Operation; 14] = [
         scope: Scope::Organization,
         method: "GET",
         path: |t| credentials_path(&t.organization, &t.service_account),
+        body: None,
+        resource: CREDENTIALS,
+        action: "read",
+        success: 200,
+        consumes_target: false,
+    },
+    Operation {
+        name: "listOrganizationCredentials",
+        scope: Scope::Organization,
+        method: "GET",
+        path: |t| organization_credentials_path(&t.organization),
         body: None,
         resource: CREDENTIALS,
         action: "read",
@@ -482,7 +494,7 @@ fn every_operation_by_every_caller_on_either_organization_answers_exactly_the_ex
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(attempts, 11 * 4 * 7 + 3 * 7);
+    assert_eq!(attempts, 12 * 4 * 7 + 3 * 7);
     assert_eq!(world.other_state(&app), other_before, "the other organization changed");
 }
 

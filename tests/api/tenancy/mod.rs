@@ -9,8 +9,9 @@ mod matrix;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, credential_path, credential_path_of, credentials_path, organization_path, service_account_path,
-    service_accounts_path, spawn_app, Bootstrapped, TestApp, TestResponse, MISSING_ID,
+    assert_error, credential_path, credential_path_of, credentials_path, organization_credentials_path,
+    organization_path, service_account_path, service_accounts_path, spawn_app, Bootstrapped, TestApp, TestResponse,
+    MISSING_ID,
 };
 
 /// What a client could tell two errors apart by.
@@ -173,7 +174,7 @@ struct Operation {
     body: Option<&'static str>,
 }
 
-const OPERATIONS: [Operation; 11] = [
+const OPERATIONS: [Operation; 12] = [
     Operation {
         name: "getOrganization",
         level: Level::Organization,
@@ -186,6 +187,13 @@ const OPERATIONS: [Operation; 11] = [
         level: Level::Organization,
         method: "GET",
         path: |o, _, _| service_accounts_path(o),
+        body: None,
+    },
+    Operation {
+        name: "listOrganizationCredentials",
+        level: Level::Organization,
+        method: "GET",
+        path: |o, _, _| organization_credentials_path(o),
         body: None,
     },
     Operation {
