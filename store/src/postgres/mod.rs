@@ -9,10 +9,13 @@
 //! and its "is there more?" answer come from one snapshot. Nothing is cached in the
 //! process, so every instance reads what any instance wrote once that write was
 //! acknowledged; only the token cache (keycred-impl's token cache) keeps anything,
-//! for at most its TTL.
+//! for at most its TTL, and it hears every other instance's revocations at once:
+//! [`Store::announce_revocation`] is a `NOTIFY` on a pooled connection, and
+//! [`Store::subscribe_revocations`] starts a listener with a connection of its own.
 //!
 //! Layout: `migrations` brings the schema up to date, `queries` holds the SQL of
-//! each operation and `error` maps driver and pool errors.
+//! each operation, `listener` listens for revocations and `error` maps driver and
+//! pool errors.
 //!
 //! PostgreSQL cannot store the NUL character in text. No stored identifier, label
 //! or client_id can contain it, so a lookup by such a key finds nothing without
