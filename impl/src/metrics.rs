@@ -426,6 +426,25 @@ mod tests {
     }
 
     #[test]
+    fn revocations_heard_are_counted_by_kind() {
+        let metrics = Metrics::new();
+        for kind in ["credential", "token", "token", "everything", "not-a-kind"] {
+            metrics.revocation_heard(kind);
+        }
+
+        let counters = lines_starting(&metrics.render(), "keycred_revocations_heard_total{");
+        assert_eq!(
+            counters,
+            [
+                "keycred_revocations_heard_total{kind=\"credential\"} 1",
+                "keycred_revocations_heard_total{kind=\"service_account\"} 0",
+                "keycred_revocations_heard_total{kind=\"token\"} 2",
+                "keycred_revocations_heard_total{kind=\"everything\"} 1",
+            ]
+        );
+    }
+
+    #[test]
     fn every_operation_of_the_spec_has_a_label_of_its_own() {
         for (id, method, path) in keycred_api::OPERATIONS {
             let method = Method::from_bytes(method.as_bytes()).unwrap();
