@@ -229,3 +229,18 @@ fn failed_revocations_are_throttled_together_with_the_token_endpoints() {
     assert_token_error(&minting, 429, "invalid_client", "too_many_requests");
     assert_eq!(status_with(&app, &admin, &token), 200, "nothing was revoked");
 }
+
+#[test]
+fn a_revocation_request_without_host_is_a_400_in_the_oauth_shape() {
+    let app = spawn_app();
+    let body = "token=anything";
+    let request = format!(
+        "POST {REVOKE} HTTP/1.1\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+
+    let response = app.raw(request.as_bytes());
+
+    assert_token_error(&response, 400, "invalid_request", "invalid_request");
+}
