@@ -210,6 +210,11 @@ impl TokenCache {
     /// before it. Call it after the revoking write has committed.
     pub fn revoke(&self, revocation: &Revocation) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Revocation::Token(id) = revocation {
+            // One token lives in one known shard: no need to look through the others.
+            self.shard(id).remove(id);
+            return;
+        }
         for shard in self.shards.iter() {
             lock(shard).retain(|_, entry| !revocation.covers(&entry.record));
         }
