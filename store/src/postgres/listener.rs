@@ -25,9 +25,14 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// The longest pause between two attempts.
 const LAST_RETRY: Duration = Duration::from_secs(5);
 
-/// How long the listener's connection may stay silent before TCP probes it, so that
-/// a peer gone without a word (a network partition) is noticed in minutes, not hours.
+/// How long the listener's connection may stay silent before TCP probes it, how
+/// often it probes, and how many unanswered probes end it: a server gone without a
+/// word (a network partition) is noticed within about a minute, not the hours of
+/// the operating system's defaults. A connection whose server ends it (a restart,
+/// `pg_terminate_backend`) is noticed at once.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
 
 /// Starts listening on a connection made from `config` (whose application name
 /// gets `-revocations` appended, so that operators can tell it from the pool's);
@@ -35,7 +40,11 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 pub(super) fn spawn(mut config: Config, origin: Arc<str>) -> RevocationFeed {
     let name = format!("{}-revocations", config.get_application_name().unwrap_or("keycred"));
     config.application_name(&name);
-    config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
+    config
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES);
     let (subscriber, feed) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         tokio::select! {
