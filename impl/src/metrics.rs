@@ -10,6 +10,7 @@
 //! | `keycred_storage_commit_seconds` | histogram | |
 //! | `keycred_storage_commit_writes` | histogram | |
 //! | `keycred_storage_errors_total` | counter | `kind`: `unavailable`, `internal`, `conflict` |
+//! | `keycred_revocations_heard_total` | counter | `kind`: `credential`, `service_account`, `token`, `everything` |
 //!
 //! `operation` is the operationId of the spec's operation that the request's route and
 //! method name (`HEAD` counts as the `GET` it is answered by); a route served beside
@@ -179,7 +180,13 @@ pub struct Metrics {
     operations: Box<[OperationMetrics]>,
     /// What the store reports.
     storage: StorageMetrics,
+    /// Revocations heard from other instances, by kind, in [`REVOCATION_KINDS`] order.
+    revocations_heard: [AtomicU64; 4],
 }
+
+/// The `kind` labels of `keycred_revocations_heard_total`: what a revocation names
+/// (`everything` is heard when the listener (re)connects).
+pub const REVOCATION_KINDS: [&str; 4] = ["credential", "service_account", "token", "everything"];
 
 /// The storage layer's numbers (see [`StorageObserver`] for what each event is on
 /// each backend).
@@ -222,6 +229,16 @@ impl Metrics {
                 commit_writes: Histogram::new(COMMIT_WRITES_BOUNDS),
                 errors: Default::default(),
             },
+            revocations_heard: Default::default(),
+        }
+    }
+
+    /// Counts one revocation heard from another instance, by its kind (one of
+    /// [`REVOCATION_KINDS`]; anything else is not counted). An instance never hears
+    /// its own, so nothing is counted twice.
+    pub fn revocation_heard(&self, kind: &str) {
+        if let Some(index) = REVOCATION_KINDS.iter().position(|known| *known == kind) {
+            self.revocations_heard[index].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -243,7 +260,20 @@ impl Metrics {
         let mut out = String::with_capacity(8 * 1024);
         self.render_requests(&mut out);
         self.storage.render(&mut out);
+        self.render_revocations(&mut out);
         out
+    }
+
+    fn render_revocations(&self, out: &mut String) {
+        out.push_str(
+            "# HELP keycred_revocations_heard_total Token revocations heard from other instances, by what they \
+             name (everything: the listener (re)connected and the token cache was emptied).\n",
+        );
+        out.push_str("# TYPE keycred_revocations_heard_total counter\n");
+        for (kind, count) in REVOCATION_KINDS.iter().zip(&self.revocations_heard) {
+            let count = count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "keycred_revocations_heard_total{{kind=\"{kind}\"}} {count}");
+        }
     }
 
     fn render_requests(&self, out: &mut String) {
@@ -396,6 +426,25 @@ mod tests {
     }
 
     #[test]
+    fn revocations_heard_are_counted_by_kind() {
+        let metrics = Metrics::new();
+        for kind in ["credential", "token", "token", "everything", "not-a-kind"] {
+            metrics.revocation_heard(kind);
+        }
+
+        let counters = lines_starting(&metrics.render(), "keycred_revocations_heard_total{");
+        assert_eq!(
+            counters,
+            [
+                "keycred_revocations_heard_total{kind=\"credential\"} 1",
+                "keycred_revocations_heard_total{kind=\"service_account\"} 0",
+                "keycred_revocations_heard_total{kind=\"token\"} 2",
+                "keycred_revocations_heard_total{kind=\"everything\"} 1",
+            ]
+        );
+    }
+
+    #[test]
     fn every_operation_of_the_spec_has_a_label_of_its_own() {
         for (id, method, path) in keycred_api::OPERATIONS {
             let method = Method::from_bytes(method.as_bytes()).unwrap();
@@ -484,6 +533,7 @@ mod tests {
             ("keycred_storage_commit_seconds", "histogram"),
             ("keycred_storage_commit_writes", "histogram"),
             ("keycred_storage_errors_total", "counter"),
+            ("keycred_revocations_heard_total", "counter"),
         ] {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
             assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");

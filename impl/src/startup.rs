@@ -37,8 +37,8 @@ use keycred_store::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
-/// The token endpoint, whose errors take the OAuth shape.
-const TOKEN_PATH: &str = "/service-account-token";
+/// The token endpoint and its revocation endpoint, whose errors take the OAuth shape.
+const TOKEN_PATHS: [&str; 2] = ["/service-account-token", "/service-account-token/revoke"];
 
 /// Why keycred could not start.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +94,14 @@ impl Application {
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
         let limiter = AuthFailureLimiter::new(config.auth_failure_window());
         let api_router = match &config.database {
-            Database::Sqlite(path) => api_router(open_sqlite(path.clone(), observer).await?, limiter).await?,
-            Database::Postgres(url) => api_router(PgStore::connect(url, observer).await?, limiter).await?,
+            Database::Sqlite(path) => {
+                let store = open_sqlite(path.clone(), observer).await?;
+                api_router(store, limiter, Arc::clone(&metrics)).await?
+            }
+            Database::Postgres(url) => {
+                let store = PgStore::connect(url, observer).await?;
+                api_router(store, limiter, Arc::clone(&metrics)).await?
+            }
         };
         let metrics_listener = metrics_listener.map(|listener| {
             let router = crate::metrics::routes(Arc::clone(&metrics))
@@ -172,12 +178,19 @@ fn in_envelope(router: axum::Router, envelope: Envelope) -> axum::Router {
 }
 
 /// The generated router over the API implementation on `store`, signing cursors with
-/// the store's key.
-async fn api_router<S: Store>(store: S, limiter: AuthFailureLimiter) -> Result<axum::Router, StorageError> {
+/// the store's key, its token cache hearing the revocations of the other instances
+/// (counted in `metrics`).
+async fn api_router<S: Store>(
+    store: S,
+    limiter: AuthFailureLimiter,
+    metrics: Arc<Metrics>,
+) -> Result<axum::Router, StorageError> {
     let cursor_key = CursorKey::new(store.cursor_key().await?);
+    let feed = store.subscribe_revocations();
     let api = KeycredApi::new(store)
         .with_auth_failure_limiter(limiter)
         .with_cursor_key(cursor_key);
+    api.hear_revocations(feed, move |revocation| metrics.revocation_heard(revocation.kind()));
     Ok(keycred_api::router(Arc::new(api)))
 }
 
@@ -277,7 +290,7 @@ fn host_header_problem(request: &Request) -> Option<&'static str> {
 
 /// The 400 for a request with a bad `Host`, in the error shape of the endpoint it asked for.
 fn bad_host_response(problem: &str, path: &str) -> Response {
-    let style = if path == TOKEN_PATH {
+    let style = if TOKEN_PATHS.contains(&path) {
         ErrorStyle::OAuth
     } else {
         ErrorStyle::Api

@@ -7,14 +7,25 @@
 //!   for), never a secret. The presented secret is hashed and compared with the
 //!   cached hash in constant time on every request, exactly as against the database.
 //! - A token whose `expires_at` has passed is never honoured (and is dropped).
+//! - Revocations made through *this* instance take effect at once: every handler that
+//!   revokes tokens (deleting a credential or a service account, changing a service
+//!   account's role, RFC 7009 revocation, …) goes through the handlers' `revoking`
+//!   helper, which calls [`TokenCache::revoke`] after the write and before answering.
+//! - Revocations made through *other* instances on the same PostgreSQL database take
+//!   effect within milliseconds: `revoking` also announces each one through the store
+//!   (a PostgreSQL `NOTIFY`), and every instance listens on a connection of its own
+//!   and calls [`TokenCache::revoke`] with what it hears. An instance does not hear
+//!   its own announcements (it has already acted on them). Whenever the listener
+//!   (re)connects it hears [`Revocation::Everything`], since an announcement may
+//!   have been missed while it was away, and the cache is emptied.
 //! - It forgets every entry at most [`TOKEN_CACHE_TTL`] after reading it from the
-//!   database. That is the bound on how long a revocation made by *another* process
-//!   or instance on the same database (which this one cannot hear of) goes unseen.
-//! - Revocations made through *this* instance take effect at once: the handlers that
-//!   delete a credential or a service account, or change a service account's role,
-//!   call [`TokenCache::revoke`] after the write and before answering. A database
-//!   read that began before such a revocation can never put its (stale) answer into
-//!   the cache afterwards: see [`FillTicket`].
+//!   database. That remains the bound when an announcement is lost (the listener's
+//!   connection down, or an instance gone between its write and its announcement)
+//!   and on SQLite, where nothing is announced (one process serves the file; the TTL
+//!   bounds what another process, such as the CLI, revokes behind its back).
+//! - A database read that began before a revocation, whether made here or heard from
+//!   another instance, can never put its (stale) answer into the cache afterwards:
+//!   see [`FillTicket`].
 //! - It holds at most [`TOKEN_CACHE_CAPACITY`] entries. A full shard first drops what
 //!   has gone stale, then the entry it has held longest.
 //! - Unknown tokens are never cached, so a token minted a moment ago by another
@@ -32,13 +43,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::auth::{self, Caller};
-use keycred_store::{Millis, TokenRecord};
+use keycred_store::{Millis, Revoked, TokenRecord};
 
 /// How long a token's record may be used from memory after it was read from the
-/// database. This is the longest a revocation made by another process or another
-/// keycred instance on the same database can go unnoticed here (revocations through
-/// this instance are immediate). Short, because it is a security bound; long enough
-/// that a busy client hits the database about once per token per period.
+/// database. This is the longest a revocation this instance did not hear of (see the
+/// module docs) can go unnoticed here. Short, because it is a security bound; long
+/// enough that a busy client hits the database about once per token per period.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// The most tokens held at once, over all shards (a few hundred bytes each, so a few
@@ -76,13 +86,18 @@ pub enum Cached {
 #[derive(Debug, Clone, Copy)]
 pub struct FillTicket(u64);
 
-/// Tokens to forget at once, because their credential or service account changed.
+/// Tokens to forget at once, because they, their credential or their service
+/// account changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    /// Every token minted by this credential (it was deleted).
+    /// Every token minted by this credential (it was deleted, or no longer mints).
     Credential(String),
     /// Every token of this service account (it was deleted, or its role changed).
     ServiceAccount(String),
+    /// This one token (its client revoked it, RFC 7009).
+    Token(String),
+    /// Every token: a revocation may have gone unheard.
+    Everything,
 }
 
 /// The cache itself; one per [`crate::handlers::KeycredApi`].
@@ -195,6 +210,11 @@ impl TokenCache {
     /// before it. Call it after the revoking write has committed.
     pub fn revoke(&self, revocation: &Revocation) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Revocation::Token(id) = revocation {
+            // One token lives in one known shard: no need to look through the others.
+            self.shard(id).remove(id);
+            return;
+        }
         for shard in self.shards.iter() {
             lock(shard).retain(|_, entry| !revocation.covers(&entry.record));
         }
@@ -223,6 +243,42 @@ impl Revocation {
         match self {
             Revocation::Credential(id) => record.credential_id == *id,
             Revocation::ServiceAccount(id) => record.service_account_id == *id,
+            Revocation::Token(id) => record.id == *id,
+            Revocation::Everything => true,
+        }
+    }
+
+    /// The label of the revocation's kind, for the metrics and the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Revocation::Credential(_) => "credential",
+            Revocation::ServiceAccount(_) => "service_account",
+            Revocation::Token(_) => "token",
+            Revocation::Everything => "everything",
+        }
+    }
+}
+
+/// What the store announces to the other instances.
+impl From<Revocation> for Revoked {
+    fn from(revocation: Revocation) -> Revoked {
+        match revocation {
+            Revocation::Credential(id) => Revoked::Credential(id),
+            Revocation::ServiceAccount(id) => Revoked::ServiceAccount(id),
+            Revocation::Token(id) => Revoked::Token(id),
+            Revocation::Everything => Revoked::Everything,
+        }
+    }
+}
+
+/// What another instance announced, as this cache forgets it.
+impl From<Revoked> for Revocation {
+    fn from(revoked: Revoked) -> Revocation {
+        match revoked {
+            Revoked::Credential(id) => Revocation::Credential(id),
+            Revoked::ServiceAccount(id) => Revocation::ServiceAccount(id),
+            Revoked::Token(id) => Revocation::Token(id),
+            Revoked::Everything => Revocation::Everything,
         }
     }
 }
@@ -397,6 +453,46 @@ mod tests {
         assert_eq!(cache.lookup("t1", &secret("t1"), NOW), Cached::Unknown);
         assert_eq!(cache.lookup("t2", &secret("t2"), NOW), Cached::Unknown);
         assert!(matches!(cache.lookup("t3", &secret("t3"), NOW), Cached::Valid(_)));
+    }
+
+    #[test]
+    fn revoking_a_token_forgets_only_that_token() {
+        let cache = TokenCache::default();
+        cached(&cache, record("t1", "c1", "s1"));
+        cached(&cache, record("t2", "c1", "s1"));
+
+        cache.revoke(&Revocation::Token("t1".to_owned()));
+
+        assert_eq!(cache.lookup("t1", &secret("t1"), NOW), Cached::Unknown);
+        assert!(matches!(cache.lookup("t2", &secret("t2"), NOW), Cached::Valid(_)));
+    }
+
+    #[test]
+    fn revoking_everything_empties_the_cache_and_stops_reads_already_begun() {
+        let cache = TokenCache::default();
+        cached(&cache, record("t1", "c1", "s1"));
+        cached(&cache, record("t2", "c2", "s2"));
+        let ticket = cache.ticket();
+
+        // What a revocation listener does when it (re)connects.
+        cache.revoke(&Revoked::Everything.into());
+        cache.fill(ticket, record("t3", "c3", "s3"), NOW);
+
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_revocation_heard_from_another_instance_stops_a_read_that_began_before_it() {
+        let cache = TokenCache::default();
+        cached(&cache, record("t1", "c1", "s1"));
+        let ticket = cache.ticket();
+        // ... a database read of t2 begins, and meanwhile another instance announces
+        // that credential c2 was deleted.
+        cache.revoke(&Revoked::Credential("c2".to_owned()).into());
+        cache.fill(ticket, record("t2", "c2", "s1"), NOW);
+
+        assert_eq!(cache.lookup("t2", &secret("t2"), NOW), Cached::Unknown);
+        assert!(matches!(cache.lookup("t1", &secret("t1"), NOW), Cached::Valid(_)));
     }
 
     #[test]

@@ -11,9 +11,12 @@ mod conformance;
 mod migrations;
 mod paging;
 pub mod postgres;
+mod revocations;
 mod rows;
 mod sql;
 pub mod sqlite;
+
+pub use revocations::{RevocationFeed, Revoked};
 
 use std::future::Future;
 use std::time::Duration;
@@ -449,6 +452,32 @@ pub trait Store: Send + Sync + 'static {
     /// Finds a token by its public ID, joined with its credential, service account and
     /// role; `None` if the token, its credential or its service account is gone.
     fn find_token(&self, token_id: &str) -> impl Future<Output = StorageResult<Option<TokenRecord>>> + Send;
+
+    /// Deletes the token `token_id` if it was minted by `credential_id` and its secret
+    /// hashes to `secret_hash`; `true` if it was deleted, `false` (and nothing changes)
+    /// if there is no such token: unknown, already gone, another credential's, or not
+    /// its secret. The token endpoint's RFC 7009 revocation.
+    fn revoke_token(
+        &self,
+        token_id: &str,
+        secret_hash: [u8; 32],
+        credential_id: &str,
+    ) -> impl Future<Output = StorageResult<bool>> + Send;
+
+    /// Tells every other store on the same database (other keycred instances) that
+    /// the tokens `revoked` names no longer work, so that they stop trusting what
+    /// they remember of them. Call it after the revoking write has committed.
+    /// PostgreSQL: a `NOTIFY`; SQLite: nothing, since one process serves the file
+    /// (anything else writing to it is bounded by the token cache's TTL alone).
+    fn announce_revocation(&self, revoked: Revoked) -> impl Future<Output = StorageResult<()>> + Send;
+
+    /// The revocations other stores on the same database announce from now on (never
+    /// this store's own), and [`Revoked::Everything`] whenever some may have been
+    /// missed (when listening starts, and again after the connection it listens on
+    /// was lost and made anew). PostgreSQL: a task with a connection of its own
+    /// `LISTEN`s until the feed is dropped; SQLite: the feed ends at once (`None`),
+    /// nothing is ever heard. Call it from within a tokio runtime.
+    fn subscribe_revocations(&self) -> RevocationFeed;
 
     /// Whether the store can serve requests: the database answers a query, and the
     /// SQLite writer commits a write or a connection of the PostgreSQL pool answers.

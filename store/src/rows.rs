@@ -285,6 +285,15 @@ pub(crate) fn one_key(key: &str) -> [Value<'_>; 1] {
     [text(key)]
 }
 
+/// The parameters of [`crate::sql::REVOKE_TOKEN`].
+pub(crate) fn token_revocation<'a>(
+    token_id: &'a str,
+    credential_id: &'a str,
+    secret_hash: &'a [u8; 32],
+) -> [Value<'a>; 3] {
+    [text(token_id), text(credential_id), Value::Bytes(secret_hash)]
+}
+
 /// The two parameters of a list position, in list order.
 pub(crate) fn position(position: &Position) -> [Value<'_>; 2] {
     [integer(position.created_at), text(&position.id)]

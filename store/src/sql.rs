@@ -240,6 +240,28 @@ statement! {
 }
 
 statement! {
+    /// RFC 7009 revocation: deletes token `$1` only if credential `$2` minted it and
+    /// its secret hashes to `$3`.
+    REVOKE_TOKEN = "DELETE FROM tokens WHERE id = $1 AND credential_id = $2 AND secret_hash = $3"
+}
+
+/// The PostgreSQL channel revocations are announced on (PostgreSQL only: SQLite has
+/// no notifications). Channels are per database, so deployments on other databases
+/// of the same server never hear one another.
+pub(crate) const REVOCATION_CHANNEL: &str = "keycred_revocations";
+
+statement! {
+    /// Announces a revocation (PostgreSQL only): `$1` the channel, `$2` the payload
+    /// (see `crate::revocations`). Delivered to the listeners when it commits.
+    ANNOUNCE_REVOCATION = "SELECT pg_notify($1::text, $2::text)"
+}
+
+statement! {
+    /// Starts listening for revocations (PostgreSQL only).
+    LISTEN_FOR_REVOCATIONS = "LISTEN {REVOCATION_CHANNEL}"
+}
+
+statement! {
     /// The key list cursors are signed with (made by migration 3).
     CURSOR_KEY = "SELECT key FROM cursor_keys WHERE id = 1"
 }

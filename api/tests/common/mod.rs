@@ -67,6 +67,15 @@ impl Api for RefusingApi {
         Err(self.refusal.clone())
     }
 
+    async fn revoke_service_account_token(
+        &self,
+        _: RequestContext<Option<BasicCredentials>>,
+        _: RevokeServiceAccountTokenParams,
+        _: TokenRevocationRequest,
+    ) -> Result<RevokeServiceAccountTokenResponse, ApiError> {
+        Err(self.refusal.clone())
+    }
+
     async fn list_organizations(
         &self,
         _: RequestContext<()>,

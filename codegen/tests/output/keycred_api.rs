@@ -1259,6 +1259,94 @@ impl crate::decode::Decode for TokenRequest {
         })
     }
 }
+/// A token revocation request (RFC 7009 §2.1). client_id and client_secret
+/// may be sent here instead of by HTTP Basic authentication, never both
+/// ways.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TokenRevocationRequest {
+    /// The token to revoke, as `POST /service-account-token` returned it (`access_token`). Anything else is an unknown token: nothing is revoked, and the answer is still 200.
+    pub token: String,
+    /// What kind of token `token` is (`access_token` or `refresh_token`). keycred issues only access tokens, so it ignores the hint (RFC 7009 §2.1 allows that).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type_hint: Option<String>,
+    /// The credential's client ID, when not sent by HTTP Basic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The credential's client secret, when not sent by HTTP Basic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for TokenRevocationRequest {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            token: {
+                let field = crate::decode::field_path(parent, "token");
+                let value = crate::decode::required(&mut fields, parent, "token")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(4096u64),
+                    },
+                )?
+            },
+            token_type_hint: match fields.remove("token_type_hint") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "token_type_hint");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: Some(1u64),
+                                max: Some(255u64),
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            client_id: match fields.remove("client_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "client_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: Some(1u64),
+                                max: Some(255u64),
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            client_secret: match fields.remove("client_secret") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "client_secret");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: Some(1u64),
+                                max: Some(255u64),
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
 /// Always `Bearer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum TokenResponseTokenType {
@@ -1552,6 +1640,7 @@ pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
     ),
     ("TokenRequestGrantType", crate::decode::check_decodes::<TokenRequestGrantType>),
     ("TokenRequest", crate::decode::check_decodes::<TokenRequest>),
+    ("TokenRevocationRequest", crate::decode::check_decodes::<TokenRevocationRequest>),
     ("TokenResponseTokenType", crate::decode::check_decodes::<TokenResponseTokenType>),
     ("TokenResponse", crate::decode::check_decodes::<TokenResponse>),
     ("Error", crate::decode::check_decodes::<Error>),
@@ -1605,6 +1694,19 @@ pub trait Api: Send + Sync + 'static {
         body: TokenRequest,
     ) -> impl std::future::Future<
         Output = Result<CreateServiceAccountTokenResponse, crate::error::ApiError>,
+    > + Send;
+    /// revokeServiceAccountToken - POST /service-account-token/revoke
+    ///
+    /// Revoke a bearer token.
+    fn revoke_service_account_token(
+        &self,
+        context: crate::request::RequestContext<
+            Option<crate::request::BasicCredentials>,
+        >,
+        params: RevokeServiceAccountTokenParams,
+        body: TokenRevocationRequest,
+    ) -> impl std::future::Future<
+        Output = Result<RevokeServiceAccountTokenResponse, crate::error::ApiError>,
     > + Send;
     /// listOrganizations - GET /organizations
     ///
@@ -1746,6 +1848,7 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("getHealthz", "GET", "/healthz"),
     ("getReadyz", "GET", "/readyz"),
     ("createServiceAccountToken", "POST", "/service-account-token"),
+    ("revokeServiceAccountToken", "POST", "/service-account-token/revoke"),
     ("listOrganizations", "GET", "/organizations"),
     ("getOrganization", "GET", "/organizations/{organization_id}"),
     ("listServiceAccounts", "GET", "/organizations/{organization_id}/service-accounts"),
@@ -1804,6 +1907,7 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
 /// covering every request body cannot miss one the spec adds.
 pub const REQUEST_BODY_MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
     ("TokenRequest", crate::decode::check_decodes::<TokenRequest>),
+    ("TokenRevocationRequest", crate::decode::check_decodes::<TokenRevocationRequest>),
     (
         "CreateServiceAccountRequest",
         crate::decode::check_decodes::<CreateServiceAccountRequest>,
@@ -2065,6 +2169,94 @@ async fn handle_create_service_account_token<A: Api>(
                 &error,
                 "createServiceAccountToken",
                 CreateServiceAccountTokenResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::OAuth)
+        }
+    }
+}
+/// The parameters of `revokeServiceAccountToken`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevokeServiceAccountTokenParams {
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
+    pub x_client_request_id: Option<uuid::Uuid>,
+}
+impl RevokeServiceAccountTokenParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+        })
+    }
+}
+/// The successful answers of `revokeServiceAccountToken`, one variant per documented 2xx status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum RevokeServiceAccountTokenResponse {
+    /// 200
+    Status200,
+}
+impl RevokeServiceAccountTokenResponse {
+    /// The error statuses `revokeServiceAccountToken` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 408u16, 413u16, 415u16, 429u16, 500u16, 503u16,
+    ];
+}
+impl axum::response::IntoResponse for RevokeServiceAccountTokenResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200 => {
+                axum::http::StatusCode::from_u16(200u16)
+                    .expect("the generator checked this status")
+                    .into_response()
+            }
+        }
+    }
+}
+/// Serves `revokeServiceAccountToken` (POST /service-account-token/revoke).
+async fn handle_revoke_service_account_token<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<RevokeServiceAccountTokenResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
+        let request_id = crate::request::request_id(&parts);
+        let caller = crate::request::basic_credentials(&parts.headers)?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = RevokeServiceAccountTokenParams::from_raw(&raw)?;
+        let body = crate::request::parse_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Form,
+        )?;
+        let body = <TokenRevocationRequest as crate::decode::Decode>::decode(
+                body,
+                crate::decode::BODY,
+            )
+            .map_err(crate::error::oauth_body_error)?;
+        let client_address = crate::request::client_address(&parts);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+            client_address,
+        };
+        api.revoke_service_account_token(context, params, body).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "revokeServiceAccountToken",
+                RevokeServiceAccountTokenResponse::ERROR_STATUSES,
             );
             error.into_response_with(crate::error::ErrorStyle::OAuth)
         }
@@ -3713,6 +3905,12 @@ pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
             "/service-account-token",
             axum::routing::MethodRouter::new()
                 .post(handle_create_service_account_token::<A>)
+                .fallback(|| async { crate::request::method_not_allowed("POST") }),
+        )
+        .route(
+            "/service-account-token/revoke",
+            axum::routing::MethodRouter::new()
+                .post(handle_revoke_service_account_token::<A>)
                 .fallback(|| async { crate::request::method_not_allowed("POST") }),
         )
         .route(

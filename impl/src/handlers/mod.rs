@@ -21,7 +21,7 @@ use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 use crate::auth::{self, Caller, Resource};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::token_cache::{Cached, Revocation, TokenCache};
-use keycred_store::{Millis, StorageError, StorageResult, Store};
+use keycred_store::{Millis, RevocationFeed, StorageError, StorageResult, Store};
 pub use pages::CursorKey;
 
 /// keycred's implementation of the generated [`Api`] trait over a [`Store`].
@@ -65,27 +65,71 @@ impl<S: Store> KeycredApi<S> {
         self
     }
 
-    /// Runs `write`, which revokes the tokens `revocation` names, and then drops them
-    /// from the token cache, so that this instance never honours them again once the
-    /// handler answers. The write runs in a task of its own: if the client goes away
-    /// meanwhile, the write still commits, and the cache must still hear of it.
+    /// Runs `write`, which revokes the tokens `revocation` names, then drops them from
+    /// the token cache and announces the revocation to the other instances (through
+    /// the store), so that no instance honours them again once the handler answers
+    /// (the others once they hear it, within milliseconds; see `token_cache`). The
+    /// write runs in a task of its own: if the client goes away meanwhile, the write
+    /// still commits, and the caches must still hear of it.
     async fn revoking<T, W, F>(&self, revocation: Revocation, write: W) -> StorageResult<T>
     where
         T: Send + 'static,
         W: FnOnce(Arc<S>) -> F,
         F: Future<Output = StorageResult<T>> + Send + 'static,
     {
-        let write = write(Arc::clone(&self.store));
+        self.revoking_if(revocation, write, |_| true).await
+    }
+
+    /// [`KeycredApi::revoking`] for a write that may revoke nothing: the cache and the
+    /// other instances are told only if `revoked` says the write's `Ok` answer revoked
+    /// something (and always after an error: a failed write may still have committed).
+    async fn revoking_if<T, W, F>(&self, revocation: Revocation, write: W, revoked: fn(&T) -> bool) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(Arc<S>) -> F,
+        F: Future<Output = StorageResult<T>> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        let write = write(Arc::clone(&store));
         let tokens = Arc::clone(&self.tokens);
         let task = tokio::spawn(async move {
             let result = write.await;
-            // Whatever the outcome: forgetting too much only costs a database read,
-            // and a failed write may still have committed.
-            tokens.revoke(&revocation);
+            if result.as_ref().map_or(true, revoked) {
+                // Forgetting too much only costs a database read.
+                tokens.revoke(&revocation);
+                announce(store.as_ref(), revocation).await;
+            }
             result
         });
         task.await
             .map_err(|error| StorageError::Internal(format!("a revoking write did not finish: {error}")))?
+    }
+
+    /// Forgets, in the token cache, every revocation `feed` hears from the other
+    /// instances, until the feed ends (at once on SQLite); `heard` is told of each,
+    /// for the metrics. Call it once, at startup, with the store's feed.
+    pub fn hear_revocations(
+        &self,
+        mut feed: RevocationFeed,
+        heard: impl Fn(&Revocation) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let tokens = Arc::clone(&self.tokens);
+        tokio::spawn(async move {
+            while let Some(revoked) = feed.recv().await {
+                let revocation = Revocation::from(revoked);
+                tokens.revoke(&revocation);
+                heard(&revocation);
+            }
+        })
+    }
+}
+
+/// Announces `revocation` to the other instances. A failure is logged, not answered:
+/// the write has committed, and the other instances' token cache TTL still bounds it.
+async fn announce<S: Store>(store: &S, revocation: Revocation) {
+    let kind = revocation.kind();
+    if let Err(error) = store.announce_revocation(revocation.into()).await {
+        tracing::warn!(%error, kind, "a revocation could not be announced to the other instances");
     }
 }
 
@@ -189,6 +233,19 @@ impl<S: Store> Api for KeycredApi<S> {
             request_id: &context.request_id,
         };
         token::create(self.store.as_ref(), &self.auth_failures, attempt, context.caller, body).await
+    }
+
+    async fn revoke_service_account_token(
+        &self,
+        context: RequestContext<Option<BasicCredentials>>,
+        _params: api::RevokeServiceAccountTokenParams,
+        body: api::TokenRevocationRequest,
+    ) -> Result<api::RevokeServiceAccountTokenResponse, ApiError> {
+        let attempt = token::Attempt {
+            address: context.client_address,
+            request_id: &context.request_id,
+        };
+        token::revoke(self, attempt, context.caller, body).await
     }
 
     async fn list_organizations(

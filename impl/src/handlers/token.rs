@@ -1,16 +1,21 @@
-//! `POST /service-account-token`: the OAuth 2.0 client credentials grant.
+//! `POST /service-account-token`: the OAuth 2.0 client credentials grant; and
+//! `POST /service-account-token/revoke`, RFC 7009 token revocation, whose client
+//! authenticates exactly as the grant's does (the same answers, the same throttles).
 
 use keycred_api::request::BasicCredentials;
 use keycred_api::{
-    ApiError, CreateServiceAccountTokenResponse, ErrorCode, TokenRequest, TokenResponse, TokenResponseTokenType,
+    ApiError, CreateServiceAccountTokenResponse, ErrorCode, RevokeServiceAccountTokenResponse, TokenRequest,
+    TokenResponse, TokenResponseTokenType, TokenRevocationRequest,
 };
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::{now, storage_error};
+use super::{now, storage_error, KeycredApi};
 use crate::auth::{self, TOKEN_LIFETIME_SECONDS};
 use crate::rate_limit::{AuthFailureLimiter, Limited, ThrottleStarted};
+use crate::token_cache::Revocation;
 use keycred_api::RequestId;
 use keycred_store::{ClientRecord, NewToken, Store};
 
@@ -127,38 +132,12 @@ pub async fn create<S: Store>(
     basic: Option<BasicCredentials>,
     body: TokenRequest,
 ) -> Result<CreateServiceAccountTokenResponse, ApiError> {
-    let credentials = match (basic, body.client_id, body.client_secret) {
-        (Some(basic), None, None) => Some((basic.username, basic.password)),
-        (None, Some(client_id), Some(client_secret)) => Some((client_id, client_secret)),
-        // RFC 6749 §2.3: a client must not use more than one authentication method.
-        (Some(_), _, _) => {
-            return Err(ApiError::invalid_request(
-                "send client_id and client_secret either by HTTP Basic or in the body, not both",
-            ))
-        }
-        _ => None,
+    let sent = SentCredentials {
+        basic,
+        client_id: body.client_id,
+        client_secret: body.client_secret,
     };
-    // Nothing was tried, so nothing failed: a client that sent no credentials learns
-    // nothing about anyone's secret.
-    let (client_id, client_secret) = credentials.ok_or_else(invalid_client)?;
-    if let Err(limited) = limiter.check(&client_id, attempt.address, Instant::now()) {
-        attempt.log_refusal(&client_id, limited);
-        return Err(too_many_failures(limited));
-    }
-
-    // A fault of the server is not the client's failure: it counts nothing.
-    let client = store.find_client(&client_id).await.map_err(storage_error)?;
-    let client = match verify_client(client, &client_secret) {
-        Ok(client) => client,
-        Err(reason) => {
-            attempt.log_failure(&client_id, reason);
-            let started = limiter.record_failure(&client_id, attempt.address, Instant::now());
-            attempt.log_throttles(&client_id, &started);
-            return Err(invalid_client());
-        }
-    };
-    limiter.record_success(&client_id, attempt.address);
-
+    let (client_id, client) = authenticate_client(store, limiter, &attempt, sent).await?;
     let minted = auth::mint_token();
     let created_at = now();
     let token = NewToken {
@@ -180,6 +159,99 @@ pub async fn create<S: Store>(
         token_type: TokenResponseTokenType::Bearer,
         expires_in: TOKEN_LIFETIME_SECONDS,
     }))
+}
+
+/// The client credentials a request sent, by HTTP Basic or in its form.
+pub struct SentCredentials {
+    /// The `Authorization: Basic` credentials, if sent.
+    pub basic: Option<BasicCredentials>,
+    /// The form's `client_id`, if sent.
+    pub client_id: Option<String>,
+    /// The form's `client_secret`, if sent.
+    pub client_secret: Option<String>,
+}
+
+/// Authenticates the client of a token endpoint request: its client_id and the
+/// credential it names. Both ways of sending credentials at once is a 400 (RFC 6749
+/// §2.3); none, an unknown client or a wrong secret a 401 `invalid_client`; a pair or
+/// address that failed too often a 429, before anything is looked up.
+pub async fn authenticate_client<S: Store>(
+    store: &S,
+    limiter: &AuthFailureLimiter,
+    attempt: &Attempt<'_>,
+    sent: SentCredentials,
+) -> Result<(String, ClientRecord), ApiError> {
+    let credentials = match (sent.basic, sent.client_id, sent.client_secret) {
+        (Some(basic), None, None) => Some((basic.username, basic.password)),
+        (None, Some(client_id), Some(client_secret)) => Some((client_id, client_secret)),
+        // RFC 6749 §2.3: a client must not use more than one authentication method.
+        (Some(_), _, _) => {
+            return Err(ApiError::invalid_request(
+                "send client_id and client_secret either by HTTP Basic or in the body, not both",
+            ))
+        }
+        _ => None,
+    };
+    // Nothing was tried, so nothing failed: a client that sent no credentials learns
+    // nothing about anyone's secret.
+    let (client_id, client_secret) = credentials.ok_or_else(invalid_client)?;
+    if let Err(limited) = limiter.check(&client_id, attempt.address, Instant::now()) {
+        attempt.log_refusal(&client_id, limited);
+        return Err(too_many_failures(limited));
+    }
+
+    // A fault of the server is not the client's failure: it counts nothing.
+    let client = store.find_client(&client_id).await.map_err(storage_error)?;
+    match verify_client(client, &client_secret) {
+        Ok(client) => {
+            limiter.record_success(&client_id, attempt.address);
+            Ok((client_id, client))
+        }
+        Err(reason) => {
+            attempt.log_failure(&client_id, reason);
+            let started = limiter.record_failure(&client_id, attempt.address, Instant::now());
+            attempt.log_throttles(&client_id, &started);
+            Err(invalid_client())
+        }
+    }
+}
+
+/// RFC 7009: authenticates the client as [`create`] does, then revokes `token` if the
+/// client's credential minted it, at once on every instance (see
+/// [`KeycredApi::revoking`](super::KeycredApi)). 200 whatever the token was: unknown,
+/// not a keycred token at all, already revoked or expired, or another client's (which
+/// is left alone), so the answer tells nobody anything about tokens they do not hold.
+/// `token_type_hint` is ignored: keycred issues only access tokens.
+pub async fn revoke<S: Store>(
+    api: &KeycredApi<S>,
+    attempt: Attempt<'_>,
+    basic: Option<BasicCredentials>,
+    body: TokenRevocationRequest,
+) -> Result<RevokeServiceAccountTokenResponse, ApiError> {
+    let sent = SentCredentials {
+        basic,
+        client_id: body.client_id,
+        client_secret: body.client_secret,
+    };
+    let (_, client) = authenticate_client(api.store.as_ref(), &api.auth_failures, &attempt, sent).await?;
+    let Some((token_id, secret_hash)) = token_to_revoke(&body.token) else {
+        return Ok(RevokeServiceAccountTokenResponse::Status200);
+    };
+    let credential_id = client.credential.id;
+    let revocation = Revocation::Token(token_id.clone());
+    let write = |store: Arc<S>| async move { store.revoke_token(&token_id, secret_hash, &credential_id).await };
+    api.revoking_if(revocation, write, |revoked| *revoked)
+        .await
+        .map_err(storage_error)?;
+    Ok(RevokeServiceAccountTokenResponse::Status200)
+}
+
+/// The token a revocation request names, if it is a keycred token at all: its ID and
+/// the hash of its secret, split exactly as a bearer token is. Anything else names no
+/// token (RFC 7009: an invalid token is not an error).
+fn token_to_revoke(token: &str) -> Option<(String, [u8; 32])> {
+    let (token_id, secret) = auth::split_token(token)?;
+    Some((token_id.to_owned(), auth::hash_secret(secret)))
 }
 
 /// The stored hash an unknown client's secret is compared with: no secret hashes to it

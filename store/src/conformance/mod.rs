@@ -129,6 +129,7 @@ macro_rules! conformance_tests {
             tokens::a_token_of_a_missing_credential_is_refused_and_stores_nothing,
             tokens::a_deleted_credential_takes_its_tokens_with_it,
             tokens::a_credential_deleted_by_another_program_takes_its_tokens_with_it,
+            tokens::a_token_is_revoked_only_by_its_own_credential_with_its_secret,
             organizations::writes_and_failures_are_reported_to_the_observer,
             organizations::a_store_on_a_healthy_database_is_ready,
             organizations::the_cursor_key_is_made_once_and_shared_by_every_store_on_the_database,

@@ -140,3 +140,41 @@ pub(crate) async fn a_credential_deleted_by_another_program_takes_its_tokens_wit
         "the cascade removed the token row"
     );
 }
+
+/// RFC 7009: a token is revoked by the credential that minted it, presenting its
+/// secret, and by nobody else; revoking it twice finds nothing the second time.
+pub(crate) async fn a_token_is_revoked_only_by_its_own_credential_with_its_secret<D: Database>(
+    backend: &mut Backend<D>,
+) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
+    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    store.insert_token(token("tok2", "cred", 10_001, 13_601)).await.unwrap();
+
+    assert!(
+        !store.revoke_token("tok", [9; 32], "cred2").await.unwrap(),
+        "another credential's token is not revoked"
+    );
+    assert!(
+        !store.revoke_token("tok", [8; 32], "cred").await.unwrap(),
+        "not with the wrong secret"
+    );
+    assert!(!store.revoke_token("nope", [9; 32], "cred").await.unwrap());
+    assert!(!store.revoke_token("tok\0", [9; 32], "cred").await.unwrap());
+    assert!(store.find_token("tok").await.unwrap().is_some());
+
+    assert!(store.revoke_token("tok", [9; 32], "cred").await.unwrap());
+
+    assert!(store.find_token("tok").await.unwrap().is_none());
+    assert!(
+        !store.revoke_token("tok", [9; 32], "cred").await.unwrap(),
+        "already revoked"
+    );
+    assert!(
+        store.find_token("tok2").await.unwrap().is_some(),
+        "the credential's other token still works"
+    );
+    assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
+    assert_eq!(backend.count_rows("tokens").await, 1);
+}

@@ -9,10 +9,13 @@
 //! and its "is there more?" answer come from one snapshot. Nothing is cached in the
 //! process, so every instance reads what any instance wrote once that write was
 //! acknowledged; only the token cache (keycred-impl's token cache) keeps anything,
-//! for at most its TTL.
+//! for at most its TTL, and it hears every other instance's revocations at once:
+//! [`Store::announce_revocation`] is a `NOTIFY` on a pooled connection, and
+//! [`Store::subscribe_revocations`] starts a listener with a connection of its own.
 //!
 //! Layout: `migrations` brings the schema up to date, `queries` holds the SQL of
-//! each operation and `error` maps driver and pool errors.
+//! each operation, `listener` listens for revocations and `error` maps driver and
+//! pool errors.
 //!
 //! PostgreSQL cannot store the NUL character in text. No stored identifier, label
 //! or client_id can contain it, so a lookup by such a key finds nothing without
@@ -20,6 +23,7 @@
 //! names and descriptions, on both backends alike.
 
 mod error;
+mod listener;
 mod migrations;
 mod queries;
 
@@ -37,10 +41,11 @@ use self::error::{from_pg, from_pool, is_foreign_key_violation};
 use self::queries::{query_opt, PgRow};
 use super::{
     ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken,
-    Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult,
-    Store, TokenRecord,
+    Organization, Page, PageRequest, RevocationFeed, Revoked, ServiceAccount, ServiceAccountPatch, StorageError,
+    StorageObserver, StorageResult, Store, TokenRecord,
 };
 use crate::paging::{self, PagePlan};
+use crate::revocations;
 use crate::rows::{self, Value};
 use crate::sql::{self, Statement};
 
@@ -71,6 +76,11 @@ pub struct PgStore {
     pool: Pool,
     /// Told of writes waiting for a connection, of each write committed, and of every failure.
     observer: Arc<dyn StorageObserver>,
+    /// How to connect, for the revocation listener's connection of its own.
+    config: tokio_postgres::Config,
+    /// Random, and sent with every revocation this store announces, so that its own
+    /// listener can tell them from the other instances'.
+    origin: Arc<str>,
 }
 
 impl PgStore {
@@ -104,7 +114,7 @@ impl PgStore {
         // Fast recycling: a connection that broke is noticed (it reports closed) and
         // replaced; one that breaks mid-request fails that request as Unavailable.
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -125,7 +135,12 @@ impl PgStore {
             .map_err(|err| from_pool("connect to the database", err))?;
         migrations::migrate(&mut client, chrono::Utc::now().timestamp_millis()).await?;
         drop(client);
-        Ok(PgStore { pool, observer })
+        Ok(PgStore {
+            pool,
+            observer,
+            config,
+            origin: uuid::Uuid::new_v4().simple().to_string().into(),
+        })
     }
 
     /// A connection for a read.
@@ -463,6 +478,34 @@ impl Store for PgStore {
             .await
         })
         .await
+    }
+
+    async fn revoke_token(&self, token_id: &str, secret_hash: [u8; 32], credential_id: &str) -> StorageResult<bool> {
+        if unstorable(&[token_id, credential_id]) {
+            return Ok(false);
+        }
+        let params = rows::token_revocation(token_id, credential_id, &secret_hash);
+        let write = self.write("revoke token", &sql::REVOKE_TOKEN, &params, || Ok(0));
+        self.observed(write).await.map(|deleted| deleted > 0)
+    }
+
+    async fn announce_revocation(&self, revoked: Revoked) -> StorageResult<()> {
+        let op = "announce revocation";
+        let payload = revocations::payload(&revoked, &self.origin);
+        let params = [Value::Text(Some(sql::REVOCATION_CHANNEL)), Value::Text(Some(&payload))];
+        self.observed(async {
+            // Not counted as a write: it changes nothing stored.
+            let client = self.reader(op).await?;
+            queries::execute(&client, &sql::ANNOUNCE_REVOCATION, &params)
+                .await
+                .map(drop)
+                .map_err(|err| from_pg(op, err))
+        })
+        .await
+    }
+
+    fn subscribe_revocations(&self) -> RevocationFeed {
+        listener::spawn(self.config.clone(), Arc::clone(&self.origin))
     }
 
     async fn cursor_key(&self) -> StorageResult<Vec<u8>> {

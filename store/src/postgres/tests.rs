@@ -17,7 +17,7 @@ use super::{PgStore, PoolSettings};
 use crate::conformance::{lists, organization, seed, Database, RecordedEvents};
 use crate::migrations::MIGRATIONS;
 use crate::paging::ORGANIZATION_CREDENTIAL_LISTS;
-use crate::{IgnoreStorageEvents, StorageError, StorageObserver, Store};
+use crate::{IgnoreStorageEvents, Revoked, StorageError, StorageObserver, Store};
 
 /// The server the tests use, with a database the user may connect to.
 fn admin_url() -> String {
@@ -392,4 +392,71 @@ async fn the_organization_credential_lists_search_their_index_and_never_sort() {
             client.batch_execute("DEALLOCATE list_page").await.expect("deallocate");
         }
     }
+}
+
+/// The next revocation `feed` hears, failing the test after 10 s of silence.
+async fn heard(feed: &mut crate::RevocationFeed) -> Revoked {
+    tokio::time::timeout(Duration::from_secs(10), feed.recv())
+        .await
+        .expect("a revocation within 10 s")
+        .expect("the feed is still open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn revocations_announced_by_one_store_are_heard_by_the_others_but_not_by_itself() {
+    let database = TestDatabase::create().await;
+    let (first, second) = (open(&database).await, open(&database).await);
+    let mut first_hears = first.subscribe_revocations();
+    let mut second_hears = second.subscribe_revocations();
+    // Listening starts with a flush: anything before it went unheard.
+    assert_eq!(heard(&mut first_hears).await, Revoked::Everything);
+    assert_eq!(heard(&mut second_hears).await, Revoked::Everything);
+
+    let announced = [
+        Revoked::Credential("c1".to_owned()),
+        Revoked::ServiceAccount("s1".to_owned()),
+        Revoked::Token("t1".to_owned()),
+    ];
+    for revoked in &announced {
+        first.announce_revocation(revoked.clone()).await.unwrap();
+    }
+    for revoked in &announced {
+        assert_eq!(&heard(&mut second_hears).await, revoked);
+    }
+    // The first store hears the second's announcement, and none of its own before it.
+    second
+        .announce_revocation(Revoked::Token("t2".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(heard(&mut first_hears).await, Revoked::Token("t2".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn a_listener_whose_connection_is_ended_reconnects_and_flushes_again() {
+    let database = TestDatabase::create().await;
+    let (listening, announcing) = (open(&database).await, open(&database).await);
+    let mut feed = listening.subscribe_revocations();
+    assert_eq!(heard(&mut feed).await, Revoked::Everything);
+
+    let ended = database
+        .raw()
+        .await
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'keycred-revocations'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 1, "one listener connection");
+
+    // Whatever was announced while it was away is lost: it says so, then hears again.
+    assert_eq!(heard(&mut feed).await, Revoked::Everything);
+    announcing
+        .announce_revocation(Revoked::Credential("c1".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(heard(&mut feed).await, Revoked::Credential("c1".to_owned()));
 }

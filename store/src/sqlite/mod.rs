@@ -32,8 +32,8 @@ use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
     ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis,
-    NewCredential, NewToken, Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError,
-    StorageObserver, StorageResult, Store, TokenRecord,
+    NewCredential, NewToken, Organization, Page, PageRequest, RevocationFeed, Revoked, ServiceAccount,
+    ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store, TokenRecord,
 };
 use crate::{paging, rows, sql};
 
@@ -333,6 +333,29 @@ impl Store for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn revoke_token(&self, token_id: &str, secret_hash: [u8; 32], credential_id: &str) -> StorageResult<bool> {
+        let (token_id, credential_id) = (token_id.to_owned(), credential_id.to_owned());
+        self.writer
+            .write(move |conn| {
+                let params = rows::token_revocation(&token_id, &credential_id, &secret_hash);
+                execute(conn, &sql::REVOKE_TOKEN, &params)
+                    .map(|deleted| deleted > 0)
+                    .map_err(|err| from_sqlite("revoke token", err))
+            })
+            .await
+    }
+
+    /// Nothing to do: this process is the only server of the file (see the trait).
+    async fn announce_revocation(&self, _revoked: Revoked) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// A feed that has already ended: no other instance can share a SQLite file.
+    fn subscribe_revocations(&self) -> RevocationFeed {
+        let (_announcer, feed) = tokio::sync::mpsc::unbounded_channel();
+        feed
     }
 
     async fn cursor_key(&self) -> StorageResult<Vec<u8>> {

@@ -665,3 +665,17 @@ async fn list_queries_search_their_index_and_never_sort() {
         }
     }
 }
+
+#[tokio::test]
+async fn sqlite_announces_nothing_and_its_revocation_feed_ends_at_once() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    let mut feed = store.subscribe_revocations();
+
+    store
+        .announce_revocation(crate::Revoked::Credential("c1".to_owned()))
+        .await
+        .expect("a no-op");
+
+    assert_eq!(feed.recv().await, None, "no other instance shares the file");
+}

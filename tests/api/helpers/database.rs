@@ -215,6 +215,27 @@ impl TestDatabase {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
+    /// PostgreSQL only: runs `sql` on this database, on a connection of its own (as an
+    /// administrator would, behind every server's back), and returns the first column
+    /// of each row it returns, as text (`NULL` as an empty string).
+    pub fn postgres_column(&self, sql: &str) -> Vec<String> {
+        let TestDatabase::Postgres { url, .. } = self else {
+            panic!("this test needs the PostgreSQL backend");
+        };
+        with_client(url, async |client| {
+            let rows = client
+                .simple_query(sql)
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            rows.iter()
+                .filter_map(|message| match message {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or_default().to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
     /// PostgreSQL: waits until no session of a killed server is left on this
     /// database. A statement the server had sent before it died still runs to its
     /// end (and may commit); only when its session is gone is what the server left

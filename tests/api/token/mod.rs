@@ -1,8 +1,9 @@
 //! `POST /service-account-token`: the OAuth 2.0 client credentials grant, and its
 //! RFC 6749 §5.2 errors; `throttling` holds the limits on guessing secrets, `races`
-//! minting while the credential is deleted.
+//! minting while the credential is deleted, `revocation` RFC 7009 revocation.
 
 mod races;
+mod revocation;
 mod throttling;
 
 use crate::helpers::{
