@@ -15,7 +15,7 @@ use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::token_cache::Revocation;
-use keycred_store::{Credential, CredentialKey, CredentialPatch, NewCredential, Position, Store};
+use keycred_store::{Credential, CredentialKey, CredentialPatch, CredentialStatus, NewCredential, Position, Store};
 
 const NOT_FOUND: &str = "credential not found";
 const SERVICE_ACCOUNT_NOT_FOUND: &str = "service account not found";
@@ -106,6 +106,10 @@ pub async fn create<S: Store>(
         created_at,
         updated_at: created_at,
         last_used_at: None,
+        status: CredentialStatus::Active,
+        expires_at: None,
+        secret_rotated_at: None,
+        previous_secret_expires_at: None,
     };
     let new_credential = NewCredential {
         credential: credential.clone(),
@@ -177,6 +181,7 @@ pub async fn update<S: Store>(
     let patch = CredentialPatch {
         name: body.name,
         description: body.description,
+        ..Default::default()
     };
     // A missing credential is a 404 whatever If-Match says (RFC 9110 §13.2.1: preconditions
     // are ignored when the answer without them would not be a success).

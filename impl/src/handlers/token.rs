@@ -214,7 +214,7 @@ fn too_many_failures(limited: Limited) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keycred_store::Credential;
+    use keycred_store::{Credential, CredentialStatus};
 
     fn client_with_secret(secret: &str) -> ClientRecord {
         ClientRecord {
@@ -228,8 +228,13 @@ mod tests {
                 created_at: 0,
                 updated_at: 0,
                 last_used_at: None,
+                status: CredentialStatus::Active,
+                expires_at: None,
+                secret_rotated_at: None,
+                previous_secret_expires_at: None,
             },
             secret_hash: auth::hash_secret(secret),
+            previous_secret_hash: None,
         }
     }
 

@@ -32,8 +32,8 @@ use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
     ClientRecord, Credential, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis, NewCredential, NewToken,
-    Organization, Page, PageRequest, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult,
-    Store, TokenRecord,
+    Organization, Page, PageRequest, Rotation, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver,
+    StorageResult, Store, TokenRecord,
 };
 use crate::{paging, rows, sql};
 
@@ -279,8 +279,23 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 let params = rows::credential_update(&key.borrow(), &patch, now, expected.as_ref());
-                query_opt(conn, &sql::UPDATE_CREDENTIAL, &params, |row| rows::credential(row))
-                    .map_err(|err| from_sqlite("update credential", err))
+                queries::update_credential(conn, &params).map_err(|err| from_sqlite("update credential", err))
+            })
+            .await
+    }
+
+    async fn rotate_credential(
+        &self,
+        key: CredentialKey<'_>,
+        rotation: Rotation,
+        expected: Option<Credential>,
+    ) -> StorageResult<Option<Credential>> {
+        let key = owned_key(key);
+        self.writer
+            .write(move |conn| {
+                let params = rows::credential_rotation(&key.borrow(), &rotation, expected.as_ref());
+                queries::rotate_credential(conn, &params, rotation.revoke_tokens)
+                    .map_err(|err| from_sqlite("rotate credential", err))
             })
             .await
     }
