@@ -46,9 +46,17 @@ fn creating_a_credential_returns_it_with_its_secret() {
 
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
-    let expected: BTreeSet<String> = ["id", "client_id", "client_secret", "created_at", "name", "description"]
-        .map(String::from)
-        .into();
+    let expected: BTreeSet<String> = [
+        "id",
+        "client_id",
+        "client_secret",
+        "created_at",
+        "name",
+        "description",
+        "status",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(keys_of(&body), expected, "{body}");
     assert!(is_resource_id(body["id"].as_str().unwrap_or_default()), "{body}");
     assert!(
@@ -76,7 +84,7 @@ fn a_credential_created_without_a_description_has_none() {
 
     let body = app.create_credential(&admin.organization_id, &service_account, &token, r#"{"name":"bare"}"#);
 
-    let expected: BTreeSet<String> = ["id", "client_id", "client_secret", "created_at", "name"]
+    let expected: BTreeSet<String> = ["id", "client_id", "client_secret", "created_at", "name", "status"]
         .map(String::from)
         .into();
     assert_eq!(keys_of(&body), expected, "{body}");

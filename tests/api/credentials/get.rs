@@ -4,7 +4,18 @@ use std::collections::BTreeSet;
 
 use crate::helpers::{assert_error, credential_path, credential_path_of, is_utc_millis_timestamp, keys_of, spawn_app};
 
-const ALLOWED_KEYS: [&str; 6] = ["id", "client_id", "created_at", "name", "description", "last_used_at"];
+const ALLOWED_KEYS: [&str; 10] = [
+    "id",
+    "client_id",
+    "created_at",
+    "name",
+    "description",
+    "last_used_at",
+    "status",
+    "expires_at",
+    "secret_rotated_at",
+    "previous_secret_expires_at",
+];
 
 fn is_lowercase_nanoid(text: &str) -> bool {
     text.len() == 26
@@ -46,7 +57,7 @@ fn get_returns_the_credential_and_never_its_secret() {
 }
 
 #[test]
-fn an_unused_credential_has_exactly_id_client_id_created_at_and_name() {
+fn an_unused_credential_has_exactly_id_client_id_created_at_name_and_status() {
     let app = spawn_app();
     let admin = app.admin("acme");
     let unused = app.admin("acme");
@@ -59,8 +70,11 @@ fn an_unused_credential_has_exactly_id_client_id_created_at_and_name() {
         assert!(body["description"].is_string(), "{body}");
         keys.remove("description");
     }
-    let expected: BTreeSet<String> = ["id", "client_id", "created_at", "name"].map(String::from).into();
+    let expected: BTreeSet<String> = ["id", "client_id", "created_at", "name", "status"]
+        .map(String::from)
+        .into();
     assert_eq!(keys, expected, "{body}");
+    assert_eq!(body["status"], "active");
     assert!(!body.to_string().contains(&unused.client_secret));
 }
 
