@@ -37,13 +37,18 @@ pub(super) fn status_at(credential: &Credential, now: Millis) -> Status {
 /// A credential's lifecycle as the API shows it at `now`: its status, its expiry, its
 /// last rotation, and the end of its previous secret's grace while that is to come.
 pub(super) struct Lifecycle {
+    /// `active`, `disabled` or `expired`.
     pub(super) status: Status,
+    /// When the credential stops working, if ever.
     pub(super) expires_at: Option<Timestamp>,
+    /// When its secret was last rotated, if ever.
     pub(super) secret_rotated_at: Option<Timestamp>,
+    /// Until when the previous secret is accepted, only while it still is.
     pub(super) previous_secret_expires_at: Option<Timestamp>,
 }
 
 impl Lifecycle {
+    /// The lifecycle of `credential` as it reads at `now`.
     pub(super) fn of(credential: &Credential, now: Millis) -> Lifecycle {
         Lifecycle {
             status: status_at(credential, now),
@@ -110,9 +115,12 @@ pub(super) async fn conditional_write_missed<S: Store>(
     key: CredentialKey<'_>,
     conditional: bool,
 ) -> ApiError {
+    if !conditional {
+        return ApiError::not_found(NOT_FOUND);
+    }
     match api.store.find_credential(key).await {
-        Ok(Some(_)) if conditional => etags::precondition_failed("credential"),
-        Ok(_) => ApiError::not_found(NOT_FOUND),
+        Ok(Some(_)) => etags::precondition_failed("credential"),
+        Ok(None) => ApiError::not_found(NOT_FOUND),
         Err(error) => storage_error(error),
     }
 }
