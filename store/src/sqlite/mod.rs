@@ -94,10 +94,12 @@ fn write_error(op: &str, missing_parent: &str, err: rusqlite::Error) -> StorageE
 }
 
 /// keycred's credential PATCH statement as SQLite runs it: `?1` credential ID, `?2`
-/// service account ID, `?3` organization ID, `?4` name, `?5` description, `?6` now
-/// (epoch milliseconds), `?7`–`?9` the expected `updated_at`, name and description
-/// of a conditional update (all NULL otherwise); it returns the credential's
-/// columns. Public so that the benchmark's raw-SQLite ceiling runs exactly keycred's
+/// service account ID, `?3` organization ID, `?4` name, `?5` description, `?6`
+/// status, `?7` 1 if the expiry is to be set, `?8` the new expiry, `?9` now (epoch
+/// milliseconds), `?10`–`?15` the expected `updated_at`, name, description, status,
+/// expiry and `secret_rotated_at` of a conditional update (all NULL otherwise); it
+/// returns the credential's columns. (A change of status or expiry also runs a
+/// statement on the credential's tokens, in the same transaction.) Public so that the benchmark's raw-SQLite ceiling runs exactly keycred's
 /// statement rather than a copy.
 pub fn update_credential_sql() -> &'static str {
     sql::UPDATE_CREDENTIAL.sqlite()
