@@ -112,3 +112,13 @@ fn an_optional_form_body_is_refused() {
     let error = keycred_codegen::generate(&form).unwrap_err();
     assert!(error.to_string().contains("optional request body"), "{error}");
 }
+
+#[test]
+fn nullable_on_a_parameter_is_refused() {
+    let with_parameter = spec("{type: string}", "", true, "application/json").replace(
+        "      security: []\n",
+        "      security: []\n      parameters:\n        - {name: q, in: query, schema: {type: string, nullable: true}}\n",
+    );
+    let error = keycred_codegen::generate(&with_parameter).unwrap_err();
+    assert!(error.to_string().contains("nullable"), "{error}");
+}
