@@ -145,6 +145,11 @@ pub struct ServiceAccountCredential {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -320,6 +325,11 @@ pub struct Organization {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -435,6 +445,11 @@ pub struct OrganizationListResponse {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -550,6 +565,11 @@ pub struct ServiceAccount {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -657,6 +677,11 @@ pub struct ServiceAccountListResponse {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -1084,6 +1109,11 @@ pub struct CredentialRotateResponse {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -1318,6 +1348,11 @@ pub struct CredentialListResponse {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -1581,6 +1616,11 @@ impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
 /// provided. Keys are resource types (e.g., "organizations"), values are
 /// objects mapping permission names to boolean values indicating if the
 /// permission is granted.
+/// keycred reports every permission the API offers on the resource type,
+/// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+/// `update` and `delete` on `service_accounts`; and those and `rotate`
+/// (a keycred addition: `rotateServiceAccountCredential`) on
+/// `service_account_credentials`.
 pub type Permissions = std::collections::BTreeMap<
     String,
     std::collections::BTreeMap<String, bool>,
