@@ -240,7 +240,13 @@ fn write_operation(
     write_parameters(html, &parameters);
     if let Some(body) = &operation.request_body {
         let body = spec::request_body(spec, body)?;
-        html.push_str("<h4>Request body</h4><table><tr><th>media type</th><th>schema</th></tr>");
+        let heading = if body.required {
+            "<h4>Request body</h4>"
+        } else {
+            "<h4>Request body <span class=\"muted\">(optional)</span></h4>"
+        };
+        html.push_str(heading);
+        html.push_str("<table><tr><th>media type</th><th>schema</th></tr>");
         for (media_type, content) in &body.content {
             let schema = content.schema.as_ref().map(describe).unwrap_or_default();
             let _ = write!(
@@ -301,9 +307,13 @@ fn write_schemas(html: &mut String, spec: &OpenAPI) -> Result<(), CodegenError> 
                         ReferenceOr::Item(inner) => prose(inner.schema_data.description.as_deref().unwrap_or("")),
                         ReferenceOr::Reference { .. } => String::new(),
                     };
+                    let nullable = match property_schema {
+                        ReferenceOr::Item(inner) if inner.schema_data.nullable => " or <code>null</code>",
+                        _ => "",
+                    };
                     let _ = write!(
                         html,
-                        "<tr><td><code>{}</code>{required}</td><td>{}</td><td>{description}</td></tr>",
+                        "<tr><td><code>{}</code>{required}</td><td>{}{nullable}</td><td>{description}</td></tr>",
                         escape(property),
                         describe(property_schema)
                     );

@@ -1,5 +1,7 @@
 //! Models: one Rust type per component schema, serialisable, and decodable with the
 //! spec's rules (required fields, no `null`, lengths in characters, ranges, enums).
+//! The one exception to "no `null`" is an optional property marked `nullable: true`,
+//! which becomes a tri-state `Option<Option<T>>`: absent, `null`, or a value.
 
 use openapiv3::{
     AdditionalProperties, OpenAPI, ReferenceOr, Schema, SchemaKind, StringFormat, StringType, Type,
@@ -88,13 +90,13 @@ pub fn generate(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
 }
 
 /// Refuses what a schema may say but decoding would not honour: `nullable` (this API
-/// never accepts null) and `default` (an absent field stays absent; the only default
+/// accepts null only for an optional property, see [`nullable_property`]) and `default` (an absent field stays absent; the only default
 /// honoured is an integer query parameter's).
 fn check_plain(schema: &Schema, location: &str) -> Result<(), CodegenError> {
     if schema.schema_data.nullable {
         return Err(CodegenError::unsupported(
             location,
-            "nullable is not supported: this API never accepts null",
+            "nullable is not supported here: this API accepts null only for an optional property of an object",
         ));
     }
     if schema.schema_data.default.is_some() {
@@ -136,7 +138,12 @@ fn struct_item(
     let mut decoders = Vec::new();
     for (property, property_schema) in &object.properties {
         let location = format!("#/components/schemas/{name}/properties/{property}");
-        let property_ref = SchemaRef::of(property_schema)?;
+        let required = object.required.iter().any(|required| required == property);
+        let nullable = nullable_property(property_schema, required, &location)?;
+        let property_ref = match &nullable {
+            Some(plain) => SchemaRef::Inline(plain),
+            None => SchemaRef::of(property_schema)?,
+        };
         let context = format!("{name}_{property}");
         if let SchemaRef::Inline(inline) = property_ref {
             check_plain(inline, &location)?;
@@ -146,8 +153,13 @@ fn struct_item(
                 decodable.push(context.clone());
             }
         }
-        let required = object.required.iter().any(|required| required == property);
-        let (field, decoder) = property_tokens(spec, property, property_ref, required, &context, &location)?;
+        let property = Property {
+            name: property,
+            schema: property_ref,
+            required,
+            nullable: nullable.is_some(),
+        };
+        let (field, decoder) = property_tokens(spec, &property, &context, &location)?;
         fields.push(field);
         decoders.push(decoder);
     }
@@ -174,15 +186,63 @@ fn struct_item(
     })
 }
 
+/// For a property marked `nullable: true`, the same schema without the mark (what a
+/// value of it must be); `None` for any other property. Only an optional property
+/// written in place, and not an enum, may be nullable: there "absent", `null` and a
+/// value are three different requests, and the decoded type keeps them apart.
+fn nullable_property(
+    schema: &ReferenceOr<Box<Schema>>,
+    required: bool,
+    location: &str,
+) -> Result<Option<Schema>, CodegenError> {
+    let ReferenceOr::Item(inline) = schema else {
+        return Ok(None);
+    };
+    if !inline.schema_data.nullable {
+        return Ok(None);
+    }
+    let refuse = |why: &str| {
+        Err(CodegenError::unsupported(
+            location,
+            format!("nullable is not supported {why}"),
+        ))
+    };
+    if required {
+        return refuse("on a required property: only an optional one can be absent, null or a value");
+    }
+    if let Shape::Enum(_) = shape(inline) {
+        return refuse("on an enum: write the values it takes instead");
+    }
+    let mut plain = inline.as_ref().clone();
+    plain.schema_data.nullable = false;
+    Ok(Some(plain))
+}
+
+/// One property of an object schema, as its struct field is generated.
+struct Property<'a> {
+    /// Its name in the JSON.
+    name: &'a str,
+    /// Its schema (without `nullable`, for a nullable one).
+    schema: SchemaRef<'a>,
+    /// Whether the object requires it.
+    required: bool,
+    /// Whether it takes `null` (then it is optional: absent, `null` or a value).
+    nullable: bool,
+}
+
 /// A struct's field for one property, and the expression decoding it from `fields`.
 fn property_tokens(
     spec: &OpenAPI,
-    property: &str,
-    property_ref: SchemaRef<'_>,
-    required: bool,
+    property: &Property<'_>,
     context: &str,
     location: &str,
 ) -> Result<(TokenStream, TokenStream), CodegenError> {
+    let Property {
+        name: property,
+        schema: property_ref,
+        required,
+        nullable,
+    } = *property;
     let field = field_ident(property);
     let docs_field = doc_lines(property_description(spec, property_ref)?, property);
     let value_type = rust_type(property_ref, context, location)?;
@@ -196,6 +256,28 @@ fn property_tokens(
                     let field = crate::decode::field_path(parent, #property);
                     let value = crate::decode::required(&mut fields, parent, #property)?;
                     #decode?
+                },
+            },
+        ));
+    }
+    if nullable {
+        return Ok((
+            quote! {
+                #( #[doc = #docs_field] )*
+                #[doc = ""]
+                #[doc = " `None` when absent, `Some(None)` when `null`, `Some(Some(value))` otherwise."]
+                #rename
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub #field: Option<Option<#value_type>>,
+            },
+            quote! {
+                #field: match fields.remove(#property) {
+                    Some(serde_json::Value::Null) => Some(None),
+                    Some(value) => {
+                        let field = crate::decode::field_path(parent, #property);
+                        Some(Some(#decode?))
+                    }
+                    None => None,
                 },
             },
         ));

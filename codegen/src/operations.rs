@@ -274,7 +274,11 @@ fn trait_method(op: &Op<'_>) -> TokenStream {
     let summary = format!(" {summary}.");
     let body = op.body.as_ref().map(|body| {
         let model = type_ident(body.model);
-        quote!(, body: #model)
+        if body.required {
+            quote!(, body: #model)
+        } else {
+            quote!(, body: Option<#model>)
+        }
     });
     quote! {
         #[doc = #heading]
@@ -314,12 +318,23 @@ fn handler(op: &Op<'_>) -> TokenStream {
                 Style::Api => quote!(crate::error::ApiError::from),
                 Style::OAuth => quote!(crate::error::oauth_body_error),
             };
-            (
-                quote! { let body = crate::request::read_body_bytes(&parts.headers, body).await?; },
+            let decode = if body.required {
                 quote! {
                     let body = crate::request::parse_body(&parts.headers, &body, crate::request::BodyKind::#kind)?;
                     let body = <#model as crate::decode::Decode>::decode(body, crate::decode::BODY).map_err(#to_error)?;
-                },
+                }
+            } else {
+                quote! {
+                    let body = crate::request::parse_optional_body(&parts.headers, &body, crate::request::BodyKind::#kind)?;
+                    let body = body
+                        .map(|body| <#model as crate::decode::Decode>::decode(body, crate::decode::BODY))
+                        .transpose()
+                        .map_err(#to_error)?;
+                }
+            };
+            (
+                quote! { let body = crate::request::read_body_bytes(&parts.headers, body).await?; },
+                decode,
                 quote!(, body),
             )
         }

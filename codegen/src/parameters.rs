@@ -137,6 +137,13 @@ fn resolve_one<'a>(spec: &'a OpenAPI, parameter: &'a Parameter, operation_id: &s
             ))
         }
     };
+    if schema.schema_data.nullable {
+        // A parameter is absent or has a value; no query string or header says `null`.
+        return Err(CodegenError::unsupported(
+            location,
+            "nullable is not supported on a parameter",
+        ));
+    }
     if schema.schema_data.default.is_some() && !matches!(reader, Reader::QueryInteger { .. }) {
         return Err(CodegenError::unsupported(
             location,

@@ -46,6 +46,9 @@ pub struct Body<'a> {
     pub model: &'a str,
     /// Whether it is a form (`application/x-www-form-urlencoded`) rather than JSON.
     pub form: bool,
+    /// Whether the request must have it. An optional body reaches the handler as an
+    /// `Option`: `None` for no body or an empty one (nothing but white space).
+    pub required: bool,
 }
 
 /// One documented success (2xx) response of an operation.
@@ -150,9 +153,6 @@ fn body<'a>(spec: &'a OpenAPI, operation: &'a Operation, location: &str) -> Resu
         return Ok(None);
     };
     let body = spec::request_body(spec, body)?;
-    if !body.required {
-        return Err(CodegenError::unsupported(location, "request bodies must be required"));
-    }
     let (media_type, content) = match body.content.iter().collect::<Vec<_>>().as_slice() {
         [(media_type, content)] => (media_type.as_str(), *content),
         _ => {
@@ -181,7 +181,17 @@ fn body<'a>(spec: &'a OpenAPI, operation: &'a Operation, location: &str) -> Resu
             ))
         }
     };
-    Ok(Some(Body { model, form }))
+    if form && !body.required {
+        return Err(CodegenError::unsupported(
+            location,
+            "an optional request body must be JSON",
+        ));
+    }
+    Ok(Some(Body {
+        model,
+        form,
+        required: body.required,
+    }))
 }
 
 /// An operation's success responses, and the statuses of its error responses.

@@ -49,17 +49,6 @@ fn a_pattern_in_a_request_schema_is_refused_rather_than_ignored() {
 }
 
 #[test]
-fn nullable_schemas_are_refused() {
-    let spec = format!(
-        "{}{}",
-        HEAD.replace("name: {type: string}", "name: {type: string, nullable: true}"),
-        "  {}\n"
-    );
-    let error = keycred_codegen::generate(&spec).unwrap_err();
-    assert!(error.to_string().contains("nullable"), "{error}");
-}
-
-#[test]
 fn default_responses_are_refused() {
     let error = generate_with_paths(
         "  /things:\n    get:\n      operationId: listThings\n      security: []\n      responses:\n        default: {description: anything}\n",

@@ -40,6 +40,13 @@ pub fn secret_matches(secret: &str, stored_hash: &[u8; 32]) -> bool {
     hash_secret(secret).ct_eq(stored_hash).into()
 }
 
+/// Whether `secret` hashes to either stored hash: one hash of the secret, and both
+/// comparisons made, each in constant time, whichever matches.
+pub fn secret_matches_either(secret: &str, first: &[u8; 32], second: &[u8; 32]) -> bool {
+    let presented = hash_secret(secret);
+    (presented.ct_eq(first) | presented.ct_eq(second)).into()
+}
+
 /// A freshly minted bearer token: what the client gets, and what the store keeps.
 pub struct MintedToken {
     /// The token the client sends: `<id>.<secret>`. Shown once, never stored.
@@ -128,9 +135,14 @@ impl Resource {
     pub fn actions(self) -> &'static [Action] {
         match self {
             Resource::Organizations => &[Action::Read],
-            Resource::ServiceAccounts | Resource::ServiceAccountCredentials => {
-                &[Action::Read, Action::Create, Action::Update, Action::Delete]
-            }
+            Resource::ServiceAccounts => &[Action::Read, Action::Create, Action::Update, Action::Delete],
+            Resource::ServiceAccountCredentials => &[
+                Action::Read,
+                Action::Create,
+                Action::Update,
+                Action::Delete,
+                Action::Rotate,
+            ],
         }
     }
 }
@@ -146,6 +158,8 @@ pub enum Action {
     Update,
     /// Delete.
     Delete,
+    /// Replace a credential's secret (minting access, like a create).
+    Rotate,
 }
 
 impl Action {
@@ -156,20 +170,23 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Delete => "delete",
+            Action::Rotate => "rotate",
         }
     }
 }
 
 /// The one table of who may do what in their own organization:
 ///
-/// | resource                    | read | create | update         | delete |
-/// |-----------------------------|------|--------|----------------|--------|
-/// | organizations               | all  | -      | -              | -      |
-/// | service_accounts            | all  | admin  | admin          | admin  |
-/// | service_account_credentials | all  | admin  | admin, member  | admin  |
+/// | resource                    | read | create | update         | delete | rotate |
+/// |-----------------------------|------|--------|----------------|--------|--------|
+/// | organizations               | all  | -      | -              | -      | -      |
+/// | service_accounts            | all  | admin  | admin          | admin  | -      |
+/// | service_account_credentials | all  | admin  | admin, member  | admin  | admin  |
 ///
 /// Only admins mint or revoke access (creating a credential is minting access to its
-/// service account, whatever that account's role), so a member cannot raise itself.
+/// service account, whatever that account's role, and so is rotating its secret),
+/// so a member cannot raise itself. `update` of a credential covers its status and
+/// expiry as well as its name and description.
 pub fn allows(role: Role, resource: Resource, action: Action) -> bool {
     if !resource.actions().contains(&action) {
         return false;
@@ -276,6 +293,26 @@ mod tests {
     #[test]
     fn actions_the_api_does_not_offer_are_never_allowed() {
         assert!(!allows(Role::OrgAdmin, Resource::Organizations, Action::Update));
+        assert!(!allows(Role::OrgAdmin, Resource::ServiceAccounts, Action::Rotate));
+    }
+
+    #[test]
+    fn only_admins_rotate_credentials() {
+        let credentials = Resource::ServiceAccountCredentials;
+        assert!(allows(Role::OrgAdmin, credentials, Action::Rotate));
+        assert!(!allows(Role::OrgMember, credentials, Action::Rotate));
+        assert!(!allows(Role::OrgViewer, credentials, Action::Rotate));
+        assert!(permissions_on(Role::OrgAdmin, credentials)["service_account_credentials"]["rotate"]);
+    }
+
+    #[test]
+    fn either_secret_matches_with_one_hash() {
+        let (first, second) = (hash_secret("first"), hash_secret("second"));
+        let before = hashes_computed();
+        assert!(secret_matches_either("first", &first, &second));
+        assert!(secret_matches_either("second", &first, &second));
+        assert!(!secret_matches_either("third", &first, &second));
+        assert_eq!(hashes_computed() - before, 3, "one hash per check");
     }
 
     #[test]

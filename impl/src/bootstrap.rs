@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::auth;
 use crate::config::BootstrapConfig;
 use crate::ids;
-use keycred_store::{Credential, NewCredential, Organization, Role, ServiceAccount, StorageError, Store};
+use keycred_store::{
+    Credential, CredentialStatus, NewCredential, Organization, Role, ServiceAccount, StorageError, Store,
+};
 
 /// What bootstrap made, as printed. The client_secret is shown here and never again.
 #[derive(Debug, Serialize)]
@@ -112,6 +114,10 @@ pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<
         created_at: now,
         updated_at: now,
         last_used_at: None,
+        status: CredentialStatus::Active,
+        expires_at: None,
+        secret_rotated_at: None,
+        previous_secret_expires_at: None,
     };
     let new_credential = NewCredential {
         credential: credential.clone(),

@@ -109,6 +109,55 @@ pub struct Credential {
     pub updated_at: Millis,
     /// When the credential last minted a token; `None` until it first does.
     pub last_used_at: Option<Millis>,
+    /// Whether it may be used at all, as stored (`expired` is never stored: see
+    /// [`Credential::is_expired_at`]).
+    pub status: CredentialStatus,
+    /// When it stops working; `None` for never.
+    pub expires_at: Option<Millis>,
+    /// When its secret was last replaced; `None` if it never was.
+    pub secret_rotated_at: Option<Millis>,
+    /// Until when the secret it had before its last rotation is still accepted;
+    /// `None` if no previous secret is kept (a past time: one no longer accepted).
+    pub previous_secret_expires_at: Option<Millis>,
+}
+
+impl Credential {
+    /// Whether its expiry has come by `now`.
+    pub fn is_expired_at(&self, now: Millis) -> bool {
+        self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
+
+    /// Whether it may mint a token at `now`: active and not expired.
+    pub fn is_usable_at(&self, now: Millis) -> bool {
+        self.status == CredentialStatus::Active && !self.is_expired_at(now)
+    }
+}
+
+/// A credential's status as stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CredentialStatus {
+    /// It may mint tokens (unless it has expired).
+    #[default]
+    Active,
+    /// It may not mint tokens, and has none.
+    Disabled,
+}
+
+impl CredentialStatus {
+    /// The status as stored and as shown: `active` or `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialStatus::Active => "active",
+            CredentialStatus::Disabled => "disabled",
+        }
+    }
+
+    /// Parses a stored status; `None` for anything else.
+    pub fn parse(name: &str) -> Option<CredentialStatus> {
+        [CredentialStatus::Active, CredentialStatus::Disabled]
+            .into_iter()
+            .find(|status| status.as_str() == name)
+    }
 }
 
 /// A new credential as the store receives it: the secret is already hashed.
@@ -127,6 +176,9 @@ pub struct ClientRecord {
     pub credential: Credential,
     /// SHA-256 of the client secret, to be compared in constant time.
     pub secret_hash: [u8; 32],
+    /// SHA-256 of the secret before the last rotation, while one is kept (until
+    /// `credential.previous_secret_expires_at`, which the caller must check).
+    pub previous_secret_hash: Option<[u8; 32]>,
 }
 
 /// Changes to a credential; `None` leaves a field as it is.
@@ -136,6 +188,26 @@ pub struct CredentialPatch {
     pub name: Option<String>,
     /// New description.
     pub description: Option<String>,
+    /// New status. Disabling deletes the credential's tokens in the same transaction.
+    pub status: Option<CredentialStatus>,
+    /// `Some(Some(t))` sets the expiry to `t` (the credential's tokens then expire at
+    /// `t` at the latest, in the same transaction), `Some(None)` removes it.
+    pub expires_at: Option<Option<Millis>>,
+}
+
+/// A new secret for a credential.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// SHA-256 of the new client secret.
+    pub secret_hash: [u8; 32],
+    /// When the rotation happens: the new `secret_rotated_at` and `updated_at`.
+    pub now: Millis,
+    /// Until when the replaced secret is still accepted; `None` (no grace) forgets
+    /// it at once. Either way a secret kept from an earlier rotation is forgotten:
+    /// at most two secrets are ever valid.
+    pub previous_secret_expires_at: Option<Millis>,
+    /// Whether to delete the credential's tokens in the same transaction.
+    pub revoke_tokens: bool,
 }
 
 /// Where to find one credential: all three IDs must agree, so no caller can reach
@@ -406,8 +478,9 @@ pub trait Store: Send + Sync + 'static {
     /// exist under exactly these IDs.
     ///
     /// With `expected`, it is deleted only if it still has exactly `expected`'s name,
-    /// description and `updated_at` (`false` otherwise, and nothing is deleted),
-    /// checked in the same statement, as for [`Store::update_credential`].
+    /// description, status, expiry, `secret_rotated_at` and `updated_at` (`false`
+    /// otherwise, and nothing is deleted), checked in the same statement, as for
+    /// [`Store::update_credential`].
     fn delete_credential(
         &self,
         key: CredentialKey<'_>,
@@ -420,11 +493,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a patch and returns the credential as stored afterwards; `None` if it
     /// does not exist under exactly these IDs. `updated_at` becomes `now` only when a
-    /// field actually changed.
+    /// field actually changed. In the same transaction, a credential disabled loses its
+    /// tokens, and one with an expiry has its tokens' expiry cut to its own.
     ///
     /// With `expected`, the patch applies only if the stored credential still has exactly
-    /// `expected`'s name, description and `updated_at` (`None` otherwise, and nothing
-    /// changes), checked in the same statement, as for [`Store::update_service_account`].
+    /// `expected`'s name, description, status, expiry, `secret_rotated_at` and
+    /// `updated_at` (`None` otherwise, and nothing changes), checked in the same
+    /// statement, as for [`Store::update_service_account`].
     fn update_credential(
         &self,
         key: CredentialKey<'_>,
@@ -433,16 +508,32 @@ pub trait Store: Send + Sync + 'static {
         expected: Option<Credential>,
     ) -> impl Future<Output = StorageResult<Option<Credential>>> + Send;
 
-    /// Looks up a credential by client_id, with its secret hash, for the token endpoint.
+    /// Replaces a credential's secret and returns the credential as stored afterwards;
+    /// `None` if it does not exist under exactly these IDs. One atomic write: the
+    /// replaced secret becomes the previous one (or is forgotten), and with
+    /// `revoke_tokens` the credential's tokens are deleted in the same transaction.
+    ///
+    /// With `expected`, it applies only if the stored credential is still in exactly
+    /// `expected`'s state, as for [`Store::update_credential`].
+    fn rotate_credential(
+        &self,
+        key: CredentialKey<'_>,
+        rotation: Rotation,
+        expected: Option<Credential>,
+    ) -> impl Future<Output = StorageResult<Option<Credential>>> + Send;
+
+    /// Looks up a credential by client_id, with its secret hashes, for the token endpoint.
     fn find_client(&self, client_id: &str) -> impl Future<Output = StorageResult<Option<ClientRecord>>> + Send;
 
     /// Stores a freshly minted token and sets its credential's `last_used_at` to
     /// `token.created_at`, in one transaction. Also removes that credential's expired tokens.
+    /// The token's `expires_at` is cut to the credential's own, if that is earlier.
     ///
     /// `false`, and nothing stored, if the credential no longer exists (deleted, or its
-    /// service account deleted, since it was looked up): the check and the insert are
-    /// one atomic step, so a token is never stored for a credential that is gone, and a
-    /// delete that commits after the insert takes the token with it.
+    /// service account deleted, since it was looked up), is disabled, or has expired by
+    /// `token.created_at`: the check and the insert are one atomic step, so a token is
+    /// never stored for a credential that is gone or unusable, and a delete or disable
+    /// that commits after the insert takes the token with it.
     fn insert_token(&self, token: NewToken) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// The key list cursors are signed with: made once by a migration and kept in the

@@ -5,9 +5,10 @@
 //! Each backend binds a [`Value`] with its own driver and reads columns through
 //! [`Columns`]; everything else here is written once.
 
+use crate::sql::{self, Statement};
 use crate::{
-    ClientRecord, Credential, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken, Organization, Position,
-    Role, ServiceAccount, ServiceAccountPatch, TokenRecord,
+    ClientRecord, Credential, CredentialKey, CredentialPatch, CredentialStatus, Millis, NewCredential, NewToken,
+    Organization, Position, Role, Rotation, ServiceAccount, ServiceAccountPatch, TokenRecord,
 };
 
 /// One statement parameter, in the three types keycred stores.
@@ -46,6 +47,8 @@ pub(crate) trait Columns {
     fn optional_integer(&self, index: usize) -> Result<Option<i64>, Self::Error>;
     /// A bytes column.
     fn bytes(&self, index: usize) -> Result<Vec<u8>, Self::Error>;
+    /// A nullable bytes column.
+    fn optional_bytes(&self, index: usize) -> Result<Option<Vec<u8>>, Self::Error>;
     /// A boolean column (an `EXISTS`).
     fn boolean(&self, index: usize) -> Result<bool, Self::Error>;
     /// The error for a column whose value no constraint should have let in.
@@ -57,6 +60,23 @@ pub(crate) trait Columns {
 fn role<R: Columns + ?Sized>(row: &R, index: usize) -> Result<Role, R::Error> {
     let name = row.text(index)?;
     Role::parse(&name).ok_or_else(|| row.corrupt(index, format!("unknown role {name:?}")))
+}
+
+/// Reads a credential's status; an unknown one (the CHECK constraint should make
+/// that impossible) is an error rather than a guess.
+fn credential_status<R: Columns + ?Sized>(row: &R, index: usize) -> Result<CredentialStatus, R::Error> {
+    let name = row.text(index)?;
+    CredentialStatus::parse(&name).ok_or_else(|| row.corrupt(index, format!("unknown credential status {name:?}")))
+}
+
+/// Reads a nullable 32-byte SHA-256 column.
+fn optional_hash<R: Columns + ?Sized>(row: &R, index: usize) -> Result<Option<[u8; 32]>, R::Error> {
+    match row.optional_bytes(index)? {
+        None => Ok(None),
+        Some(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+            .map(Some)
+            .map_err(|_| row.corrupt(index, format!("a stored hash is {} bytes, not 32", bytes.len()))),
+    }
 }
 
 /// Reads a 32-byte SHA-256 column (the CHECK constraint guarantees the length).
@@ -102,6 +122,10 @@ pub(crate) fn credential<R: Columns + ?Sized>(row: &R) -> Result<Credential, R::
         created_at: row.integer(6)?,
         updated_at: row.integer(7)?,
         last_used_at: row.optional_integer(8)?,
+        status: credential_status(row, 9)?,
+        expires_at: row.optional_integer(10)?,
+        secret_rotated_at: row.optional_integer(11)?,
+        previous_secret_expires_at: row.optional_integer(12)?,
     })
 }
 
@@ -109,7 +133,8 @@ pub(crate) fn credential<R: Columns + ?Sized>(row: &R) -> Result<Credential, R::
 pub(crate) fn client<R: Columns + ?Sized>(row: &R) -> Result<ClientRecord, R::Error> {
     Ok(ClientRecord {
         credential: credential(row)?,
-        secret_hash: hash(row, 9)?,
+        secret_hash: hash(row, 13)?,
+        previous_secret_hash: optional_hash(row, 14)?,
     })
 }
 
@@ -204,7 +229,7 @@ pub(crate) fn service_account_update<'a>(
 }
 
 /// The parameters of [`crate::sql::INSERT_CREDENTIAL`].
-pub(crate) fn new_credential(new: &NewCredential) -> [Value<'_>; 10] {
+pub(crate) fn new_credential(new: &NewCredential) -> [Value<'_>; 12] {
     let credential = &new.credential;
     [
         text(&credential.id),
@@ -217,6 +242,8 @@ pub(crate) fn new_credential(new: &NewCredential) -> [Value<'_>; 10] {
         integer(credential.created_at),
         integer(credential.updated_at),
         Value::Integer(credential.last_used_at),
+        text(credential.status.as_str()),
+        Value::Integer(credential.expires_at),
     ]
 }
 
@@ -229,16 +256,33 @@ pub(crate) fn credential_key<'a>(key: &CredentialKey<'a>) -> [Value<'a>; 3] {
     ]
 }
 
+/// The expected state of a credential, as [`crate::sql`]'s `expected_credential`
+/// checks it (all NULL for no condition).
+fn expected_credential(expected: Option<&Credential>) -> [Value<'_>; 6] {
+    [
+        Value::Integer(expected.map(|stored| stored.updated_at)),
+        Value::Text(expected.map(|stored| stored.name.as_str())),
+        Value::Text(expected.and_then(|stored| stored.description.as_deref())),
+        Value::Text(expected.map(|stored| stored.status.as_str())),
+        Value::Integer(expected.and_then(|stored| stored.expires_at)),
+        Value::Integer(expected.and_then(|stored| stored.secret_rotated_at)),
+    ]
+}
+
 /// The parameters of [`crate::sql::DELETE_CREDENTIAL`].
-pub(crate) fn credential_delete<'a>(key: &CredentialKey<'a>, expected: Option<&'a Credential>) -> [Value<'a>; 6] {
+pub(crate) fn credential_delete<'a>(key: &CredentialKey<'a>, expected: Option<&'a Credential>) -> [Value<'a>; 9] {
     let [id, service_account_id, organization_id] = credential_key(key);
+    let [updated_at, name, description, status, expires_at, rotated_at] = expected_credential(expected);
     [
         id,
         service_account_id,
         organization_id,
-        Value::Integer(expected.map(|stored| stored.updated_at)),
-        Value::Text(expected.map(|stored| stored.name.as_str())),
-        Value::Text(expected.and_then(|stored| stored.description.as_deref())),
+        updated_at,
+        name,
+        description,
+        status,
+        expires_at,
+        rotated_at,
     ]
 }
 
@@ -248,19 +292,87 @@ pub(crate) fn credential_update<'a>(
     patch: &'a CredentialPatch,
     now: Millis,
     expected: Option<&'a Credential>,
-) -> [Value<'a>; 9] {
+) -> [Value<'a>; 15] {
     let [id, service_account_id, organization_id] = credential_key(key);
+    let [updated_at, name, description, status, expires_at, rotated_at] = expected_credential(expected);
     [
         id,
         service_account_id,
         organization_id,
         Value::Text(patch.name.as_deref()),
         Value::Text(patch.description.as_deref()),
+        Value::Text(patch.status.map(CredentialStatus::as_str)),
+        Value::Integer(patch.expires_at.map(|_| 1)),
+        Value::Integer(patch.expires_at.flatten()),
         integer(now),
-        Value::Integer(expected.map(|stored| stored.updated_at)),
-        Value::Text(expected.map(|stored| stored.name.as_str())),
-        Value::Text(expected.and_then(|stored| stored.description.as_deref())),
+        updated_at,
+        name,
+        description,
+        status,
+        expires_at,
+        rotated_at,
     ]
+}
+
+/// The parameters of [`crate::sql::ROTATE_CREDENTIAL`].
+pub(crate) fn credential_rotation<'a>(
+    key: &CredentialKey<'a>,
+    rotation: &'a Rotation,
+    expected: Option<&'a Credential>,
+) -> [Value<'a>; 12] {
+    let [id, service_account_id, organization_id] = credential_key(key);
+    let [updated_at, name, description, status, expires_at, rotated_at] = expected_credential(expected);
+    [
+        id,
+        service_account_id,
+        organization_id,
+        Value::Bytes(&rotation.secret_hash),
+        Value::Integer(rotation.previous_secret_expires_at),
+        integer(rotation.now),
+        updated_at,
+        name,
+        description,
+        status,
+        expires_at,
+        rotated_at,
+    ]
+}
+
+/// What a credential as just written means for its tokens, as the statement (with
+/// its parameters) to run in the same transaction: a disabled credential has none,
+/// and no token outlives its credential's expiry. `None` when there is nothing to do.
+pub(crate) fn token_consequence(credential: &Credential) -> Option<(&'static Statement, Vec<Value<'_>>)> {
+    if credential.status == CredentialStatus::Disabled {
+        return Some((&*sql::REVOKE_CREDENTIAL_TOKENS, vec![text(&credential.id)]));
+    }
+    credential.expires_at.map(|expires_at| {
+        (
+            &*sql::CAP_CREDENTIAL_TOKENS,
+            vec![text(&credential.id), integer(expires_at)],
+        )
+    })
+}
+
+/// The parameters of [`crate::sql::REVOKE_CREDENTIAL_TOKENS`].
+pub(crate) fn credential_tokens(credential_id: &str) -> [Value<'_>; 1] {
+    [text(credential_id)]
+}
+
+/// What a write of a credential means for its tokens: the statement to run after it,
+/// in the same transaction, with its parameters.
+pub(crate) type TokenConsequence = for<'c> fn(&'c Credential) -> Option<(&'static Statement, Vec<Value<'c>>)>;
+
+/// A [`TokenConsequence`]: every token of the credential is deleted.
+pub(crate) fn every_token_revoked(credential: &Credential) -> Option<(&'static Statement, Vec<Value<'_>>)> {
+    Some((
+        &*sql::REVOKE_CREDENTIAL_TOKENS,
+        credential_tokens(&credential.id).to_vec(),
+    ))
+}
+
+/// A [`TokenConsequence`]: nothing happens to the tokens.
+pub(crate) fn tokens_untouched(_credential: &Credential) -> Option<(&'static Statement, Vec<Value<'_>>)> {
+    None
 }
 
 /// The parameters of [`crate::sql::INSERT_TOKEN`] and [`crate::sql::ADD_TOKEN`].

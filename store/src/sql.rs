@@ -73,8 +73,22 @@ pub(crate) const ORGANIZATION_COLUMNS: &str = "id, label, name, created_at, upda
 pub(crate) const SERVICE_ACCOUNT_COLUMNS: &str = "id, organization_id, name, description, role, created_at, updated_at";
 
 /// The columns of a credential, in the order [`crate::rows::credential`] reads them.
-pub(crate) const CREDENTIAL_COLUMNS: &str =
-    "id, organization_id, service_account_id, client_id, name, description, created_at, updated_at, last_used_at";
+pub(crate) const CREDENTIAL_COLUMNS: &str = "id, organization_id, service_account_id, client_id, name, description, \
+     created_at, updated_at, last_used_at, status, expires_at, secret_rotated_at, previous_secret_expires_at";
+
+/// The condition that a credential is still in an expected state: `$first` its
+/// `updated_at` (NULL for no condition at all), then its name, description,
+/// status, expiry and `secret_rotated_at`, the state its ETag covers.
+fn expected_credential(first: usize) -> String {
+    let [updated_at, name, description, status, expires_at, rotated_at] =
+        [0, 1, 2, 3, 4, 5].map(|offset| first + offset);
+    format!(
+        "(${updated_at}::bigint IS NULL OR (updated_at = ${updated_at}::bigint AND name = ${name}::text
+            AND description IS NOT DISTINCT FROM ${description}::text AND status = ${status}::text
+            AND expires_at IS NOT DISTINCT FROM ${expires_at}::bigint
+            AND secret_rotated_at IS NOT DISTINCT FROM ${rotated_at}::bigint))"
+    )
+}
 
 statement! {
     /// An organization by ID or, failing that, by label. IDs win: should one
@@ -143,9 +157,9 @@ statement! {
     /// went meanwhile).
     INSERT_CREDENTIAL = "INSERT INTO credentials
              (id, organization_id, service_account_id, client_id, secret_hash, name,
-              description, created_at, updated_at, last_used_at)
+              description, created_at, updated_at, last_used_at, status, expires_at)
          SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text,
-                $7::text, $8::bigint, $9::bigint, $10::bigint
+                $7::text, $8::bigint, $9::bigint, $10::bigint, $11::text, $12::bigint
          WHERE EXISTS (SELECT 1 FROM service_accounts WHERE id = $3::text AND organization_id = $2::text)"
 }
 
@@ -158,48 +172,84 @@ statement! {
 statement! {
     /// A patch of a credential, as [`UPDATE_SERVICE_ACCOUNT`]: `$1`–`$3` the
     /// credential, service account and organization IDs, `$4` name, `$5`
-    /// description, `$6` now, `$7`–`$9` the expected `updated_at`, name and
-    /// description (all NULL for an unconditional update).
+    /// description, `$6` status, `$7` 1 if the expiry is to be set, `$8` the new
+    /// expiry (NULL to remove it), `$9` now, `$10`–`$15` the expected state (see
+    /// [`expected_credential`]). What it means for the credential's tokens is
+    /// [`REVOKE_CREDENTIAL_TOKENS`] or [`CAP_CREDENTIAL_TOKENS`], in the same transaction.
     UPDATE_CREDENTIAL = "UPDATE credentials
          SET name = COALESCE($4::text, name),
              description = COALESCE($5::text, description),
+             status = COALESCE($6::text, status),
+             expires_at = CASE WHEN $7::bigint IS NOT NULL THEN $8::bigint ELSE expires_at END,
              updated_at = CASE
                  WHEN ($4::text IS NOT NULL AND $4::text IS DISTINCT FROM name)
                    OR ($5::text IS NOT NULL AND $5::text IS DISTINCT FROM description)
-                 THEN $6::bigint
+                   OR ($6::text IS NOT NULL AND $6::text IS DISTINCT FROM status)
+                   OR ($7::bigint IS NOT NULL AND $8::bigint IS DISTINCT FROM expires_at)
+                 THEN $9::bigint
                  ELSE updated_at
              END
          WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
-           AND ($7::bigint IS NULL OR (updated_at = $7::bigint AND name = $8::text
-                AND description IS NOT DISTINCT FROM $9::text))
-         RETURNING {CREDENTIAL_COLUMNS}"
+           AND {}
+         RETURNING {CREDENTIAL_COLUMNS}", expected_credential(10)
+}
+
+statement! {
+    /// A new secret for a credential: `$1`–`$3` its IDs, `$4` the new secret's hash,
+    /// `$5` until when the replaced one is still accepted (NULL: not at all), `$6`
+    /// now, `$7`–`$12` the expected state (see [`expected_credential`]). The
+    /// right-hand sides see the row as it was, so the replaced secret moves into the
+    /// one previous slot, overwriting whatever was kept there.
+    ROTATE_CREDENTIAL = "UPDATE credentials
+         SET previous_secret_hash = CASE WHEN $5::bigint IS NULL THEN NULL ELSE secret_hash END,
+             previous_secret_expires_at = $5::bigint,
+             secret_hash = $4::bytea,
+             secret_rotated_at = $6::bigint,
+             updated_at = $6::bigint
+         WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
+           AND {}
+         RETURNING {CREDENTIAL_COLUMNS}", expected_credential(7)
+}
+
+statement! {
+    /// Deletes every token of a credential (`$1`): a disable, or a rotation that
+    /// revokes them.
+    REVOKE_CREDENTIAL_TOKENS = "DELETE FROM tokens WHERE credential_id = $1"
+}
+
+statement! {
+    /// Cuts the expiry of a credential's (`$1`) tokens to its own (`$2`).
+    CAP_CREDENTIAL_TOKENS = "UPDATE tokens SET expires_at = $2 WHERE credential_id = $1 AND expires_at > $2"
 }
 
 statement! {
     /// Deletes a credential, only if all three IDs agree and, with an expected state
-    /// (`$4`–`$6` its `updated_at`, name and description; all NULL for an
-    /// unconditional delete), only if it is still in exactly that state, as for
-    /// [`UPDATE_CREDENTIAL`]. `ON DELETE CASCADE` removes its tokens in the same
-    /// statement.
+    /// (`$4`–`$9`, see [`expected_credential`]), only if it is still in exactly that
+    /// state, as for [`UPDATE_CREDENTIAL`]. `ON DELETE CASCADE` removes its tokens in
+    /// the same statement.
     DELETE_CREDENTIAL = "DELETE FROM credentials
          WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
-           AND ($4::bigint IS NULL OR (updated_at = $4::bigint AND name = $5::text
-                AND description IS NOT DISTINCT FROM $6::text))"
+           AND {}", expected_credential(4)
 }
 
 statement! {
-    /// A credential and, tenth, its secret hash, by client_id.
-    FIND_CLIENT = "SELECT {CREDENTIAL_COLUMNS}, secret_hash FROM credentials WHERE client_id = $1"
+    /// A credential and, after its columns, its secret hash and previous secret
+    /// hash, by client_id.
+    FIND_CLIENT = "SELECT {CREDENTIAL_COLUMNS}, secret_hash, previous_secret_hash FROM credentials WHERE client_id = $1"
 }
 
 statement! {
     /// A token with the identity it speaks for; nothing if the token, its credential
     /// or its service account is gone. The join also requires the service account
-    /// to be in the credential's organization.
-    FIND_TOKEN = "SELECT t.id, t.secret_hash, t.expires_at, t.credential_id,
-                c.service_account_id, c.organization_id, sa.role
+    /// to be in the credential's organization. A disabled credential's tokens are
+    /// deleted with the disable and a token's expiry never runs past its
+    /// credential's; the query checks both again all the same.
+    FIND_TOKEN = "SELECT t.id, t.secret_hash,
+                CASE WHEN c.expires_at IS NOT NULL AND c.expires_at < t.expires_at
+                     THEN c.expires_at ELSE t.expires_at END,
+                t.credential_id, c.service_account_id, c.organization_id, sa.role
          FROM tokens AS t
-         JOIN credentials AS c ON c.id = t.credential_id
+         JOIN credentials AS c ON c.id = t.credential_id AND c.status = 'active'
          JOIN service_accounts AS sa
              ON sa.id = c.service_account_id AND sa.organization_id = c.organization_id
          WHERE t.id = $1"
@@ -209,17 +259,25 @@ statement! {
     /// Stores a token (`$1` ID, `$2` secret hash, `$3` credential ID, `$4` now, `$5`
     /// expiry), sweeps its credential's expired tokens and records the credential
     /// as used, in one statement. PostgreSQL's: SQLite has no data-modifying
-    /// `WITH`, so it runs the three steps below in its writer's transaction. A
-    /// credential that is gone fails the foreign key (the check takes a lock on the
-    /// credential's row, so a delete waits for the insert and then takes the token
-    /// with it): the store answers that as "no such credential", not as an error.
-    INSERT_TOKEN = "WITH swept AS (
-             DELETE FROM tokens WHERE credential_id = $3 AND expires_at <= $4
-         ), touched AS (
-             UPDATE credentials SET last_used_at = $4 WHERE id = $3
+    /// `WITH`, so it runs the three steps below in its writer's transaction. The
+    /// token is inserted only if the credential, locked by the update that records
+    /// its use, is there, active and unexpired; its expiry is cut to the
+    /// credential's. A disable or an expiry change waits for that lock and then
+    /// (the token statements run after it, with a fresh snapshot) finds the token;
+    /// one that came first is seen by the update, which then inserts nothing. A
+    /// credential deleted meanwhile fails the foreign key: the store answers that
+    /// as "no such credential", not as an error.
+    INSERT_TOKEN = "WITH touched AS (
+             UPDATE credentials SET last_used_at = $4::bigint
+             WHERE id = $3::text AND status = 'active' AND (expires_at IS NULL OR expires_at > $4::bigint)
+             RETURNING id, expires_at
+         ), swept AS (
+             DELETE FROM tokens WHERE credential_id = $3::text AND expires_at <= $4::bigint
          )
          INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5)"
+         SELECT $1::text, $2::bytea, id, $4::bigint,
+                CASE WHEN expires_at IS NOT NULL AND expires_at < $5::bigint THEN expires_at ELSE $5::bigint END
+         FROM touched"
 }
 
 statement! {
@@ -229,9 +287,13 @@ statement! {
 
 statement! {
     /// [`INSERT_TOKEN`]'s insert, with its parameters; it selects from the credential,
-    /// so it inserts nothing (0 rows) if the credential is gone.
+    /// so it inserts nothing (0 rows) if the credential is gone, disabled or expired,
+    /// and cuts the token's expiry to the credential's.
     ADD_TOKEN = "INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at)
-         SELECT $1::text, $2::bytea, id, $4::bigint, $5::bigint FROM credentials WHERE id = $3::text"
+         SELECT $1::text, $2::bytea, id, $4::bigint,
+                CASE WHEN expires_at IS NOT NULL AND expires_at < $5::bigint THEN expires_at ELSE $5::bigint END
+         FROM credentials
+         WHERE id = $3::text AND status = 'active' AND (expires_at IS NULL OR expires_at > $4::bigint)"
 }
 
 statement! {

@@ -26,7 +26,7 @@ import { client } from "keycred-client/client";
 
 // What an org_admin may do to credentials, as expand=permissions reports it.
 const ADMIN_ON_CREDENTIALS = {
-  service_account_credentials: { read: true, create: true, update: true, delete: true },
+  service_account_credentials: { read: true, create: true, update: true, delete: true, rotate: true },
 };
 
 function env(name: string): string {

@@ -39,7 +39,7 @@ from keycred_opc.models import (
 
 # What an org_admin may do to credentials, as expand=permissions reports it.
 ADMIN_ON_CREDENTIALS = {
-    "service_account_credentials": {"read": True, "create": True, "update": True, "delete": True}
+    "service_account_credentials": {"read": True, "create": True, "update": True, "delete": True, "rotate": True}
 }
 
 

@@ -105,6 +105,16 @@ pub fn parse_body(headers: &HeaderMap, bytes: &[u8], kind: BodyKind) -> Result<V
     }
 }
 
+/// [`parse_body`] for an optional body: `None` when there is none, or only white
+/// space (whatever its declared type, since there is nothing to read); otherwise the
+/// body must have the right media type and parse, as for a required one.
+pub fn parse_optional_body(headers: &HeaderMap, bytes: &[u8], kind: BodyKind) -> Result<Option<Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    parse_body(headers, bytes, kind).map(Some)
+}
+
 fn has_media_type(headers: &HeaderMap, expected: &str) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
         return false;
@@ -162,6 +172,24 @@ mod tests {
         assert_eq!(body_timed_out(wrapped.as_ref()), Some(&timed_out));
         let other: Box<dyn std::error::Error + Send + Sync> = Box::new(axum::Error::new(std::fmt::Error));
         assert_eq!(body_timed_out(other.as_ref()), None);
+    }
+
+    #[test]
+    fn an_optional_body_may_be_missing_or_empty_but_not_of_another_type() {
+        let mut json = HeaderMap::new();
+        json.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert_eq!(
+            parse_optional_body(&HeaderMap::new(), b"", BodyKind::Json).unwrap(),
+            None
+        );
+        assert_eq!(parse_optional_body(&json, b" \n", BodyKind::Json).unwrap(), None);
+        assert_eq!(
+            parse_optional_body(&json, b"{}", BodyKind::Json).unwrap(),
+            Some(Value::Object(Map::new()))
+        );
+        let error = parse_optional_body(&HeaderMap::new(), b"{}", BodyKind::Json).unwrap_err();
+        assert_eq!(error.code, ErrorCode::UnsupportedMediaType);
+        assert!(parse_optional_body(&json, b"{", BodyKind::Json).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod etag;
 mod params;
 mod routing;
 
-pub use body::{parse_body, read_body_bytes, BodyKind, BodyTimedOut, MAX_BODY_BYTES};
+pub use body::{parse_body, parse_optional_body, read_body_bytes, BodyKind, BodyTimedOut, MAX_BODY_BYTES};
 pub use context::{client_address, request_id, ClientAddress, RequestContext, RequestId};
 pub use credentials::{basic_credentials, bearer_token, BasicCredentials};
 pub use etag::{with_etag, EntityTag};

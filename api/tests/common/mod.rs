@@ -183,4 +183,13 @@ impl Api for RefusingApi {
     ) -> Result<DeleteServiceAccountCredentialResponse, ApiError> {
         Err(self.refusal.clone())
     }
+
+    async fn rotate_service_account_credential(
+        &self,
+        _: RequestContext<()>,
+        _: RotateServiceAccountCredentialParams,
+        _: Option<RotateServiceAccountCredentialRequest>,
+    ) -> Result<RotateServiceAccountCredentialResponse, ApiError> {
+        Err(self.refusal.clone())
+    }
 }

@@ -90,6 +90,7 @@ async fn update_credential(State(setup): State<Arc<Setup>>, Path(ids): Credentia
         let patch = CredentialPatch {
             name: None,
             description: Some(description),
+            ..Default::default()
         };
         let updated = store
             .update_credential(key(&ids), patch, now_millis(), None)

@@ -64,6 +64,10 @@ type ReturnedRow = (
     i64,
     i64,
     Option<i64>,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
 );
 
 /// One run's figures.
@@ -155,11 +159,18 @@ fn run(
                     key.organization_id,
                     patch.name,
                     patch.description,
+                    // Neither status nor expiry: the PATCH of a name or description.
+                    None::<&str>,
+                    None::<i64>,
+                    None::<i64>,
                     now,
                     // No If-Match: the unconditional update keycred's plain PATCH runs.
                     None::<i64>,
                     None::<&str>,
-                    None::<&str>
+                    None::<&str>,
+                    None::<&str>,
+                    None::<i64>,
+                    None::<i64>
                 ],
                 |row| {
                     Ok((
@@ -172,6 +183,10 @@ fn run(
                         row.get(6)?,
                         row.get(7)?,
                         row.get(8)?,
+                        row.get(9)?,
+                        row.get(10)?,
+                        row.get(11)?,
+                        row.get(12)?,
                     ))
                 },
             )?;

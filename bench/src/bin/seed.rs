@@ -18,7 +18,7 @@ use keycred_impl::auth::hash_secret;
 use keycred_impl::config::BootstrapConfig;
 use keycred_impl::ids;
 use keycred_store::sqlite::SqliteStore;
-use keycred_store::{Credential, NewCredential, Role, ServiceAccount, Store};
+use keycred_store::{Credential, CredentialStatus, NewCredential, Role, ServiceAccount, Store};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
@@ -220,6 +220,10 @@ async fn fill_service_account(
             created_at,
             updated_at: created_at,
             last_used_at: None,
+            status: CredentialStatus::Active,
+            expires_at: None,
+            secret_rotated_at: None,
+            previous_secret_expires_at: None,
         };
         let key = CredentialKey {
             organization_id: organization_id.clone(),

@@ -58,6 +58,49 @@ impl crate::decode::Decode for Health {
         })
     }
 }
+/// Whether a credential can mint tokens (a keycred addition): `active` it
+/// can; `disabled` it cannot, and the tokens it had were revoked when it
+/// was disabled; `expired` its `expires_at` has passed (never stored: it
+/// is what an active credential past its expiry reads as; a disabled one
+/// past its expiry reads `disabled`). Always present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum CredentialStatus {
+    #[doc = concat!(" `", "active", "`")]
+    #[serde(rename = "active")]
+    Active,
+    #[doc = concat!(" `", "disabled", "`")]
+    #[serde(rename = "disabled")]
+    Disabled,
+    #[doc = concat!(" `", "expired", "`")]
+    #[serde(rename = "expired")]
+    Expired,
+}
+impl crate::decode::WireEnum for CredentialStatus {
+    const ALLOWED: &'static str = "active, disabled, expired";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+        }
+    }
+}
+impl crate::decode::Decode for CredentialStatus {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
 /// Service account credential (without secret)
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ServiceAccountCredential {
@@ -72,14 +115,41 @@ pub struct ServiceAccountCredential {
     /// Optional description of the credential
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// When the credential was last used
+    /// When the credential was last used: set each time it mints a token at
+    /// the token endpoint (`POST /service-account-token`). Requests made
+    /// with those tokens do not change it. Absent until the first token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<crate::decode::Timestamp>,
+    /// Whether a credential can mint tokens (a keycred addition): `active` it
+    /// can; `disabled` it cannot, and the tokens it had were revoked when it
+    /// was disabled; `expired` its `expires_at` has passed (never stored: it
+    /// is what an active credential past its expiry reads as; a disabled one
+    /// past its expiry reads `disabled`). Always present.
+    pub status: CredentialStatus,
+    /// When the credential stops working (a keycred addition): from then on
+    /// it mints no token, and no token it minted outlives it. Absent when
+    /// it never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<crate::decode::Timestamp>,
+    /// When the client secret was last replaced by a rotation (a keycred
+    /// addition). Absent until the first rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_rotated_at: Option<crate::decode::Timestamp>,
+    /// Until when the secret replaced by the last rotation is still
+    /// accepted at the token endpoint, beside the new one (a keycred
+    /// addition). Present only while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<crate::decode::Timestamp>,
     /// Permissions granted to the authenticated principal for this resource.
     /// Only populated when the 'expand[]=permissions' query parameter is
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
     /// The service account the credential belongs to (a 26-char nanoid).
@@ -169,6 +239,51 @@ impl crate::decode::Decode for ServiceAccountCredential {
                 }
                 None => None,
             },
+            status: {
+                let field = crate::decode::field_path(parent, "status");
+                let value = crate::decode::required(&mut fields, parent, "status")?;
+                <CredentialStatus as crate::decode::Decode>::decode(value, &field)?
+            },
+            expires_at: match fields.remove("expires_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "expires_at");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            secret_rotated_at: match fields.remove("secret_rotated_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "secret_rotated_at");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            previous_secret_expires_at: match fields.remove("previous_secret_expires_at")
+            {
+                Some(value) => {
+                    let field = crate::decode::field_path(
+                        parent,
+                        "previous_secret_expires_at",
+                    );
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
             permissions: match fields.remove("permissions") {
                 Some(value) => {
                     let field = crate::decode::field_path(parent, "permissions");
@@ -208,46 +323,6 @@ impl crate::decode::Decode for ServiceAccountCredential {
         })
     }
 }
-/// A credential's status: `active` (usable), `disabled` (switched off),
-/// or `expired` (its expiry has passed). An addition to the Keycard API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum CredentialStatus {
-    #[doc = concat!(" `", "active", "`")]
-    #[serde(rename = "active")]
-    Active,
-    #[doc = concat!(" `", "disabled", "`")]
-    #[serde(rename = "disabled")]
-    Disabled,
-    #[doc = concat!(" `", "expired", "`")]
-    #[serde(rename = "expired")]
-    Expired,
-}
-impl crate::decode::WireEnum for CredentialStatus {
-    const ALLOWED: &'static str = "active, disabled, expired";
-    fn from_wire(value: &str) -> Option<Self> {
-        match value {
-            "active" => Some(Self::Active),
-            "disabled" => Some(Self::Disabled),
-            "expired" => Some(Self::Expired),
-            _ => None,
-        }
-    }
-    fn as_wire(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-            Self::Expired => "expired",
-        }
-    }
-}
-impl crate::decode::Decode for CredentialStatus {
-    fn decode(
-        value: serde_json::Value,
-        field: &str,
-    ) -> Result<Self, crate::decode::ValidationError> {
-        crate::decode::decode_enum(value, field)
-    }
-}
 /// An organization. keycred has one zone per organization, so `zone_id` is
 /// the organization's own ID, and no SSO, so `sso_enabled` is false.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -272,6 +347,11 @@ pub struct Organization {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -387,6 +467,11 @@ pub struct OrganizationListResponse {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -502,6 +587,11 @@ pub struct ServiceAccount {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -609,6 +699,11 @@ pub struct ServiceAccountListResponse {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -804,6 +899,10 @@ pub struct CreateServiceAccountCredentialRequest {
     /// Optional description of the credential
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// When the credential stops working (a keycred addition); must be in
+    /// the future. Without it the credential never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<crate::decode::Timestamp>,
 }
 #[allow(clippy::redundant_closure)]
 impl crate::decode::Decode for CreateServiceAccountCredentialRequest {
@@ -841,6 +940,18 @@ impl crate::decode::Decode for CreateServiceAccountCredentialRequest {
                 }
                 None => None,
             },
+            expires_at: match fields.remove("expires_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "expires_at");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
         })
     }
 }
@@ -864,6 +975,15 @@ pub struct CredentialCreateResponse {
     /// as in `ServiceAccountCredential`. An addition to the Keycard API.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_account_id: Option<String>,
+    /// Whether a credential can mint tokens (a keycred addition): `active` it
+    /// can; `disabled` it cannot, and the tokens it had were revoked when it
+    /// was disabled; `expired` its `expires_at` has passed (never stored: it
+    /// is what an active credential past its expiry reads as; a disabled one
+    /// past its expiry reads `disabled`). Always present.
+    pub status: CredentialStatus,
+    /// When the credential stops working (a keycred addition); absent when it never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<crate::decode::Timestamp>,
 }
 #[allow(clippy::redundant_closure)]
 impl crate::decode::Decode for CredentialCreateResponse {
@@ -965,6 +1085,316 @@ impl crate::decode::Decode for CredentialCreateResponse {
                 }
                 None => None,
             },
+            status: {
+                let field = crate::decode::field_path(parent, "status");
+                let value = crate::decode::required(&mut fields, parent, "status")?;
+                <CredentialStatus as crate::decode::Decode>::decode(value, &field)?
+            },
+            expires_at: match fields.remove("expires_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "expires_at");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A credential just rotated (a keycred addition): every field of
+/// `ServiceAccountCredential`, and the new `client_secret`, shown this
+/// once. The `client_id` is unchanged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CredentialRotateResponse {
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub id: String,
+    /// The client ID for authentication (unchanged by a rotation)
+    pub client_id: String,
+    /// The new client secret, 64 characters; stored only as a hash and never shown again
+    pub client_secret: String,
+    /// The time the entity was created in utc
+    pub created_at: crate::decode::Timestamp,
+    /// A name for the entity to be displayed in UI
+    pub name: String,
+    /// Optional description of the credential
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When the credential last minted a token; absent until the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<crate::decode::Timestamp>,
+    /// Whether a credential can mint tokens (a keycred addition): `active` it
+    /// can; `disabled` it cannot, and the tokens it had were revoked when it
+    /// was disabled; `expired` its `expires_at` has passed (never stored: it
+    /// is what an active credential past its expiry reads as; a disabled one
+    /// past its expiry reads `disabled`). Always present.
+    pub status: CredentialStatus,
+    /// When the credential stops working (a keycred addition): from then on
+    /// it mints no token, and no token it minted outlives it. Absent when
+    /// it never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<crate::decode::Timestamp>,
+    /// When the client secret was last replaced by a rotation (a keycred
+    /// addition). Absent until the first rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_rotated_at: Option<crate::decode::Timestamp>,
+    /// Until when the secret replaced by the last rotation is still
+    /// accepted at the token endpoint, beside the new one (a keycred
+    /// addition). Present only while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<crate::decode::Timestamp>,
+    /// Permissions granted to the authenticated principal for this resource.
+    /// Only populated when the 'expand[]=permissions' query parameter is
+    /// provided. Keys are resource types (e.g., "organizations"), values are
+    /// objects mapping permission names to boolean values indicating if the
+    /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+    /// The service account the credential belongs to (a 26-char nanoid),
+    /// as in `ServiceAccountCredential`. An addition to the Keycard API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_id: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for CredentialRotateResponse {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            id: {
+                let field = crate::decode::field_path(parent, "id");
+                let value = crate::decode::required(&mut fields, parent, "id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            client_id: {
+                let field = crate::decode::field_path(parent, "client_id");
+                let value = crate::decode::required(&mut fields, parent, "client_id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            client_secret: {
+                let field = crate::decode::field_path(parent, "client_secret");
+                let value = crate::decode::required(
+                    &mut fields,
+                    parent,
+                    "client_secret",
+                )?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            created_at: {
+                let field = crate::decode::field_path(parent, "created_at");
+                let value = crate::decode::required(&mut fields, parent, "created_at")?;
+                <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                    value,
+                    &field,
+                )?
+            },
+            name: {
+                let field = crate::decode::field_path(parent, "name");
+                let value = crate::decode::required(&mut fields, parent, "name")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            description: match fields.remove("description") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            last_used_at: match fields.remove("last_used_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "last_used_at");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            status: {
+                let field = crate::decode::field_path(parent, "status");
+                let value = crate::decode::required(&mut fields, parent, "status")?;
+                <CredentialStatus as crate::decode::Decode>::decode(value, &field)?
+            },
+            expires_at: match fields.remove("expires_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "expires_at");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            secret_rotated_at: match fields.remove("secret_rotated_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "secret_rotated_at");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            previous_secret_expires_at: match fields.remove("previous_secret_expires_at")
+            {
+                Some(value) => {
+                    let field = crate::decode::field_path(
+                        parent,
+                        "previous_secret_expires_at",
+                    );
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            permissions: match fields.remove("permissions") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "permissions");
+                    Some(
+                        crate::decode::decode_map(
+                            value,
+                            &field,
+                            |item, item_field| crate::decode::decode_map(
+                                item,
+                                item_field,
+                                |item, item_field| crate::decode::decode_bool(
+                                    item,
+                                    item_field,
+                                ),
+                            ),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            service_account_id: match fields.remove("service_account_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "service_account_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// How to rotate (a keycred addition). Every field is optional; an empty
+/// object, an empty body and no body at all all mean the defaults. Fields
+/// not described here are ignored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RotateServiceAccountCredentialRequest {
+    /// For how many seconds the replaced secret is still accepted at the
+    /// token endpoint, beside the new one (at most 7 days). 0, the value
+    /// when absent, refuses it at once. A secret kept from an earlier
+    /// rotation is refused at once either way: at most two secrets are
+    /// ever valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_valid_for_seconds: Option<i64>,
+    /// Whether the tokens the credential has minted stop working at once.
+    /// `false`, the value when absent, leaves them working until they
+    /// expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_tokens: Option<bool>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for RotateServiceAccountCredentialRequest {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            previous_secret_valid_for_seconds: match fields
+                .remove("previous_secret_valid_for_seconds")
+            {
+                Some(value) => {
+                    let field = crate::decode::field_path(
+                        parent,
+                        "previous_secret_valid_for_seconds",
+                    );
+                    Some(
+                        crate::decode::decode_integer(
+                            value,
+                            &field,
+                            Some(0i64),
+                            Some(604800i64),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            revoke_tokens: match fields.remove("revoke_tokens") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "revoke_tokens");
+                    Some(crate::decode::decode_bool(value, &field)?)
+                }
+                None => None,
+            },
         })
     }
 }
@@ -980,6 +1410,11 @@ pub struct CredentialListResponse {
     /// provided. Keys are resource types (e.g., "organizations"), values are
     /// objects mapping permission names to boolean values indicating if the
     /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -1106,6 +1541,43 @@ impl crate::decode::Decode for PageInfoCursor {
         })
     }
 }
+/// `disabled` stops the credential from minting tokens and revokes the
+/// tokens it minted, at once; `active` lets it mint again (the revoked
+/// tokens stay revoked). `expired` cannot be set: set `expires_at`.
+/// A keycred addition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum UpdateServiceAccountCredentialRequestStatus {
+    #[doc = concat!(" `", "active", "`")]
+    #[serde(rename = "active")]
+    Active,
+    #[doc = concat!(" `", "disabled", "`")]
+    #[serde(rename = "disabled")]
+    Disabled,
+}
+impl crate::decode::WireEnum for UpdateServiceAccountCredentialRequestStatus {
+    const ALLOWED: &'static str = "active, disabled";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+impl crate::decode::Decode for UpdateServiceAccountCredentialRequestStatus {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
 /// The fields to change. A field left out is unchanged; `{}` changes
 /// nothing. Fields not described here are ignored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -1116,6 +1588,21 @@ pub struct UpdateServiceAccountCredentialRequest {
     /// Optional description of the credential
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// `disabled` stops the credential from minting tokens and revokes the
+    /// tokens it minted, at once; `active` lets it mint again (the revoked
+    /// tokens stay revoked). `expired` cannot be set: set `expires_at`.
+    /// A keycred addition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<UpdateServiceAccountCredentialRequestStatus>,
+    /// A future date-time sets when the credential stops working; its
+    /// tokens then expire at that time at the latest, including those
+    /// already minted. `null` removes the expiry; left out, it is
+    /// unchanged. The one field of this API that takes `null`. A keycred
+    /// addition.
+    ///
+    /// `None` when absent, `Some(None)` when `null`, `Some(Some(value))` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<crate::decode::Timestamp>>,
 }
 #[allow(clippy::redundant_closure)]
 impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
@@ -1157,6 +1644,32 @@ impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
                 }
                 None => None,
             },
+            status: match fields.remove("status") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "status");
+                    Some(
+                        crate::decode::decode_enum::<
+                            UpdateServiceAccountCredentialRequestStatus,
+                        >(value, &field)?,
+                    )
+                }
+                None => None,
+            },
+            expires_at: match fields.remove("expires_at") {
+                Some(serde_json::Value::Null) => Some(None),
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "expires_at");
+                    Some(
+                        Some(
+                            <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                                value,
+                                &field,
+                            )?,
+                        ),
+                    )
+                }
+                None => None,
+            },
         })
     }
 }
@@ -1165,6 +1678,11 @@ impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
 /// provided. Keys are resource types (e.g., "organizations"), values are
 /// objects mapping permission names to boolean values indicating if the
 /// permission is granted.
+/// keycred reports every permission the API offers on the resource type,
+/// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+/// `update` and `delete` on `service_accounts`; and those and `rotate`
+/// (a keycred addition: `rotateServiceAccountCredential`) on
+/// `service_account_credentials`.
 pub type Permissions = std::collections::BTreeMap<
     String,
     std::collections::BTreeMap<String, bool>,
@@ -1600,11 +2118,11 @@ impl crate::decode::Decode for TokenError {
 pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
     ("ExpandValue", crate::decode::check_decodes::<ExpandValue>),
     ("Health", crate::decode::check_decodes::<Health>),
+    ("CredentialStatus", crate::decode::check_decodes::<CredentialStatus>),
     (
         "ServiceAccountCredential",
         crate::decode::check_decodes::<ServiceAccountCredential>,
     ),
-    ("CredentialStatus", crate::decode::check_decodes::<CredentialStatus>),
     ("Organization", crate::decode::check_decodes::<Organization>),
     (
         "OrganizationListResponse",
@@ -1632,8 +2150,20 @@ pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
         "CredentialCreateResponse",
         crate::decode::check_decodes::<CredentialCreateResponse>,
     ),
+    (
+        "CredentialRotateResponse",
+        crate::decode::check_decodes::<CredentialRotateResponse>,
+    ),
+    (
+        "RotateServiceAccountCredentialRequest",
+        crate::decode::check_decodes::<RotateServiceAccountCredentialRequest>,
+    ),
     ("CredentialListResponse", crate::decode::check_decodes::<CredentialListResponse>),
     ("PageInfoCursor", crate::decode::check_decodes::<PageInfoCursor>),
+    (
+        "UpdateServiceAccountCredentialRequestStatus",
+        crate::decode::check_decodes::<UpdateServiceAccountCredentialRequestStatus>,
+    ),
     (
         "UpdateServiceAccountCredentialRequest",
         crate::decode::check_decodes::<UpdateServiceAccountCredentialRequest>,
@@ -1842,6 +2372,17 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl std::future::Future<
         Output = Result<DeleteServiceAccountCredentialResponse, crate::error::ApiError>,
     > + Send;
+    /// rotateServiceAccountCredential - POST /organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}/rotate
+    ///
+    /// Rotate a service account credential's secret.
+    fn rotate_service_account_credential(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: RotateServiceAccountCredentialParams,
+        body: Option<RotateServiceAccountCredentialRequest>,
+    ) -> impl std::future::Future<
+        Output = Result<RotateServiceAccountCredentialResponse, crate::error::ApiError>,
+    > + Send;
 }
 /// Every operation as (operationId, method, path), in spec order.
 pub const OPERATIONS: &[(&str, &str, &str)] = &[
@@ -1902,6 +2443,11 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "DELETE",
         "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}",
     ),
+    (
+        "rotateServiceAccountCredential",
+        "POST",
+        "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}/rotate",
+    ),
 ];
 /// Every model a request body decodes into, with its decoder, so that tests
 /// covering every request body cannot miss one the spec adds.
@@ -1923,6 +2469,10 @@ pub const REQUEST_BODY_MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
     (
         "UpdateServiceAccountCredentialRequest",
         crate::decode::check_decodes::<UpdateServiceAccountCredentialRequest>,
+    ),
+    (
+        "RotateServiceAccountCredentialRequest",
+        crate::decode::check_decodes::<RotateServiceAccountCredentialRequest>,
     ),
 ];
 /// The parameters of `getHealthz`.
@@ -3885,6 +4435,157 @@ async fn handle_delete_service_account_credential<A: Api>(
         }
     }
 }
+/// The parameters of `rotateServiceAccountCredential`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotateServiceAccountCredentialParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub service_account_id: String,
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub credential_id: String,
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
+    pub expand: Vec<ExpandValue>,
+    /// Makes the update or delete conditional (optimistic concurrency; an
+    /// addition to the Keycard API): the `ETag` of the version the client last
+    /// read, or `*` for any version. If the resource has changed since (its
+    /// `ETag` is no longer among those given), nothing is changed or deleted
+    /// and the answer is a 412. The check and the write are one atomic step in
+    /// the database, so it holds across several keycred instances. Without
+    /// this header the update or delete is unconditional.
+    pub if_match: Option<String>,
+}
+impl RotateServiceAccountCredentialParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            service_account_id: raw
+                .path_string(
+                    "service_account_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            credential_id: raw
+                .path_string(
+                    "credential_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+            if_match: raw
+                .header_string(
+                    "If-Match",
+                    crate::decode::Length {
+                        min: None,
+                        max: Some(1024u64),
+                    },
+                )?,
+        })
+    }
+}
+/// The successful answers of `rotateServiceAccountCredential`, one variant per documented 2xx status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateServiceAccountCredentialResponse {
+    /// 200, with the `ETag` the response carries
+    Status200(CredentialRotateResponse, crate::request::EntityTag),
+}
+impl RotateServiceAccountCredentialResponse {
+    /// The error statuses `rotateServiceAccountCredential` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 408u16, 412u16, 413u16, 415u16, 500u16, 503u16,
+    ];
+}
+impl axum::response::IntoResponse for RotateServiceAccountCredentialResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body, etag) => {
+                crate::request::with_etag(
+                    (
+                        axum::http::StatusCode::from_u16(200u16)
+                            .expect("the generator checked this status"),
+                        axum::Json(body),
+                    )
+                        .into_response(),
+                    etag,
+                )
+            }
+        }
+    }
+}
+/// Serves `rotateServiceAccountCredential` (POST /organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}/rotate).
+async fn handle_rotate_service_account_credential<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<RotateServiceAccountCredentialResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        let body = crate::request::read_body_bytes(&parts.headers, body).await?;
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = RotateServiceAccountCredentialParams::from_raw(&raw)?;
+        let body = crate::request::parse_optional_body(
+            &parts.headers,
+            &body,
+            crate::request::BodyKind::Json,
+        )?;
+        let body = body
+            .map(|body| <RotateServiceAccountCredentialRequest as crate::decode::Decode>::decode(
+                body,
+                crate::decode::BODY,
+            ))
+            .transpose()
+            .map_err(crate::error::ApiError::from)?;
+        let client_address = crate::request::client_address(&parts);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+            client_address,
+        };
+        api.rotate_service_account_credential(context, params, body).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "rotateServiceAccountCredential",
+                RotateServiceAccountCredentialResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
+    }
+}
 /// The axum router serving every operation of the spec with `api`. Unknown paths
 /// answer 404 and known paths with another method 405, both in the spec's error shape.
 pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
@@ -3968,6 +4669,12 @@ pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
                 .fallback(|| async {
                     crate::request::method_not_allowed("GET, HEAD, PATCH, DELETE")
                 }),
+        )
+        .route(
+            "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}/rotate",
+            axum::routing::MethodRouter::new()
+                .post(handle_rotate_service_account_credential::<A>)
+                .fallback(|| async { crate::request::method_not_allowed("POST") }),
         )
         .fallback(crate::request::not_found)
         .with_state(api)

@@ -1,14 +1,16 @@
-//! Service account credentials: create, list, get, update, delete, and the list of
-//! an organization's credentials across its service accounts.
+//! Service account credentials: create, list, get, update, delete (rotation is in
+//! `credential_rotation`), the list of an organization's credentials across its
+//! service accounts, and how a stored credential is shown.
 
 use keycred_api::decode::Timestamp;
 use keycred_api::{
     ApiError, CreateServiceAccountCredentialParams, CreateServiceAccountCredentialRequest,
-    CreateServiceAccountCredentialResponse, CredentialCreateResponse, CredentialListResponse, CredentialStatus,
-    DeleteServiceAccountCredentialParams, DeleteServiceAccountCredentialResponse, ExpandValue,
-    GetServiceAccountCredentialParams, GetServiceAccountCredentialResponse, ListOrganizationCredentialsParams,
-    ListOrganizationCredentialsResponse, ListServiceAccountCredentialsParams, ListServiceAccountCredentialsResponse,
-    ServiceAccountCredential, UpdateServiceAccountCredentialParams, UpdateServiceAccountCredentialRequest,
+    CreateServiceAccountCredentialResponse, CredentialCreateResponse, CredentialListResponse,
+    CredentialStatus as Status, DeleteServiceAccountCredentialParams, DeleteServiceAccountCredentialResponse,
+    ExpandValue, GetServiceAccountCredentialParams, GetServiceAccountCredentialResponse,
+    ListOrganizationCredentialsParams, ListOrganizationCredentialsResponse, ListServiceAccountCredentialsParams,
+    ListServiceAccountCredentialsResponse, ServiceAccountCredential, UpdateServiceAccountCredentialParams,
+    UpdateServiceAccountCredentialRequest, UpdateServiceAccountCredentialRequestStatus,
     UpdateServiceAccountCredentialResponse,
 };
 
@@ -18,16 +20,55 @@ use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::token_cache::Revocation;
 use keycred_store::{
-    Credential, CredentialFilter, CredentialKey, CredentialPatch, CredentialStatusFilter, NewCredential, Position,
-    Store,
+    Credential, CredentialFilter, CredentialKey, CredentialPatch, CredentialStatus, CredentialStatusFilter, Millis,
+    NewCredential, Position, Store,
 };
 
-const NOT_FOUND: &str = "credential not found";
+pub(super) const NOT_FOUND: &str = "credential not found";
 const SERVICE_ACCOUNT_NOT_FOUND: &str = "service account not found";
 const ORGANIZATION_NOT_FOUND: &str = "organization not found";
 
+/// The status a credential reads as at `now`: `expired` is never stored, but what
+/// an active credential past its expiry is (a disabled one stays `disabled`).
+pub(super) fn status_at(credential: &Credential, now: Millis) -> Status {
+    match credential.status {
+        CredentialStatus::Disabled => Status::Disabled,
+        CredentialStatus::Active if credential.is_expired_at(now) => Status::Expired,
+        CredentialStatus::Active => Status::Active,
+    }
+}
+
+/// A credential's lifecycle as the API shows it at `now`: its status, its expiry, its
+/// last rotation, and the end of its previous secret's grace while that is to come.
+pub(super) struct Lifecycle {
+    /// `active`, `disabled` or `expired`.
+    pub(super) status: Status,
+    /// When the credential stops working, if ever.
+    pub(super) expires_at: Option<Timestamp>,
+    /// When its secret was last rotated, if ever.
+    pub(super) secret_rotated_at: Option<Timestamp>,
+    /// Until when the previous secret is accepted, only while it still is.
+    pub(super) previous_secret_expires_at: Option<Timestamp>,
+}
+
+impl Lifecycle {
+    /// The lifecycle of `credential` as it reads at `now`.
+    pub(super) fn of(credential: &Credential, now: Millis) -> Lifecycle {
+        Lifecycle {
+            status: status_at(credential, now),
+            expires_at: credential.expires_at.map(Timestamp),
+            secret_rotated_at: credential.secret_rotated_at.map(Timestamp),
+            previous_secret_expires_at: credential
+                .previous_secret_expires_at
+                .filter(|until| now < *until)
+                .map(Timestamp),
+        }
+    }
+}
+
 /// The credential as the API shows it: never a secret; `permissions` only when expanded.
 fn credential_model(credential: Credential, caller: &Caller, expand: &[ExpandValue]) -> ServiceAccountCredential {
+    let lifecycle = Lifecycle::of(&credential, now());
     ServiceAccountCredential {
         id: credential.id,
         client_id: credential.client_id,
@@ -35,8 +76,57 @@ fn credential_model(credential: Credential, caller: &Caller, expand: &[ExpandVal
         name: credential.name,
         description: credential.description,
         last_used_at: credential.last_used_at.map(Timestamp),
+        status: lifecycle.status,
+        expires_at: lifecycle.expires_at,
+        secret_rotated_at: lifecycle.secret_rotated_at,
+        previous_secret_expires_at: lifecycle.previous_secret_expires_at,
         permissions: expanded_permissions(caller, expand, Resource::ServiceAccountCredentials),
         service_account_id: Some(credential.service_account_id),
+    }
+}
+
+/// A new expiry, if it is in the future; else the 400 that says so.
+fn future_expiry(expires_at: Timestamp, now: Millis) -> Result<Millis, ApiError> {
+    if expires_at.0 <= now {
+        return Err(ApiError::invalid_request("expires_at: must be in the future"));
+    }
+    Ok(expires_at.0)
+}
+
+/// The stored credential of a request's IDs whose `ETag` is one `If-Match` names; a
+/// 404 if there is none, a 412 if it has another tag. (A missing credential is a 404
+/// whatever If-Match says: RFC 9110 §13.2.1, preconditions are ignored when the
+/// answer without them would not be a success.)
+pub(super) async fn matching_credential<S: Store>(
+    api: &KeycredApi<S>,
+    key: CredentialKey<'_>,
+    if_match: Option<&str>,
+) -> Result<Option<Credential>, ApiError> {
+    let Some(if_match) = if_match else {
+        return Ok(None);
+    };
+    let current = api.store.find_credential(key).await.map_err(storage_error)?;
+    let current = current.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    if !etags::credential(&current).matches(if_match) {
+        return Err(etags::precondition_failed("credential"));
+    }
+    Ok(Some(current))
+}
+
+/// The error of a conditional write that found nothing to write: the credential was
+/// changed since it was read if it is still there (412), else it is gone (404).
+pub(super) async fn conditional_write_missed<S: Store>(
+    api: &KeycredApi<S>,
+    key: CredentialKey<'_>,
+    conditional: bool,
+) -> ApiError {
+    if !conditional {
+        return ApiError::not_found(NOT_FOUND);
+    }
+    match api.store.find_credential(key).await {
+        Ok(Some(_)) => etags::precondition_failed("credential"),
+        Ok(None) => ApiError::not_found(NOT_FOUND),
+        Err(error) => storage_error(error),
     }
 }
 
@@ -104,9 +194,9 @@ pub async fn list_organization<S: Store>(
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Read)?;
     let filter = CredentialFilter {
         status: params.status.map(|status| match status {
-            CredentialStatus::Active => CredentialStatusFilter::Active,
-            CredentialStatus::Disabled => CredentialStatusFilter::Disabled,
-            CredentialStatus::Expired => CredentialStatusFilter::Expired,
+            Status::Active => CredentialStatusFilter::Active,
+            Status::Disabled => CredentialStatusFilter::Disabled,
+            Status::Expired => CredentialStatusFilter::Expired,
         }),
         expires_before: params.expires_before.map(|time| time.0),
         last_used_before: params.last_used_before.map(|time| time.0),
@@ -165,8 +255,12 @@ pub async fn create<S: Store>(
         .caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND)
         .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Create)?;
-    let client_secret = ids::client_secret();
     let created_at = now();
+    let expires_at = body
+        .expires_at
+        .map(|expires_at| future_expiry(expires_at, created_at))
+        .transpose()?;
+    let client_secret = ids::client_secret();
     let credential = Credential {
         id: ids::resource_id(),
         organization_id,
@@ -177,6 +271,10 @@ pub async fn create<S: Store>(
         created_at,
         updated_at: created_at,
         last_used_at: None,
+        status: CredentialStatus::Active,
+        expires_at,
+        secret_rotated_at: None,
+        previous_secret_expires_at: None,
     };
     let new_credential = NewCredential {
         credential: credential.clone(),
@@ -191,6 +289,7 @@ pub async fn create<S: Store>(
         return Err(ApiError::not_found(SERVICE_ACCOUNT_NOT_FOUND));
     }
     let etag = etags::credential(&credential);
+    let status = status_at(&credential, created_at);
     Ok(CreateServiceAccountCredentialResponse::Status200(
         CredentialCreateResponse {
             id: credential.id,
@@ -200,6 +299,8 @@ pub async fn create<S: Store>(
             name: credential.name,
             description: credential.description,
             service_account_id: Some(credential.service_account_id),
+            status,
+            expires_at: credential.expires_at.map(Timestamp),
         },
         etag,
     ))
@@ -230,7 +331,9 @@ pub async fn get<S: Store>(
 }
 
 /// `PATCH …/credentials/{credential_id}`: absent fields are unchanged, `{}` changes nothing.
-/// With `If-Match`, the update applies only to the version it names (else 412).
+/// With `If-Match`, the update applies only to the version it names (else 412). A
+/// change of status or expiry affects the credential's tokens, so it is written as
+/// a revocation: disabled, they go; with an expiry, theirs is cut to it.
 pub async fn update<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
@@ -246,43 +349,56 @@ pub async fn update<S: Store>(
         service_account_id: &params.service_account_id,
         credential_id: &params.credential_id,
     };
-    let patch = CredentialPatch {
-        name: body.name,
-        description: body.description,
-    };
-    // A missing credential is a 404 whatever If-Match says (RFC 9110 §13.2.1: preconditions
-    // are ignored when the answer without them would not be a success).
-    let expected = match params.if_match.as_deref() {
-        None => None,
-        Some(if_match) => {
-            let current = api.store.find_credential(key).await.map_err(storage_error)?;
-            let current = current.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-            if !etags::credential(&current).matches(if_match) {
-                return Err(etags::precondition_failed("credential"));
-            }
-            Some(current)
-        }
-    };
+    let now = now();
+    let patch = credential_patch(body, now)?;
+    let expected = matching_credential(api, key, params.if_match.as_deref()).await?;
     let conditional = expected.is_some();
-    let credential = api
-        .store
-        .update_credential(key, patch, now(), expected)
+    let credential = if patch.status.is_some() || patch.expires_at.is_some() {
+        let revocation = Revocation::Credential(params.credential_id.clone());
+        let (organization, service_account, credential) = (
+            organization_id.clone(),
+            params.service_account_id.clone(),
+            params.credential_id.clone(),
+        );
+        api.revoking(revocation, |store| async move {
+            let key = CredentialKey {
+                organization_id: &organization,
+                service_account_id: &service_account,
+                credential_id: &credential,
+            };
+            store.update_credential(key, patch, now, expected).await
+        })
         .await
-        .map_err(storage_error)?;
-    let credential = match credential {
-        Some(credential) => credential,
-        // Changed between the read and the update: still there means someone else's
-        // update came first.
-        None if conditional && api.store.find_credential(key).await.map_err(storage_error)?.is_some() => {
-            return Err(etags::precondition_failed("credential"))
-        }
-        None => return Err(ApiError::not_found(NOT_FOUND)),
+    } else {
+        api.store.update_credential(key, patch, now, expected).await
+    };
+    let Some(credential) = credential.map_err(storage_error)? else {
+        return Err(conditional_write_missed(api, key, conditional).await);
     };
     let etag = etags::credential(&credential);
     Ok(UpdateServiceAccountCredentialResponse::Status200(
         credential_model(credential, &caller, &params.expand),
         etag,
     ))
+}
+
+/// The store's patch for a PATCH body: an expiry must be in the future (`null`
+/// removes it).
+fn credential_patch(body: UpdateServiceAccountCredentialRequest, now: Millis) -> Result<CredentialPatch, ApiError> {
+    let expires_at = match body.expires_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(expires_at)) => Some(Some(future_expiry(expires_at, now)?)),
+    };
+    Ok(CredentialPatch {
+        name: body.name,
+        description: body.description,
+        status: body.status.map(|status| match status {
+            UpdateServiceAccountCredentialRequestStatus::Active => CredentialStatus::Active,
+            UpdateServiceAccountCredentialRequestStatus::Disabled => CredentialStatus::Disabled,
+        }),
+        expires_at,
+    })
 }
 
 /// `DELETE …/credentials/{credential_id}`: the credential's tokens go with it, at once
@@ -303,17 +419,7 @@ pub async fn delete<S: Store>(
     };
     // As for PATCH: a missing credential is a 404 whatever If-Match says, and the
     // store deletes only the version read, in the one statement.
-    let expected = match params.if_match.as_deref() {
-        None => None,
-        Some(if_match) => {
-            let current = api.store.find_credential(key).await.map_err(storage_error)?;
-            let current = current.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-            if !etags::credential(&current).matches(if_match) {
-                return Err(etags::precondition_failed("credential"));
-            }
-            Some(current)
-        }
-    };
+    let expected = matching_credential(api, key, params.if_match.as_deref()).await?;
     let conditional = expected.is_some();
     let revocation = Revocation::Credential(params.credential_id.clone());
     let (organization, service_account, credential) = (
@@ -337,8 +443,5 @@ pub async fn delete<S: Store>(
     }
     // Changed between the read and the delete: still there means someone else's
     // write came first.
-    if conditional && api.store.find_credential(key).await.map_err(storage_error)?.is_some() {
-        return Err(etags::precondition_failed("credential"));
-    }
-    Err(ApiError::not_found(NOT_FOUND))
+    Err(conditional_write_missed(api, key, conditional).await)
 }

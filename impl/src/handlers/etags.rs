@@ -11,19 +11,32 @@ use keycred_api::request::EntityTag;
 use keycred_api::{ApiError, ErrorCode};
 use sha2::{Digest, Sha256};
 
-use keycred_store::{Credential, ServiceAccount};
+use keycred_store::{Credential, CredentialStatus, ServiceAccount};
 
 /// The tag of a credential as stored. `last_used_at` is left out: minting a token is
-/// not an edit, and must not make a client's pending update fail.
+/// not an edit, and must not make a client's pending update fail. The lifecycle
+/// fields (status, expiry, last rotation) are framed in only when they differ from a
+/// new credential's, so the tags of credentials that never used them are those
+/// earlier keycred versions gave.
 pub fn credential(credential: &Credential) -> EntityTag {
     let updated_at = credential.updated_at.to_string();
-    tag(&[
+    let disabled = (credential.status != CredentialStatus::Active).then(|| credential.status.as_str());
+    let expires_at = credential.expires_at.map(|at| format!("expires_at:{at}"));
+    let rotated_at = credential.secret_rotated_at.map(|at| format!("secret_rotated_at:{at}"));
+    let mut fields = vec![
         Some("credential"),
-        Some(&credential.id),
-        Some(&updated_at),
-        Some(&credential.name),
+        Some(credential.id.as_str()),
+        Some(updated_at.as_str()),
+        Some(credential.name.as_str()),
         credential.description.as_deref(),
-    ])
+    ];
+    fields.extend(
+        [disabled, expires_at.as_deref(), rotated_at.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(Some),
+    );
+    tag(&fields)
 }
 
 /// The tag of a service account as stored.

@@ -3,6 +3,7 @@
 //! token cache and the writes that revoke tokens). `etags` holds the `ETag`/`If-Match`
 //! rules the credential and service-account handlers share.
 
+mod credential_rotation;
 mod credentials;
 mod etags;
 mod health;
@@ -354,5 +355,14 @@ impl<S: Store> Api for KeycredApi<S> {
         params: api::DeleteServiceAccountCredentialParams,
     ) -> Result<api::DeleteServiceAccountCredentialResponse, ApiError> {
         credentials::delete(self, context.caller, params).await
+    }
+
+    async fn rotate_service_account_credential(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::RotateServiceAccountCredentialParams,
+        body: Option<api::RotateServiceAccountCredentialRequest>,
+    ) -> Result<api::RotateServiceAccountCredentialResponse, ApiError> {
+        credential_rotation::rotate(self, context.caller, params, body).await
     }
 }

@@ -17,7 +17,7 @@ use crate::auth::{self, TOKEN_LIFETIME_SECONDS};
 use crate::rate_limit::{AuthFailureLimiter, Limited, ThrottleStarted};
 use crate::token_cache::Revocation;
 use keycred_api::RequestId;
-use keycred_store::{ClientRecord, NewToken, Store};
+use keycred_store::{ClientRecord, Millis, NewToken, Store};
 
 /// One message for every failed client authentication, so it never reveals whether
 /// the client_id exists.
@@ -107,6 +107,8 @@ fn logged_client_id(client_id: &str) -> &str {
 enum FailureReason {
     UnknownClient,
     WrongSecret,
+    DisabledClient,
+    ExpiredClient,
     Throttled,
 }
 
@@ -115,6 +117,8 @@ impl FailureReason {
         match self {
             FailureReason::UnknownClient => "unknown_client",
             FailureReason::WrongSecret => "wrong_secret",
+            FailureReason::DisabledClient => "disabled_client",
+            FailureReason::ExpiredClient => "expired_client",
             FailureReason::Throttled => "throttled",
         }
     }
@@ -140,12 +144,19 @@ pub async fn create<S: Store>(
     let (client_id, client) = authenticate_client(store, limiter, &attempt, sent).await?;
     let minted = auth::mint_token();
     let created_at = now();
+    // No token outlives its credential (the store cuts it there too, should the
+    // expiry have changed since the credential was read).
+    let lifetime_end = created_at + TOKEN_LIFETIME_SECONDS * 1000;
+    let expires_at = client
+        .credential
+        .expires_at
+        .map_or(lifetime_end, |credential_end| credential_end.min(lifetime_end));
     let token = NewToken {
         id: minted.id,
         secret_hash: minted.secret_hash,
         credential_id: client.credential.id,
         created_at,
-        expires_at: created_at + TOKEN_LIFETIME_SECONDS * 1000,
+        expires_at,
     };
     // The credential (or its service account) may have been deleted since it was
     // looked up: then the client no longer exists, a failed authentication like any
@@ -157,7 +168,7 @@ pub async fn create<S: Store>(
     Ok(CreateServiceAccountTokenResponse::Status200(TokenResponse {
         access_token: minted.access_token,
         token_type: TokenResponseTokenType::Bearer,
-        expires_in: TOKEN_LIFETIME_SECONDS,
+        expires_in: expires_in(created_at, expires_at),
     }))
 }
 
@@ -202,7 +213,7 @@ pub async fn authenticate_client<S: Store>(
 
     // A fault of the server is not the client's failure: it counts nothing.
     let client = store.find_client(&client_id).await.map_err(storage_error)?;
-    match verify_client(client, &client_secret) {
+    match verify_client(client, &client_secret, now()) {
         Ok(client) => {
             limiter.record_success(&client_id, attempt.address);
             Ok((client_id, client))
@@ -254,20 +265,43 @@ fn token_to_revoke(token: &str) -> Option<(String, [u8; 32])> {
     Some((token_id.to_owned(), auth::hash_secret(secret)))
 }
 
+/// `expires_in` for a token minted at `created_at` that expires at `expires_at`: whole
+/// seconds, rounded down so that it never promises more than the token has, but at
+/// least 1 (the spec's minimum; a credential that expires within the second gives
+/// its token that last part of a second).
+fn expires_in(created_at: Millis, expires_at: Millis) -> i64 {
+    ((expires_at - created_at) / 1000).max(1)
+}
+
 /// The stored hash an unknown client's secret is compared with: no secret hashes to it
 /// (that would take a SHA-256 preimage of all zeros), and comparing with it costs what
 /// comparing with a real one does.
 const NO_CLIENT_HASH: [u8; 32] = [0; 32];
 
-/// The client, if `secret` is its secret. An unknown client and a wrong secret take the
-/// same path: one hash of the presented secret and one constant-time comparison, then
-/// the same answer, so neither the answer nor its timing tells them apart; only the
-/// reason, which goes to the log, differs.
-fn verify_client(client: Option<ClientRecord>, secret: &str) -> Result<ClientRecord, FailureReason> {
+/// The client, if `secret` is its secret (or its previous secret, during that one's
+/// grace) and it may mint a token at `now` (active, not expired). An unknown client, a
+/// wrong secret, a previous secret past its grace and a disabled or expired client all
+/// take the same path: one hash of the presented secret and two constant-time
+/// comparisons (with [`NO_CLIENT_HASH`] for what is not there), then the same answer,
+/// so neither the answer nor its timing tells them apart; only the reason, which goes
+/// to the log, differs.
+fn verify_client(client: Option<ClientRecord>, secret: &str, now: Millis) -> Result<ClientRecord, FailureReason> {
     let stored_hash = client.as_ref().map_or(&NO_CLIENT_HASH, |client| &client.secret_hash);
-    let matches = auth::secret_matches(secret, stored_hash);
+    let previous_hash = client
+        .as_ref()
+        .filter(|client| {
+            client
+                .credential
+                .previous_secret_expires_at
+                .is_some_and(|until| now < until)
+        })
+        .and_then(|client| client.previous_secret_hash.as_ref())
+        .unwrap_or(&NO_CLIENT_HASH);
+    let matches = auth::secret_matches_either(secret, stored_hash, previous_hash);
     match client {
-        Some(client) if matches => Ok(client),
+        Some(client) if matches && client.credential.is_usable_at(now) => Ok(client),
+        Some(client) if matches && client.credential.is_expired_at(now) => Err(FailureReason::ExpiredClient),
+        Some(_) if matches => Err(FailureReason::DisabledClient),
         Some(_) => Err(FailureReason::WrongSecret),
         None => Err(FailureReason::UnknownClient),
     }
@@ -286,7 +320,7 @@ fn too_many_failures(limited: Limited) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keycred_store::Credential;
+    use keycred_store::{Credential, CredentialStatus};
 
     fn client_with_secret(secret: &str) -> ClientRecord {
         ClientRecord {
@@ -300,17 +334,22 @@ mod tests {
                 created_at: 0,
                 updated_at: 0,
                 last_used_at: None,
+                status: CredentialStatus::Active,
+                expires_at: None,
+                secret_rotated_at: None,
+                previous_secret_expires_at: None,
             },
             secret_hash: auth::hash_secret(secret),
+            previous_secret_hash: None,
         }
     }
 
     #[test]
     fn an_unknown_client_and_a_wrong_secret_take_the_same_path() {
         let before = auth::hashes_computed();
-        let unknown = verify_client(None, "a-guess");
+        let unknown = verify_client(None, "a-guess", 0);
         let after_unknown = auth::hashes_computed();
-        let wrong = verify_client(Some(client_with_secret("the-secret")), "a-guess");
+        let wrong = verify_client(Some(client_with_secret("the-secret")), "a-guess", 0);
         let after_wrong = auth::hashes_computed();
 
         assert_eq!(unknown.unwrap_err(), FailureReason::UnknownClient);
@@ -331,8 +370,45 @@ mod tests {
 
     #[test]
     fn the_right_secret_is_accepted_and_nothing_matches_an_unknown_client() {
-        assert!(verify_client(Some(client_with_secret("the-secret")), "the-secret").is_ok());
-        assert!(verify_client(None, "").is_err());
+        assert!(verify_client(Some(client_with_secret("the-secret")), "the-secret", 0).is_ok());
+        assert!(verify_client(None, "", 0).is_err());
         assert_ne!(auth::hash_secret(""), NO_CLIENT_HASH);
+    }
+
+    #[test]
+    fn a_disabled_or_expired_client_or_a_spent_previous_secret_take_the_wrong_secrets_path() {
+        let mut disabled = client_with_secret("the-secret");
+        disabled.credential.status = CredentialStatus::Disabled;
+        let mut expired = client_with_secret("the-secret");
+        expired.credential.expires_at = Some(1_000);
+        let mut rotated = client_with_secret("new-secret");
+        rotated.previous_secret_hash = Some(auth::hash_secret("the-secret"));
+        rotated.credential.previous_secret_expires_at = Some(1_000);
+
+        let before = auth::hashes_computed();
+        let outcomes = [
+            verify_client(Some(disabled), "the-secret", 999).map(drop),
+            verify_client(Some(expired.clone()), "the-secret", 1_000).map(drop),
+            verify_client(Some(rotated.clone()), "the-secret", 1_000).map(drop),
+        ];
+        assert_eq!(
+            auth::hashes_computed() - before,
+            3,
+            "one hash each, as for a wrong secret"
+        );
+        assert_eq!(
+            outcomes,
+            [
+                Err(FailureReason::DisabledClient),
+                Err(FailureReason::ExpiredClient),
+                Err(FailureReason::WrongSecret),
+            ]
+        );
+        assert!(verify_client(Some(expired), "the-secret", 999).is_ok());
+        assert!(
+            verify_client(Some(rotated.clone()), "the-secret", 999).is_ok(),
+            "in its grace"
+        );
+        assert!(verify_client(Some(rotated), "new-secret", 5_000).is_ok());
     }
 }

@@ -10,6 +10,7 @@ fn patch(name: Option<&str>, description: Option<&str>) -> CredentialPatch {
     CredentialPatch {
         name: name.map(str::to_owned),
         description: description.map(str::to_owned),
+        ..Default::default()
     }
 }
 

@@ -9,6 +9,7 @@
 //! migration lock and collation) is tested in that backend's own tests.
 
 pub(crate) mod credentials;
+pub(crate) mod lifecycle;
 pub(crate) mod lists;
 pub(crate) mod organizations;
 pub(crate) mod tokens;
@@ -19,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::{
-    Credential, CredentialKey, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount, StorageError,
-    StorageObserver, Store,
+    Credential, CredentialKey, CredentialStatus, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
+    StorageError, StorageObserver, Store,
 };
 
 /// A fresh database of one backend, for the suite: what differs between backends
@@ -123,6 +124,12 @@ macro_rules! conformance_tests {
             credentials::credentials_are_deleted_only_through_their_own_ids,
             credentials::concurrent_writes_all_commit_and_survive_reopening,
             credentials::concurrent_updates_of_different_fields_never_undo_each_other,
+            lifecycle::a_credential_is_created_active_with_the_expiry_given,
+            lifecycle::disabling_a_credential_deletes_its_tokens_and_refuses_new_ones,
+            lifecycle::an_expiry_caps_the_tokens_and_can_be_removed,
+            lifecycle::a_token_never_outlives_its_credentials_expiry,
+            lifecycle::rotating_keeps_at_most_one_previous_secret,
+            lifecycle::a_rotation_checks_ids_and_the_expected_state,
             tokens::clients_are_found_by_client_id_with_their_secret_hash,
             tokens::inserting_a_token_marks_the_credential_used_and_finds_its_role,
             tokens::inserting_a_token_removes_the_credentials_expired_tokens,
@@ -260,6 +267,10 @@ pub(crate) fn credential(id: &str, organization_id: &str, service_account_id: &s
             created_at: 3_000,
             updated_at: 3_000,
             last_used_at: None,
+            status: CredentialStatus::Active,
+            expires_at: None,
+            secret_rotated_at: None,
+            previous_secret_expires_at: None,
         },
         secret_hash: [7; 32],
     }

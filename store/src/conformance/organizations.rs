@@ -293,6 +293,7 @@ pub(crate) async fn writes_and_failures_are_reported_to_the_observer<D: Database
     let rename = CredentialPatch {
         name: Some("renamed".to_owned()),
         description: None,
+        ..Default::default()
     };
     let renamed = store
         .update_credential(key("org", "sa", "cred"), rename, 4_000, None)

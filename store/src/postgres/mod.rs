@@ -3,7 +3,9 @@
 //! schema migrations taken under an advisory lock, and the SQL of each operation.
 //!
 //! Every write is one statement, and so one transaction, committed before its
-//! future resolves (PostgreSQL's own durability settings then apply; the default,
+//! future resolves, except the credential writes with consequences for its tokens
+//! (a disable, an expiry, a rotation that revokes them): the credential's
+//! `UPDATE … RETURNING`, then the token statement, in one transaction (PostgreSQL's own durability settings then apply; the default,
 //! `synchronous_commit = on`, flushes the WAL before the commit is acknowledged).
 //! A list page is read in one REPEATABLE READ, READ ONLY transaction, so its rows
 //! and its "is there more?" answer come from one snapshot. Nothing is cached in the
@@ -41,8 +43,8 @@ use self::error::{from_pg, from_pool, is_foreign_key_violation};
 use self::queries::{query_opt, PgRow};
 use super::{
     ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken,
-    Organization, Page, PageRequest, RevocationFeed, Revoked, ServiceAccount, ServiceAccountPatch, StorageError,
-    StorageObserver, StorageResult, Store, TokenRecord,
+    Organization, Page, PageRequest, RevocationFeed, Revoked, Rotation, ServiceAccount, ServiceAccountPatch,
+    StorageError, StorageObserver, StorageResult, Store, TokenRecord,
 };
 use crate::paging::{self, PagePlan};
 use crate::revocations;
@@ -198,6 +200,32 @@ impl PgStore {
         let page = queries::read_page(&tx, op, &plan, read).await?;
         tx.commit().await.map_err(|err| from_pg(op, err))?;
         Ok(page)
+    }
+
+    /// Runs the credential write `statement` with `params` and then, if it returned the
+    /// credential, the token statement `consequence` picks for it, in one transaction
+    /// (READ COMMITTED: the token statement's snapshot is taken after the credential's
+    /// row lock was, so it sees every token minted before that lock was released).
+    async fn write_credential(
+        &self,
+        op: &str,
+        statement: &Statement,
+        params: &[Value<'_>],
+        consequence: rows::TokenConsequence,
+    ) -> StorageResult<Option<Credential>> {
+        let mut client = self.writer(op).await?;
+        let work = async {
+            let tx = client.transaction().await.map_err(|err| from_pg(op, err))?;
+            let written = query_opt(&tx, op, statement, params, |row| rows::credential(row)).await?;
+            if let Some((statement, params)) = written.as_ref().and_then(consequence) {
+                queries::execute(&tx, statement, &params)
+                    .await
+                    .map_err(|err| from_pg(op, err))?;
+            }
+            tx.commit().await.map_err(|err| from_pg(op, err))?;
+            Ok(written)
+        };
+        self.commit(work).await
     }
 
     /// Runs the write `statement`: the number of rows it changed, or, for a
@@ -430,16 +458,33 @@ impl Store for PgStore {
         if unstorable(&key_parts(&key)) {
             return Ok(None);
         }
-        let op = "update credential";
         let params = rows::credential_update(&key, &patch, now, expected.as_ref());
-        self.observed(async {
-            let client = self.writer(op).await?;
-            let update = query_opt(&client, op, &sql::UPDATE_CREDENTIAL, &params, |row| {
-                rows::credential(row)
-            });
-            self.commit(update).await
-        })
-        .await
+        let write = self.write_credential(
+            "update credential",
+            &sql::UPDATE_CREDENTIAL,
+            &params,
+            rows::token_consequence,
+        );
+        self.observed(write).await
+    }
+
+    async fn rotate_credential(
+        &self,
+        key: CredentialKey<'_>,
+        rotation: Rotation,
+        expected: Option<Credential>,
+    ) -> StorageResult<Option<Credential>> {
+        if unstorable(&key_parts(&key)) {
+            return Ok(None);
+        }
+        let params = rows::credential_rotation(&key, &rotation, expected.as_ref());
+        let consequence: rows::TokenConsequence = if rotation.revoke_tokens {
+            rows::every_token_revoked
+        } else {
+            rows::tokens_untouched
+        };
+        let write = self.write_credential("rotate credential", &sql::ROTATE_CREDENTIAL, &params, consequence);
+        self.observed(write).await
     }
 
     async fn find_client(&self, client_id: &str) -> StorageResult<Option<ClientRecord>> {

@@ -56,6 +56,10 @@ impl Columns for PgRow<'_> {
         self.get(index)
     }
 
+    fn optional_bytes(&self, index: usize) -> StorageResult<Option<Vec<u8>>> {
+        self.get(index)
+    }
+
     fn boolean(&self, index: usize) -> StorageResult<bool> {
         self.get(index)
     }

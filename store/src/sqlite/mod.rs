@@ -32,7 +32,7 @@ use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
     ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis,
-    NewCredential, NewToken, Organization, Page, PageRequest, RevocationFeed, Revoked, ServiceAccount,
+    NewCredential, NewToken, Organization, Page, PageRequest, RevocationFeed, Revoked, Rotation, ServiceAccount,
     ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store, TokenRecord,
 };
 use crate::{paging, rows, sql};
@@ -94,10 +94,12 @@ fn write_error(op: &str, missing_parent: &str, err: rusqlite::Error) -> StorageE
 }
 
 /// keycred's credential PATCH statement as SQLite runs it: `?1` credential ID, `?2`
-/// service account ID, `?3` organization ID, `?4` name, `?5` description, `?6` now
-/// (epoch milliseconds), `?7`–`?9` the expected `updated_at`, name and description
-/// of a conditional update (all NULL otherwise); it returns the credential's
-/// columns. Public so that the benchmark's raw-SQLite ceiling runs exactly keycred's
+/// service account ID, `?3` organization ID, `?4` name, `?5` description, `?6`
+/// status, `?7` 1 if the expiry is to be set, `?8` the new expiry, `?9` now (epoch
+/// milliseconds), `?10`–`?15` the expected `updated_at`, name, description, status,
+/// expiry and `secret_rotated_at` of a conditional update (all NULL otherwise); it
+/// returns the credential's columns. (A change of status or expiry also runs a
+/// statement on the credential's tokens, in the same transaction.) Public so that the benchmark's raw-SQLite ceiling runs exactly keycred's
 /// statement rather than a copy.
 pub fn update_credential_sql() -> &'static str {
     sql::UPDATE_CREDENTIAL.sqlite()
@@ -296,8 +298,23 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 let params = rows::credential_update(&key.borrow(), &patch, now, expected.as_ref());
-                query_opt(conn, &sql::UPDATE_CREDENTIAL, &params, |row| rows::credential(row))
-                    .map_err(|err| from_sqlite("update credential", err))
+                queries::update_credential(conn, &params).map_err(|err| from_sqlite("update credential", err))
+            })
+            .await
+    }
+
+    async fn rotate_credential(
+        &self,
+        key: CredentialKey<'_>,
+        rotation: Rotation,
+        expected: Option<Credential>,
+    ) -> StorageResult<Option<Credential>> {
+        let key = owned_key(key);
+        self.writer
+            .write(move |conn| {
+                let params = rows::credential_rotation(&key.borrow(), &rotation, expected.as_ref());
+                queries::rotate_credential(conn, &params, rotation.revoke_tokens)
+                    .map_err(|err| from_sqlite("rotate credential", err))
             })
             .await
     }

@@ -11,7 +11,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension, Row, ToSql};
 use crate::paging::PagePlan;
 use crate::rows::{self, Columns, Value};
 use crate::sql::{self, Statement};
-use crate::{CredentialKey, NewToken, Page};
+use crate::{Credential, CredentialKey, NewToken, Page};
 
 /// The three IDs that must all agree to reach a credential, owned so they can be
 /// moved to another thread.
@@ -66,6 +66,10 @@ impl Columns for Row<'_> {
     }
 
     fn bytes(&self, index: usize) -> rusqlite::Result<Vec<u8>> {
+        self.get(index)
+    }
+
+    fn optional_bytes(&self, index: usize) -> rusqlite::Result<Option<Vec<u8>>> {
         self.get(index)
     }
 
@@ -124,9 +128,9 @@ pub(super) fn read_page<T>(
 
 /// Stores a token: sweeps the credential's expired tokens, inserts the new one and
 /// records the credential as used; false, and nothing inserted, if the credential is
-/// gone. Runs inside the writer's transaction, so the statements stand or fall
-/// together, and the insert itself checks that the credential exists (it selects
-/// from it), so no deletion can come between the check and the insert.
+/// gone, disabled or expired. Runs inside the writer's transaction, so the statements
+/// stand or fall together, and the insert itself checks the credential (it selects
+/// from it), so no deletion or disable can come between the check and the insert.
 pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Result<bool> {
     execute(conn, &sql::SWEEP_EXPIRED_TOKENS, &rows::token_use(token))?;
     if execute(conn, &sql::ADD_TOKEN, &rows::new_token(token))? == 0 {
@@ -134,4 +138,33 @@ pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Res
     }
     execute(conn, &sql::TOUCH_CREDENTIAL, &rows::token_use(token))?;
     Ok(true)
+}
+
+/// Patches a credential ([`sql::UPDATE_CREDENTIAL`] with `params`) and then does what
+/// the credential as written means for its tokens ([`rows::token_consequence`]), in
+/// the writer's transaction.
+pub(super) fn update_credential(conn: &Connection, params: &[Value<'_>]) -> rusqlite::Result<Option<Credential>> {
+    let updated = query_opt(conn, &sql::UPDATE_CREDENTIAL, params, |row| rows::credential(row))?;
+    if let Some((statement, params)) = updated.as_ref().and_then(rows::token_consequence) {
+        execute(conn, statement, &params)?;
+    }
+    Ok(updated)
+}
+
+/// Rotates a credential's secret ([`sql::ROTATE_CREDENTIAL`] with `params`) and, with
+/// `revoke_tokens`, deletes its tokens, in the writer's transaction.
+pub(super) fn rotate_credential(
+    conn: &Connection,
+    params: &[Value<'_>],
+    revoke_tokens: bool,
+) -> rusqlite::Result<Option<Credential>> {
+    let rotated = query_opt(conn, &sql::ROTATE_CREDENTIAL, params, |row| rows::credential(row))?;
+    if let Some(credential) = rotated.as_ref().filter(|_| revoke_tokens) {
+        execute(
+            conn,
+            &sql::REVOKE_CREDENTIAL_TOKENS,
+            &rows::credential_tokens(&credential.id),
+        )?;
+    }
+    Ok(rotated)
 }

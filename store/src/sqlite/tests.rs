@@ -597,6 +597,7 @@ async fn the_log_stays_small_under_a_stream_of_writes() {
             // Different all along: SQLite does not rewrite an overflow page whose
             // bytes are unchanged.
             description: Some(format!("{index:05}").repeat(4_000)),
+            ..Default::default()
         };
         store
             .update_credential(key("org", "sa", "cred"), patch, 2_000 + index, None)

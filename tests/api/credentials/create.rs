@@ -54,6 +54,7 @@ fn creating_a_credential_returns_it_with_its_secret() {
         "name",
         "description",
         "service_account_id",
+        "status",
     ]
     .map(String::from)
     .into();
@@ -92,6 +93,7 @@ fn a_credential_created_without_a_description_has_none() {
         "created_at",
         "name",
         "service_account_id",
+        "status",
     ]
     .map(String::from)
     .into();

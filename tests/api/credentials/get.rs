@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::helpers::{assert_error, credential_path, credential_path_of, is_utc_millis_timestamp, keys_of, spawn_app};
 
-const ALLOWED_KEYS: [&str; 7] = [
+const ALLOWED_KEYS: [&str; 11] = [
     "id",
     "client_id",
     "created_at",
@@ -12,6 +12,10 @@ const ALLOWED_KEYS: [&str; 7] = [
     "description",
     "last_used_at",
     "service_account_id",
+    "status",
+    "expires_at",
+    "secret_rotated_at",
+    "previous_secret_expires_at",
 ];
 
 fn is_lowercase_nanoid(text: &str) -> bool {
@@ -54,7 +58,7 @@ fn get_returns_the_credential_and_never_its_secret() {
 }
 
 #[test]
-fn an_unused_credential_has_exactly_id_client_id_created_at_name_and_service_account_id() {
+fn an_unused_credential_has_exactly_id_client_id_created_at_name_service_account_id_and_status() {
     let app = spawn_app();
     let admin = app.admin("acme");
     let unused = app.admin("acme");
@@ -67,10 +71,11 @@ fn an_unused_credential_has_exactly_id_client_id_created_at_name_and_service_acc
         assert!(body["description"].is_string(), "{body}");
         keys.remove("description");
     }
-    let expected: BTreeSet<String> = ["id", "client_id", "created_at", "name", "service_account_id"]
+    let expected: BTreeSet<String> = ["id", "client_id", "created_at", "name", "service_account_id", "status"]
         .map(String::from)
         .into();
     assert_eq!(keys, expected, "{body}");
+    assert_eq!(body["status"], "active");
     assert!(!body.to_string().contains(&unused.client_secret));
 }
 

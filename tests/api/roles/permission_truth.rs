@@ -46,7 +46,7 @@ struct Operation {
     attempt: fn(&Target, &str) -> TestResponse,
 }
 
-const OPERATIONS: [Operation; 13] = [
+const OPERATIONS: [Operation; 14] = [
     Operation {
         name: "listOrganizations",
         resource: ORGANIZATIONS,
@@ -127,6 +127,12 @@ const OPERATIONS: [Operation; 13] = [
         resource: CREDENTIALS,
         action: "delete",
         attempt: |t, token| t.app.delete(&t.credential(), token),
+    },
+    Operation {
+        name: "rotateServiceAccountCredential",
+        resource: CREDENTIALS,
+        action: "rotate",
+        attempt: |t, token| t.app.post_json(&format!("{}/rotate", t.credential()), token, "{}"),
     },
 ];
 
@@ -238,6 +244,7 @@ fn denied_actions_are_reported_as_false_not_left_out() {
         for (source, resource, permissions) in &reported {
             let actions: &[&str] = match *resource {
                 ORGANIZATIONS => &["read"],
+                CREDENTIALS => &["read", "create", "update", "delete", "rotate"],
                 _ => &["read", "create", "update", "delete"],
             };
             for action in actions {

@@ -31,6 +31,7 @@ const ROLE_TABLE: &[(&str, &str, &[&str])] = &[
     (CREDENTIALS, "create", &["org_admin"]),
     (CREDENTIALS, "update", &["org_admin", "org_member"]),
     (CREDENTIALS, "delete", &["org_admin"]),
+    (CREDENTIALS, "rotate", &["org_admin"]),
 ];
 
 /// Whether the role table lets `role` do `action` on `resource`.
@@ -76,7 +77,7 @@ struct Things {
     credential: String,
 }
 
-const OPERATIONS: [Operation; 15] = [
+const OPERATIONS: [Operation; 17] = [
     Operation {
         name: "getHealthz",
         scope: Scope::Public,
@@ -94,6 +95,17 @@ const OPERATIONS: [Operation; 15] = [
         method: "POST",
         path: |_| "/service-account-token".to_owned(),
         body: Some("grant_type=client_credentials"),
+        resource: "",
+        action: "",
+        success: 200,
+        consumes_target: false,
+    },
+    Operation {
+        name: "revokeServiceAccountToken",
+        scope: Scope::TokenEndpoint,
+        method: "POST",
+        path: |_| "/service-account-token/revoke".to_owned(),
+        body: Some("token=not-a-token"),
         resource: "",
         action: "",
         success: 200,
@@ -241,6 +253,22 @@ const OPERATIONS: [Operation; 15] = [
         action: "delete",
         success: 204,
         consumes_target: true,
+    },
+    Operation {
+        name: "rotateServiceAccountCredential",
+        scope: Scope::Organization,
+        method: "POST",
+        path: |t| {
+            format!(
+                "{}/rotate",
+                credential_path_of(&t.organization, &t.service_account, &t.credential)
+            )
+        },
+        body: Some(r#"{"previous_secret_valid_for_seconds":0}"#),
+        resource: CREDENTIALS,
+        action: "rotate",
+        success: 200,
+        consumes_target: false,
     },
 ];
 
@@ -494,7 +522,7 @@ fn every_operation_by_every_caller_on_either_organization_answers_exactly_the_ex
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(attempts, 12 * 4 * 7 + 3 * 7);
+    assert_eq!(attempts, 13 * 4 * 7 + 4 * 7);
     assert_eq!(world.other_state(&app), other_before, "the other organization changed");
 }
 

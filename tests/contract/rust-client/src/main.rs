@@ -23,7 +23,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
 /// What an org_admin may do to credentials, as expand=permissions reports it.
 fn admin_on_credentials() -> HashMap<String, HashMap<String, bool>> {
-    let actions = ["read", "create", "update", "delete"].map(|action| (action.to_string(), true));
+    let actions = ["read", "create", "update", "delete", "rotate"].map(|action| (action.to_string(), true));
     HashMap::from([("service_account_credentials".to_string(), HashMap::from(actions))])
 }
 
@@ -124,6 +124,7 @@ impl Account<'_> {
         let body = types::CreateServiceAccountCredentialRequest {
             name: arg("deploy-bot"),
             description: Some(arg("CI")),
+            expires_at: None,
         };
         let created = (self.client)
             .create_service_account_credential(&arg(self.org), &arg(&self.id), None, &body)
@@ -144,6 +145,8 @@ impl Account<'_> {
         let body = types::UpdateServiceAccountCredentialRequest {
             name: Some(arg("deploy-bot-2")),
             description: Some(arg("Used by progenitor")),
+            status: None,
+            expires_at: None,
         };
         let (org, account, credential) = (arg(self.org), arg(&self.id), arg(credential_id));
         let updated = (self.client)
