@@ -345,6 +345,37 @@ fn a_role_change_binds_at_once_where_made_and_within_a_second_elsewhere() {
     );
 }
 
+#[test]
+#[ignore = "PostgreSQL only: runs with KEYCRED_TEST_BACKEND=postgres and --include-ignored (scripts/test.sh)"]
+fn disabling_or_rotating_with_revoke_binds_at_once_where_made_and_within_a_second_elsewhere() {
+    let (apps, admin, admin_token) = three_instances();
+    for (change, body) in [
+        ("disabled", r#"{"status":"disabled"}"#),
+        ("rotated with revoke_tokens", r#"{"revoke_tokens":true}"#),
+    ] {
+        let credential = apps[0].new_credential(&admin, &admin_token, &admin.service_account_id, change);
+        let token = apps[0].token_for(&credential);
+        let path = credential_path(&credential);
+        for app in apps.iter().rev() {
+            assert_eq!(app.get(&path, &token).status, 200);
+        }
+
+        let answer = if change == "disabled" {
+            apps[0].patch_json(&path, &admin_token, body)
+        } else {
+            apps[0].post_json(&format!("{path}/rotate"), &admin_token, body)
+        };
+        let acknowledged = Instant::now();
+        assert_eq!(answer.status, 200, "{}", answer.text());
+
+        let took = assert_bound(&apps, acknowledged, 401, |app| app.get(&path, &token).status);
+        println!(
+            "multi-instance: a {change} credential's token was refused at once by the instance that made the \
+             change and after {took:?} by the others (bound: {REVOCATION_BOUND:?})"
+        );
+    }
+}
+
 /// Revokes `token` through `app` (RFC 7009) with `who`'s credentials, asserting the 200.
 fn revoke(app: &TestApp, who: &Bootstrapped, token: &str) {
     let authorization = basic_auth(&who.client_id, &who.client_secret);

@@ -174,29 +174,52 @@ fn status_and_expires_before_tell_disabled_expired_and_expiring_credentials_apar
     let app = spawn_app();
     let organization = organization_with_credentials(&app, "acme", 2);
     let ids = organization.ids();
-    // The API cannot disable a credential or give it an expiry yet: set the columns.
-    let set = |id: &str, status: &str, expires_at: &str| {
-        app.database.execute(&format!(
-            "UPDATE credentials SET status = '{status}', expires_at = {expires_at} WHERE id = '{id}'"
-        ));
+    let token = organization.token.as_str();
+    // Disabled and expiring through the API; an expiry cannot be set in the past, so
+    // two credentials get one a moment ahead, and the test waits for it to pass.
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let soon = soon.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let change = |index: usize, body: String| {
+        let (id, service_account) = &organization.credentials[index];
+        let path = credential_path_of(&organization.admin.organization_id, service_account, id);
+        let response = app.patch_json(&path, token, &body);
+        assert_eq!(response.status, 200, "{}", response.text());
     };
-    set(&ids[1], "disabled", "NULL");
-    set(&ids[2], "active", "1000"); // expired in 1970
-    set(&ids[3], "active", "32503680000000"); // expires in 3000
-    set(&ids[4], "disabled", "1000");
+    change(1, r#"{"status":"disabled"}"#.to_owned());
+    change(2, format!(r#"{{"expires_at":"{soon}"}}"#));
+    change(3, r#"{"expires_at":"3000-01-01T00:00:00Z"}"#.to_owned());
+    change(4, format!(r#"{{"status":"disabled","expires_at":"{soon}"}}"#));
     let (path, token) = (organization.path(), organization.token.as_str());
     let filtered = |query: &str| listed(&app, &with_query(&path, query), token);
     let pick = |indexes: &[usize]| indexes.iter().map(|index| ids[*index].clone()).collect::<Vec<_>>();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while filtered("status=expired") != pick(&[2]) {
+        assert!(std::time::Instant::now() < deadline, "the expiry never passed");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
 
     assert_eq!(filtered("status=active"), pick(&[0, 3, 5, 6]));
     assert_eq!(filtered("status=disabled"), pick(&[1, 4]));
     assert_eq!(filtered("status=expired"), pick(&[2]));
-    assert_eq!(filtered("expires_before=2000-01-01T00:00:00Z"), pick(&[2, 4]));
+    assert_eq!(filtered("expires_before=2999-01-01T00:00:00Z"), pick(&[2, 4]));
     assert_eq!(filtered("expires_before=3000-01-01T00:00:00.001Z"), pick(&[2, 3, 4]));
     assert_eq!(
         filtered("status=active&expires_before=3000-01-01T00:00:00.001Z"),
         pick(&[3])
     );
+    // The items say the same of themselves.
+    let page = app.page(&path, "limit=100", token);
+    let items = page.body["items"].as_array().expect("items");
+    let statuses: Vec<&str> = items
+        .iter()
+        .map(|item| item["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["active", "disabled", "expired", "active", "disabled", "active", "active"]
+    );
+    assert_eq!(items[3]["expires_at"], "3000-01-01T00:00:00.000Z", "{}", items[3]);
+    assert!(items[0].get("expires_at").is_none(), "{}", items[0]);
     // Paged one at a time, a filtered list still walks both ways.
     let active = with_query(&path, "status=active");
     let forward = app.walk_forward(&active, 1, token);

@@ -178,28 +178,6 @@ impl TestDatabase {
         }
     }
 
-    /// Runs one statement directly, behind every server's back: for columns the API
-    /// cannot set yet (a credential's `status` and `expires_at`).
-    pub fn execute(&self, sql: &str) {
-        match self {
-            TestDatabase::Sqlite { path, .. } => {
-                let database = rusqlite::Connection::open(path).expect("open the database");
-                database
-                    .busy_timeout(std::time::Duration::from_secs(5))
-                    .expect("set a busy timeout");
-                database
-                    .execute(sql, [])
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-            }
-            TestDatabase::Postgres { url, .. } => with_client(url, async |client| {
-                client
-                    .batch_execute(sql)
-                    .await
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-            }),
-        }
-    }
-
     /// PostgreSQL only: makes the server refuse new connections to this database and
     /// ends the open ones (`refuse = true`), or takes connections again (`false`).
     pub fn refuse_postgres_connections(&self, refuse: bool) {
