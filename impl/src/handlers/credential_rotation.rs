@@ -7,7 +7,7 @@ use keycred_api::{
     RotateServiceAccountCredentialResponse,
 };
 
-use super::credentials::{conditional_write_missed, matching_credential, Lifecycle};
+use super::credentials::{conditional_write_missed, matching_credential, Lifecycle, OwnedCredentialKey};
 use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
@@ -38,18 +38,9 @@ pub async fn rotate<S: Store>(
     let rotation = rotation(body, &client_secret, now());
     let rotated = if rotation.revoke_tokens {
         let revocation = Revocation::Credential(params.credential_id.clone());
-        let (organization, service_account, credential) = (
-            organization_id.clone(),
-            params.service_account_id.clone(),
-            params.credential_id.clone(),
-        );
+        let owned = OwnedCredentialKey::of(key);
         api.revoking(revocation, |store| async move {
-            let key = CredentialKey {
-                organization_id: &organization,
-                service_account_id: &service_account,
-                credential_id: &credential,
-            };
-            store.rotate_credential(key, rotation, expected).await
+            store.rotate_credential(owned.key(), rotation, expected).await
         })
         .await
     } else {

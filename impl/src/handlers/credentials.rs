@@ -93,6 +93,31 @@ fn future_expiry(expires_at: Timestamp, now: Millis) -> Result<Millis, ApiError>
     Ok(expires_at.0)
 }
 
+/// A credential's key that a revoking write, which runs in a task of its own, can own.
+pub(super) struct OwnedCredentialKey {
+    organization_id: String,
+    service_account_id: String,
+    credential_id: String,
+}
+
+impl OwnedCredentialKey {
+    pub(super) fn of(key: CredentialKey<'_>) -> OwnedCredentialKey {
+        OwnedCredentialKey {
+            organization_id: key.organization_id.to_owned(),
+            service_account_id: key.service_account_id.to_owned(),
+            credential_id: key.credential_id.to_owned(),
+        }
+    }
+
+    pub(super) fn key(&self) -> CredentialKey<'_> {
+        CredentialKey {
+            organization_id: &self.organization_id,
+            service_account_id: &self.service_account_id,
+            credential_id: &self.credential_id,
+        }
+    }
+}
+
 /// The stored credential of a request's IDs whose `ETag` is one `If-Match` names; a
 /// 404 if there is none, a 412 if it has another tag. (A missing credential is a 404
 /// whatever If-Match says: RFC 9110 §13.2.1, preconditions are ignored when the
@@ -355,18 +380,9 @@ pub async fn update<S: Store>(
     let conditional = expected.is_some();
     let credential = if patch.status.is_some() || patch.expires_at.is_some() {
         let revocation = Revocation::Credential(params.credential_id.clone());
-        let (organization, service_account, credential) = (
-            organization_id.clone(),
-            params.service_account_id.clone(),
-            params.credential_id.clone(),
-        );
+        let owned = OwnedCredentialKey::of(key);
         api.revoking(revocation, |store| async move {
-            let key = CredentialKey {
-                organization_id: &organization,
-                service_account_id: &service_account,
-                credential_id: &credential,
-            };
-            store.update_credential(key, patch, now, expected).await
+            store.update_credential(owned.key(), patch, now, expected).await
         })
         .await
     } else {
@@ -422,19 +438,10 @@ pub async fn delete<S: Store>(
     let expected = matching_credential(api, key, params.if_match.as_deref()).await?;
     let conditional = expected.is_some();
     let revocation = Revocation::Credential(params.credential_id.clone());
-    let (organization, service_account, credential) = (
-        organization_id.clone(),
-        params.service_account_id.clone(),
-        params.credential_id.clone(),
-    );
+    let owned = OwnedCredentialKey::of(key);
     let deleted = api
         .revoking(revocation, |store| async move {
-            let key = CredentialKey {
-                organization_id: &organization,
-                service_account_id: &service_account,
-                credential_id: &credential,
-            };
-            store.delete_credential(key, expected).await
+            store.delete_credential(owned.key(), expected).await
         })
         .await
         .map_err(storage_error)?;
