@@ -6,6 +6,7 @@
 //! read their schema changes from the one list in [`migrations`]. Timestamps are Unix
 //! epoch milliseconds (UTC).
 
+mod audit;
 #[cfg(test)]
 mod conformance;
 mod migrations;
@@ -16,6 +17,10 @@ mod rows;
 mod sql;
 pub mod sqlite;
 
+pub use audit::{
+    recorded_client_id, Actor, AuditAction, AuditChanges, AuditContext, AuditEvent, AuditFilter, AuditTarget, Change,
+    DenialReason, DeniedCredential, TargetKind, TokenDenial, CLIENT_ID_CHARS, DENIAL_FOLD_MILLIS,
+};
 pub use revocations::{RevocationFeed, Revoked};
 
 use std::future::Future;
@@ -125,6 +130,15 @@ impl Credential {
     /// Whether its expiry has come by `now`.
     pub fn is_expired_at(&self, now: Millis) -> bool {
         self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
+
+    /// Where to find it: its three IDs.
+    pub fn key(&self) -> CredentialKey<'_> {
+        CredentialKey {
+            organization_id: &self.organization_id,
+            service_account_id: &self.service_account_id,
+            credential_id: &self.id,
+        }
     }
 
     /// Whether it may mint a token at `now`: active and not expired.
@@ -310,10 +324,25 @@ pub struct NewToken {
     pub secret_hash: [u8; 32],
     /// The credential that minted it; the token dies with it.
     pub credential_id: String,
+    /// That credential's service account, for the `token.issued` event.
+    pub service_account_id: String,
+    /// That credential's organization, for the `token.issued` event.
+    pub organization_id: String,
     /// When it was minted.
     pub created_at: Millis,
     /// When it stops working.
     pub expires_at: Millis,
+}
+
+impl NewToken {
+    /// Where to find the credential that minted it.
+    pub fn credential(&self) -> CredentialKey<'_> {
+        CredentialKey {
+            organization_id: &self.organization_id,
+            service_account_id: &self.service_account_id,
+            credential_id: &self.credential_id,
+        }
+    }
 }
 
 /// A stored token joined with the identity it speaks for.
@@ -395,6 +424,12 @@ pub struct IgnoreStorageEvents;
 impl StorageObserver for IgnoreStorageEvents {}
 
 /// Everything keycred persists. Every write is durable once its future resolves `Ok`.
+///
+/// Every write that changes something records its audit event (see [`AuditEvent`])
+/// in the same transaction, from the [`AuditContext`] it is given: a change is never
+/// stored without its event, nor an event without its change. A write that changes
+/// nothing (a conditional write whose condition failed, a patch to the values already
+/// stored, a delete of what is not there) records nothing.
 pub trait Store: Send + Sync + 'static {
     /// Finds an organization by its ID or, failing that, by its label.
     fn find_organization(&self, id_or_label: &str) -> impl Future<Output = StorageResult<Option<Organization>>> + Send;
@@ -402,9 +437,12 @@ pub trait Store: Send + Sync + 'static {
     /// Creates an organization; `Conflict` if the label is taken.
     fn create_organization(&self, organization: Organization) -> impl Future<Output = StorageResult<()>> + Send;
 
-    /// Creates a service account in an existing organization.
-    fn create_service_account(&self, service_account: ServiceAccount)
-        -> impl Future<Output = StorageResult<()>> + Send;
+    /// Creates a service account in an existing organization (`service_account.created`).
+    fn create_service_account(
+        &self,
+        service_account: ServiceAccount,
+        audit: AuditContext,
+    ) -> impl Future<Output = StorageResult<()>> + Send;
 
     /// Lists an organization's service accounts.
     fn list_service_accounts(
@@ -427,6 +465,8 @@ pub trait Store: Send + Sync + 'static {
     /// exactly `expected`'s name, description, role and `updated_at` (`None` otherwise,
     /// and nothing changes): a compare-and-set in the one statement, so it holds against
     /// concurrent writers, other keycred instances included.
+    ///
+    /// Records `service_account.updated` with every field that changed, if any did.
     fn update_service_account(
         &self,
         organization_id: &str,
@@ -434,6 +474,7 @@ pub trait Store: Send + Sync + 'static {
         patch: ServiceAccountPatch,
         now: Millis,
         expected: Option<ServiceAccount>,
+        audit: AuditContext,
     ) -> impl Future<Output = StorageResult<Option<ServiceAccount>>> + Send;
 
     /// Deletes a service account with its credentials and their tokens, in one
@@ -442,16 +483,24 @@ pub trait Store: Send + Sync + 'static {
     /// With `expected`, it is deleted only if it still has exactly `expected`'s name,
     /// description, role and `updated_at` (`false` otherwise, and nothing is deleted),
     /// checked in the same statement, as for [`Store::update_service_account`].
+    ///
+    /// Records `service_account.deleted`, and `credential.deleted` for each of its
+    /// credentials.
     fn delete_service_account(
         &self,
         organization_id: &str,
         service_account_id: &str,
         expected: Option<ServiceAccount>,
+        audit: AuditContext,
     ) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// Creates a credential; `false` (and nothing stored) if its service account is not in
-    /// its organization; `Conflict` if the client_id is taken.
-    fn create_credential(&self, credential: NewCredential) -> impl Future<Output = StorageResult<bool>> + Send;
+    /// its organization; `Conflict` if the client_id is taken. Records `credential.created`.
+    fn create_credential(
+        &self,
+        credential: NewCredential,
+        audit: AuditContext,
+    ) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// Lists a service account's credentials (an empty first page if the service account
     /// is not in this organization).
@@ -480,11 +529,12 @@ pub trait Store: Send + Sync + 'static {
     /// With `expected`, it is deleted only if it still has exactly `expected`'s name,
     /// description, status, expiry, `secret_rotated_at` and `updated_at` (`false`
     /// otherwise, and nothing is deleted), checked in the same statement, as for
-    /// [`Store::update_credential`].
+    /// [`Store::update_credential`]. Records `credential.deleted`.
     fn delete_credential(
         &self,
         key: CredentialKey<'_>,
         expected: Option<Credential>,
+        audit: AuditContext,
     ) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// Reads one credential; `None` if it does not exist under exactly these IDs.
@@ -500,12 +550,17 @@ pub trait Store: Send + Sync + 'static {
     /// `expected`'s name, description, status, expiry, `secret_rotated_at` and
     /// `updated_at` (`None` otherwise, and nothing changes), checked in the same
     /// statement, as for [`Store::update_service_account`].
+    ///
+    /// Records, if any field changed, `credential.disabled` or `credential.enabled`
+    /// when the status changed and `credential.updated` otherwise, with every field
+    /// that changed.
     fn update_credential(
         &self,
         key: CredentialKey<'_>,
         patch: CredentialPatch,
         now: Millis,
         expected: Option<Credential>,
+        audit: AuditContext,
     ) -> impl Future<Output = StorageResult<Option<Credential>>> + Send;
 
     /// Replaces a credential's secret and returns the credential as stored afterwards;
@@ -514,12 +569,13 @@ pub trait Store: Send + Sync + 'static {
     /// `revoke_tokens` the credential's tokens are deleted in the same transaction.
     ///
     /// With `expected`, it applies only if the stored credential is still in exactly
-    /// `expected`'s state, as for [`Store::update_credential`].
+    /// `expected`'s state, as for [`Store::update_credential`]. Records `credential.rotated`.
     fn rotate_credential(
         &self,
         key: CredentialKey<'_>,
         rotation: Rotation,
         expected: Option<Credential>,
+        audit: AuditContext,
     ) -> impl Future<Output = StorageResult<Option<Credential>>> + Send;
 
     /// Looks up a credential by client_id, with its secret hashes, for the token endpoint.
@@ -533,8 +589,40 @@ pub trait Store: Send + Sync + 'static {
     /// service account deleted, since it was looked up), is disabled, or has expired by
     /// `token.created_at`: the check and the insert are one atomic step, so a token is
     /// never stored for a credential that is gone or unusable, and a delete or disable
-    /// that commits after the insert takes the token with it.
-    fn insert_token(&self, token: NewToken) -> impl Future<Output = StorageResult<bool>> + Send;
+    /// that commits after the insert takes the token with it. Records `token.issued`
+    /// when it stores the token.
+    fn insert_token(&self, token: NewToken, audit: AuditContext) -> impl Future<Output = StorageResult<bool>> + Send;
+
+    /// Records failed client authentications as `token.denied` events, each folded
+    /// into the event of an equal denial (same client_id, source address and reason)
+    /// whose first attempt was in the same minute, if there is one, which then counts
+    /// its attempts too. One transaction for all of them.
+    fn record_token_denials(&self, denials: Vec<TokenDenial>) -> impl Future<Output = StorageResult<()>> + Send;
+
+    /// Lists an organization's audit events, newest first (by `occurred_at`, then
+    /// `id`, both descending; a [`Position`]'s `created_at` is the event's
+    /// `occurred_at`), keeping those that meet `filter`.
+    fn list_audit_events(
+        &self,
+        organization_id: &str,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StorageResult<Page<AuditEvent>>> + Send;
+
+    /// Up to `limit` events in export order (oldest first, by `occurred_at` then
+    /// `id`) strictly after `after`: one organization's, or with `None` every event,
+    /// those of no organization included.
+    fn export_audit_events(
+        &self,
+        organization_id: Option<&str>,
+        after: Position,
+        limit: usize,
+    ) -> impl Future<Output = StorageResult<Vec<AuditEvent>>> + Send;
+
+    /// Deletes up to `limit` of the oldest events that occurred before `before`, in
+    /// one transaction; how many it deleted. Retention pruning, in small batches so
+    /// that no write waits long for it.
+    fn prune_audit_events(&self, before: Millis, limit: usize) -> impl Future<Output = StorageResult<usize>> + Send;
 
     /// The key list cursors are signed with: made once by a migration and kept in the
     /// database, so every instance and every restart agree on it.
@@ -544,15 +632,17 @@ pub trait Store: Send + Sync + 'static {
     /// role; `None` if the token, its credential or its service account is gone.
     fn find_token(&self, token_id: &str) -> impl Future<Output = StorageResult<Option<TokenRecord>>> + Send;
 
-    /// Deletes the token `token_id` if it was minted by `credential_id` and its secret
-    /// hashes to `secret_hash`; `true` if it was deleted, `false` (and nothing changes)
-    /// if there is no such token: unknown, already gone, another credential's, or not
-    /// its secret. The token endpoint's RFC 7009 revocation.
+    /// Deletes the token `token_id` if it was minted by the credential `credential`
+    /// and its secret hashes to `secret_hash`; `true` if it was deleted, `false` (and
+    /// nothing changes) if there is no such token: unknown, already gone, another
+    /// credential's, or not its secret. The token endpoint's RFC 7009 revocation.
+    /// Records `token.revoked` when it deletes the token.
     fn revoke_token(
         &self,
         token_id: &str,
         secret_hash: [u8; 32],
-        credential_id: &str,
+        credential: CredentialKey<'_>,
+        audit: AuditContext,
     ) -> impl Future<Output = StorageResult<bool>> + Send;
 
     /// Tells every other store on the same database (other keycred instances) that

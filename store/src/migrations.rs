@@ -51,6 +51,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_credential_lifecycle.sql"),
         postgres: include_str!("../migrations/postgres/0004_credential_lifecycle.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_events",
+        sqlite: include_str!("../migrations/sqlite/0005_audit_events.sql"),
+        postgres: include_str!("../migrations/postgres/0005_audit_events.sql"),
+    },
 ];
 
 /// The newest version this build knows (0 if it knew none).

@@ -9,8 +9,9 @@
 
 use std::sync::LazyLock;
 
+use crate::audit::{AuditAction, AuditFilter};
 use crate::rows::{self, Value};
-use crate::sql::{Statement, CREDENTIAL_COLUMNS, SERVICE_ACCOUNT_COLUMNS};
+use crate::sql::{Statement, AUDIT_EVENT_COLUMNS, CREDENTIAL_COLUMNS, SERVICE_ACCOUNT_COLUMNS};
 use crate::{CredentialFilter, CredentialStatusFilter, Millis, Page, PageRequest, PageStart};
 
 /// The statements of one list. Parameters are numbered in one order in every
@@ -20,11 +21,11 @@ use crate::{CredentialFilter, CredentialStatusFilter, Millis, Page, PageRequest,
 /// range on the list's `(…, created_at, id)` index.
 #[derive(Debug)]
 pub(crate) struct ListSql {
-    /// The first rows of the list, ascending.
+    /// The first rows of the list, in list order.
     pub(crate) first: Statement,
-    /// The first rows strictly after a position, ascending.
+    /// The first rows strictly after a position, in list order.
     pub(crate) after: Statement,
-    /// The last rows strictly before a position, DESCENDING (nearest first).
+    /// The last rows strictly before a position, in reverse list order (nearest first).
     pub(crate) before: Statement,
     /// Whether any row sits at or before a position.
     pub(crate) any_at_or_before: Statement,
@@ -45,11 +46,17 @@ impl ListSql {
     }
 
     /// The statements listing `columns` of `table`'s rows that meet every one of
-    /// `conditions`, which use the first `parameters` parameters.
-    fn with_conditions(table: &str, columns: &str, mut clauses: Vec<String>, parameters: usize) -> ListSql {
+    /// `conditions`, which use the first `parameters` parameters, oldest first.
+    fn with_conditions(table: &str, columns: &str, clauses: Vec<String>, parameters: usize) -> ListSql {
+        ListSql::in_order(table, columns, clauses, parameters, OLDEST_FIRST)
+    }
+
+    /// [`ListSql::with_conditions`] in `order`.
+    fn in_order(table: &str, columns: &str, mut clauses: Vec<String>, parameters: usize, order: ListOrder) -> ListSql {
         let rows_in_list = clauses.join(" AND ");
-        let (created_at, id, limit) = (parameters + 1, parameters + 2, parameters + 3);
-        clauses.push(format!("(created_at, id) COMPARE (${created_at}, ${id})"));
+        let time = order.time_column;
+        let (position_time, position_id, limit) = (parameters + 1, parameters + 2, parameters + 3);
+        clauses.push(format!("({time}, id) COMPARE (${position_time}, ${position_id})"));
         let near = clauses.join(" AND ");
         let rows = |compare: &str, order: &str, limit: usize| {
             let filter = near.replace("COMPARE", compare);
@@ -61,17 +68,41 @@ impl ListSql {
             let filter = near.replace("COMPARE", compare);
             Statement::new(format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {filter})"))
         };
+        let ascending = format!("{time}, id");
+        let descending = format!("{time} DESC, id DESC");
+        // "After" and "before" are in list order: for a newest-first list, after a
+        // position means older, so every comparison and direction flips.
+        let (list_order, reverse_order, later, earlier) = if order.newest_first {
+            (&descending, &ascending, "<", ">")
+        } else {
+            (&ascending, &descending, ">", "<")
+        };
         ListSql {
             first: Statement::new(format!(
-                "SELECT {columns} FROM {table} WHERE {rows_in_list} ORDER BY created_at, id LIMIT ${created_at}"
+                "SELECT {columns} FROM {table} WHERE {rows_in_list} ORDER BY {list_order} LIMIT ${position_time}"
             )),
-            after: rows(">", "created_at, id", limit),
-            before: rows("<", "created_at DESC, id DESC", limit),
-            any_at_or_before: exists("<="),
-            any_at_or_after: exists(">="),
+            after: rows(later, list_order, limit),
+            before: rows(earlier, reverse_order, limit),
+            any_at_or_before: exists(&format!("{earlier}=")),
+            any_at_or_after: exists(&format!("{later}=")),
         }
     }
 }
+
+/// Which way a list runs, and by which time column (then `id`, the same way).
+#[derive(Debug, Clone, Copy)]
+struct ListOrder {
+    /// The column holding each row's time.
+    time_column: &'static str,
+    /// Whether the newest row comes first.
+    newest_first: bool,
+}
+
+/// The order of the resource lists: by `created_at`, oldest first.
+const OLDEST_FIRST: ListOrder = ListOrder {
+    time_column: "created_at",
+    newest_first: false,
+};
 
 /// An organization's service accounts; filter `$1` = organization ID.
 pub(crate) static SERVICE_ACCOUNT_LIST: LazyLock<ListSql> =
@@ -162,6 +193,52 @@ pub(crate) fn organization_credentials<'a>(
     let shape =
         status * 4 + usize::from(filter.expires_before.is_some()) * 2 + usize::from(filter.last_used_before.is_some());
     (&ORGANIZATION_CREDENTIAL_LISTS[shape], values)
+}
+
+/// The most actions one audit list may filter by: every action there is. The
+/// filter's statement has this many slots; fewer actions repeat the first.
+const ACTION_SLOTS: usize = AuditAction::ALL.len();
+
+/// An organization's audit events, newest first. Parameters: `$1` the organization
+/// ID, `$2` since (inclusive) and `$3` until (exclusive; the widest times when not
+/// filtered), `$4` the target ID and `$5` the actor's service account ID (NULL: not
+/// filtered), `$6`–`$17` the actions (NULL in `$6`: not filtered).
+///
+/// It reads the `(organization_id, occurred_at, id)` index in list order, between
+/// since and until, and tests the other filters on each row it reaches, as
+/// [`ORGANIZATION_CREDENTIAL_LISTS`] does.
+pub(crate) static AUDIT_EVENT_LIST: LazyLock<ListSql> = LazyLock::new(|| {
+    let actions: Vec<String> = (6..6 + ACTION_SLOTS).map(|slot| format!("${slot}::text")).collect();
+    let conditions = vec![
+        "organization_id = $1".to_owned(),
+        "occurred_at >= $2::bigint".to_owned(),
+        "occurred_at < $3::bigint".to_owned(),
+        "($4::text IS NULL OR target_id = $4::text)".to_owned(),
+        "($5::text IS NULL OR actor_service_account_id = $5::text)".to_owned(),
+        format!("($6::text IS NULL OR action IN ({}))", actions.join(", ")),
+    ];
+    let order = ListOrder {
+        time_column: "occurred_at",
+        newest_first: true,
+    };
+    ListSql::in_order("audit_events", AUDIT_EVENT_COLUMNS, conditions, 5 + ACTION_SLOTS, order)
+});
+
+/// The leading parameters of [`AUDIT_EVENT_LIST`] for `organization_id`'s events
+/// under `filter`.
+pub(crate) fn audit_events<'a>(organization_id: &'a str, filter: &'a AuditFilter) -> Vec<Value<'a>> {
+    let mut values = vec![
+        rows::one_key(organization_id)[0],
+        Value::Integer(Some(filter.since.unwrap_or(Millis::MIN))),
+        Value::Integer(Some(filter.until.unwrap_or(Millis::MAX))),
+        Value::Text(filter.target_id.as_deref()),
+        Value::Text(filter.actor_service_account_id.as_deref()),
+    ];
+    let first = filter.actions.first().map(|action| action.as_str());
+    values.extend(
+        (0..ACTION_SLOTS).map(|slot| Value::Text(filter.actions.get(slot).map(|action| action.as_str()).or(first))),
+    );
+    values
 }
 
 /// What to ask the database for one page, and how to read its answers.

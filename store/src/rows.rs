@@ -5,6 +5,7 @@
 //! Each backend binds a [`Value`] with its own driver and reads columns through
 //! [`Columns`]; everything else here is written once.
 
+use crate::audit::{Actor, AuditAction, AuditChanges, AuditEvent, AuditTarget, DenialReason, TargetKind};
 use crate::sql::{self, Statement};
 use crate::{
     ClientRecord, Credential, CredentialKey, CredentialPatch, CredentialStatus, Millis, NewCredential, NewToken,
@@ -414,4 +415,137 @@ pub(crate) fn position(position: &Position) -> [Value<'_>; 2] {
 /// A row limit.
 pub(crate) fn limit(limit: i64) -> Value<'static> {
     integer(limit)
+}
+
+/// Builds an [`AuditEvent`] from [`crate::sql::AUDIT_EVENT_COLUMNS`]. Anything no
+/// write of keycred's stores (an unknown action, actor or target kind, changes that
+/// do not read back) is an error rather than a guess.
+pub(crate) fn audit_event<R: Columns + ?Sized>(row: &R) -> Result<AuditEvent, R::Error> {
+    let action = row.text(3)?;
+    let action = AuditAction::parse(&action).ok_or_else(|| row.corrupt(3, format!("unknown action {action:?}")))?;
+    let actor = match row.text(4)?.as_str() {
+        "service_account" => Actor::ServiceAccount {
+            service_account_id: row.optional_text(5)?.unwrap_or_default(),
+            credential_id: row.optional_text(6)?.unwrap_or_default(),
+        },
+        "cli" => Actor::Cli,
+        "client" => Actor::Client {
+            client_id: row.optional_text(7)?,
+        },
+        other => return Err(row.corrupt(4, format!("unknown actor type {other:?}"))),
+    };
+    let target = match row.optional_text(8)?.as_deref() {
+        None => None,
+        Some(kind) => Some(AuditTarget {
+            kind: match kind {
+                "credential" => TargetKind::Credential,
+                "service_account" => TargetKind::ServiceAccount,
+                other => return Err(row.corrupt(8, format!("unknown target type {other:?}"))),
+            },
+            id: row.optional_text(9)?.unwrap_or_default(),
+            service_account_id: row.optional_text(10)?,
+        }),
+    };
+    let changes = match row.optional_text(14)? {
+        None => None,
+        Some(stored) => Some(AuditChanges::from_json(&stored).map_err(|problem| row.corrupt(14, problem))?),
+    };
+    let reason = match row.optional_text(15)? {
+        None => None,
+        Some(name) => {
+            Some(DenialReason::parse(&name).ok_or_else(|| row.corrupt(15, format!("unknown reason {name:?}")))?)
+        }
+    };
+    Ok(AuditEvent {
+        id: row.text(0)?,
+        organization_id: row.optional_text(1)?,
+        occurred_at: row.integer(2)?,
+        action,
+        actor,
+        target,
+        request_id: row.optional_text(11)?,
+        client_request_id: row.optional_text(12)?,
+        source_address: row.optional_text(13)?,
+        changes,
+        reason,
+        count: row.integer(16)?,
+    })
+}
+
+/// An audit event's columns as stored, owned, so that statements can borrow them.
+pub(crate) struct AuditRow {
+    /// The event.
+    event: AuditEvent,
+    /// Its changes as JSON.
+    changes: Option<String>,
+    /// Its fold key, for a token denial.
+    fold_key: Option<String>,
+}
+
+impl AuditRow {
+    /// `event` as stored, folding with equal ones under `fold_key` if given.
+    pub(crate) fn new(event: AuditEvent, fold_key: Option<String>) -> AuditRow {
+        let changes = event.changes.as_ref().map(AuditChanges::to_json);
+        AuditRow {
+            event,
+            changes,
+            fold_key,
+        }
+    }
+
+    /// Its fold key, if it has one.
+    pub(crate) fn fold_key(&self) -> Option<&str> {
+        self.fold_key.as_deref()
+    }
+
+    /// The parameters of [`crate::sql::INSERT_AUDIT_EVENT`] and
+    /// [`crate::sql::RECORD_TOKEN_DENIAL`], and of [`crate::sql::INSERT_TOKEN`]'s
+    /// `$6`–`$23`.
+    pub(crate) fn params(&self) -> [Value<'_>; 18] {
+        let event = &self.event;
+        let (actor_service_account, actor_credential, actor_client) = match &event.actor {
+            Actor::ServiceAccount {
+                service_account_id,
+                credential_id,
+            } => (Some(service_account_id.as_str()), Some(credential_id.as_str()), None),
+            Actor::Cli => (None, None, None),
+            Actor::Client { client_id } => (None, None, client_id.as_deref()),
+        };
+        let target = event.target.as_ref();
+        [
+            text(&event.id),
+            Value::Text(event.organization_id.as_deref()),
+            integer(event.occurred_at),
+            text(event.action.as_str()),
+            text(event.actor.kind()),
+            Value::Text(actor_service_account),
+            Value::Text(actor_credential),
+            Value::Text(actor_client),
+            Value::Text(target.map(|target| target.kind.as_str())),
+            Value::Text(target.map(|target| target.id.as_str())),
+            Value::Text(target.and_then(|target| target.service_account_id.as_deref())),
+            Value::Text(event.request_id.as_deref()),
+            Value::Text(event.client_request_id.as_deref()),
+            Value::Text(event.source_address.as_deref()),
+            Value::Text(self.changes.as_deref()),
+            Value::Text(event.reason.map(DenialReason::as_str)),
+            integer(event.count),
+            Value::Text(self.fold_key.as_deref()),
+        ]
+    }
+}
+
+/// The parameters of [`crate::sql::EXPORT_AUDIT_EVENTS`].
+pub(crate) fn audit_export<'a>(organization_id: Option<&'a str>, after: &'a Position, limit: i64) -> [Value<'a>; 4] {
+    [
+        Value::Text(organization_id),
+        integer(after.created_at),
+        text(&after.id),
+        integer(limit),
+    ]
+}
+
+/// The parameters of [`crate::sql::PRUNE_AUDIT_EVENTS`].
+pub(crate) fn audit_prune(before: Millis, batch: i64) -> [Value<'static>; 2] {
+    [integer(before), integer(batch)]
 }

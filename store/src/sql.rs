@@ -257,8 +257,9 @@ statement! {
 
 statement! {
     /// Stores a token (`$1` ID, `$2` secret hash, `$3` credential ID, `$4` now, `$5`
-    /// expiry), sweeps its credential's expired tokens and records the credential
-    /// as used, in one statement. PostgreSQL's: SQLite has no data-modifying
+    /// expiry), sweeps its credential's expired tokens, records the credential as
+    /// used and records the `token.issued` event (`$6`–`$23`, as for
+    /// [`INSERT_AUDIT_EVENT`]), in one statement. PostgreSQL's: SQLite has no data-modifying
     /// `WITH`, so it runs the three steps below in its writer's transaction. The
     /// token is inserted only if the credential, locked by the update that records
     /// its use, is there, active and unexpired; its expiry is cut to the
@@ -273,6 +274,12 @@ statement! {
              RETURNING id, expires_at
          ), swept AS (
              DELETE FROM tokens WHERE credential_id = $3::text AND expires_at <= $4::bigint
+         ), recorded AS (
+             INSERT INTO audit_events ({AUDIT_EVENT_COLUMNS}, fold_key)
+             SELECT $6::text, $7::text, $8::bigint, $9::text, $10::text, $11::text, $12::text, $13::text,
+                    $14::text, $15::text, $16::text, $17::text, $18::text, $19::text, $20::text, $21::text,
+                    $22::bigint, $23::text
+             FROM touched
          )
          INSERT INTO tokens (id, secret_hash, credential_id, created_at, expires_at)
          SELECT $1::text, $2::bytea, id, $4::bigint,
@@ -305,6 +312,65 @@ statement! {
     /// RFC 7009 revocation: deletes token `$1` only if credential `$2` minted it and
     /// its secret hashes to `$3`.
     REVOKE_TOKEN = "DELETE FROM tokens WHERE id = $1 AND credential_id = $2 AND secret_hash = $3"
+}
+
+/// The columns of an audit event, in the order [`crate::rows::audit_event`] reads them.
+pub(crate) const AUDIT_EVENT_COLUMNS: &str = "id, organization_id, occurred_at, action, actor_type, \
+     actor_service_account_id, actor_credential_id, actor_client_id, target_type, target_id, \
+     target_service_account_id, request_id, client_request_id, source_address, changes, reason, count";
+
+statement! {
+    /// A new audit event, its columns in [`AUDIT_EVENT_COLUMNS`] order, then its
+    /// fold key (NULL: it folds with nothing).
+    INSERT_AUDIT_EVENT = "INSERT INTO audit_events ({AUDIT_EVENT_COLUMNS}, fold_key)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+}
+
+statement! {
+    /// A token denial, as [`INSERT_AUDIT_EVENT`], folded into the event with the
+    /// same fold key if there is one: that event then counts these attempts too.
+    RECORD_TOKEN_DENIAL = "INSERT INTO audit_events ({AUDIT_EVENT_COLUMNS}, fold_key)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+        ON CONFLICT (fold_key) WHERE fold_key IS NOT NULL
+        DO UPDATE SET count = audit_events.count + excluded.count"
+}
+
+statement! {
+    /// A credential, only if all three IDs agree, locked until the transaction ends
+    /// (PostgreSQL only: SQLite's writer holds the whole database's write lock).
+    FIND_CREDENTIAL_FOR_UPDATE = "SELECT {CREDENTIAL_COLUMNS} FROM credentials
+        WHERE id = $1 AND service_account_id = $2 AND organization_id = $3 FOR UPDATE"
+}
+
+statement! {
+    /// A service account, only if it is in this organization, locked until the
+    /// transaction ends (PostgreSQL only, as [`FIND_CREDENTIAL_FOR_UPDATE`]). The lock
+    /// also holds off new credentials of it, whose foreign key check needs a share lock.
+    FIND_SERVICE_ACCOUNT_FOR_UPDATE = "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts
+        WHERE id = $1 AND organization_id = $2 FOR UPDATE"
+}
+
+statement! {
+    /// The credentials of a service account (`$1`) in its organization (`$2`): those
+    /// a delete of the service account takes with it.
+    CREDENTIALS_OF_SERVICE_ACCOUNT = "SELECT {CREDENTIAL_COLUMNS} FROM credentials
+        WHERE service_account_id = $1 AND organization_id = $2"
+}
+
+statement! {
+    /// Events in export order (oldest first, by `occurred_at` then `id`): `$1` the
+    /// organization (NULL: every event, those of no organization included), `$2`
+    /// and `$3` the position to start strictly after, `$4` the most rows.
+    EXPORT_AUDIT_EVENTS = "SELECT {AUDIT_EVENT_COLUMNS} FROM audit_events
+        WHERE ($1::text IS NULL OR organization_id = $1::text) AND (occurred_at, id) > ($2::bigint, $3::text)
+        ORDER BY occurred_at, id LIMIT $4"
+}
+
+statement! {
+    /// Deletes up to `$2` of the oldest events that occurred before `$1`: one batch
+    /// of retention pruning.
+    PRUNE_AUDIT_EVENTS = "DELETE FROM audit_events WHERE id IN (
+        SELECT id FROM audit_events WHERE occurred_at < $1::bigint ORDER BY occurred_at LIMIT $2)"
 }
 
 /// The PostgreSQL channel revocations are announced on (PostgreSQL only: SQLite has

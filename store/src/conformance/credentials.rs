@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{add_service_account, credential, key, organization, seed, Backend, Database};
+use super::{add_service_account, audit, credential, key, organization, seed, Backend, Database};
 use crate::{CredentialPatch, Millis, Role, ServiceAccountPatch, StorageError, Store};
 
 /// A patch of a credential's name and/or description.
@@ -39,7 +39,7 @@ pub(crate) async fn a_taken_client_id_is_a_conflict<D: Database>(backend: &mut B
     let mut duplicate = credential("cred2", "org", "sa");
     duplicate.credential.client_id = "client-cred".to_owned();
 
-    match store.create_credential(duplicate).await {
+    match store.create_credential(duplicate, audit()).await {
         Err(StorageError::Conflict(message)) => assert_eq!(message, "client_id already exists"),
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -57,7 +57,7 @@ pub(crate) async fn a_credential_outside_its_service_accounts_organization_is_no
 
     for (organization_id, service_account_id) in [("other", "sa"), ("org", "sa-other"), ("org", "nope")] {
         let created = store
-            .create_credential(credential("c9", organization_id, service_account_id))
+            .create_credential(credential("c9", organization_id, service_account_id), audit())
             .await
             .unwrap();
         assert!(!created, "{organization_id}/{service_account_id}");
@@ -65,7 +65,10 @@ pub(crate) async fn a_credential_outside_its_service_accounts_organization_is_no
     assert!(store.find_client("client-c9").await.unwrap().is_none());
     assert_eq!(backend.count_rows("credentials").await, 1, "only the seeded credential");
 
-    assert!(store.create_credential(credential("c9", "org", "sa")).await.unwrap());
+    assert!(store
+        .create_credential(credential("c9", "org", "sa"), audit())
+        .await
+        .unwrap());
     assert!(store.find_client("client-c9").await.unwrap().is_some());
 }
 
@@ -79,15 +82,17 @@ pub(crate) async fn updating_a_credential_changes_only_what_the_patch_changes<D:
 
     // An empty patch changes nothing, not even updated_at; nor does setting the
     // values already stored.
-    let unchanged = store.update_credential(cred_key, patch(None, None), 5_000, None).await;
+    let unchanged = store
+        .update_credential(cred_key, patch(None, None), 5_000, None, audit())
+        .await;
     assert_eq!(unchanged.unwrap(), Some(original.clone()));
     let same = patch(Some(&original.name), original.description.as_deref());
-    let unchanged = store.update_credential(cred_key, same, 5_000, None).await;
+    let unchanged = store.update_credential(cred_key, same, 5_000, None, audit()).await;
     assert_eq!(unchanged.unwrap(), Some(original.clone()));
 
     // A new name keeps the description and moves updated_at.
     let renamed = store
-        .update_credential(cred_key, patch(Some("renamed"), None), 6_000, None)
+        .update_credential(cred_key, patch(Some("renamed"), None), 6_000, None, audit())
         .await;
     let renamed = renamed.unwrap().unwrap();
     assert_eq!(
@@ -97,13 +102,13 @@ pub(crate) async fn updating_a_credential_changes_only_what_the_patch_changes<D:
     assert_eq!(renamed.created_at, original.created_at);
     // The same name again is no change.
     let again = store
-        .update_credential(cred_key, patch(Some("renamed"), None), 6_500, None)
+        .update_credential(cred_key, patch(Some("renamed"), None), 6_500, None, audit())
         .await;
     assert_eq!(again.unwrap().unwrap().updated_at, 6_000);
 
     // A new description keeps the name.
     let described = store
-        .update_credential(cred_key, patch(None, Some("new")), 7_000, None)
+        .update_credential(cred_key, patch(None, Some("new")), 7_000, None, audit())
         .await;
     let described = described.unwrap().unwrap();
     assert_eq!(
@@ -128,13 +133,13 @@ pub(crate) async fn a_conditional_update_applies_only_to_the_expected_state<D: D
     let read = store.find_credential(cred_key).await.unwrap().unwrap();
 
     let first = store
-        .update_credential(cred_key, patch(Some("first"), None), 6_000, Some(read.clone()))
+        .update_credential(cred_key, patch(Some("first"), None), 6_000, Some(read.clone()), audit())
         .await
         .unwrap();
     assert_eq!(first.as_ref().map(|stored| stored.name.as_str()), Some("first"));
     // The same expectation again: the row has moved on, so nothing changes.
     let stale = store
-        .update_credential(cred_key, patch(Some("second"), None), 7_000, Some(read))
+        .update_credential(cred_key, patch(Some("second"), None), 7_000, Some(read), audit())
         .await
         .unwrap();
     assert_eq!(stale, None);
@@ -148,7 +153,7 @@ pub(crate) async fn a_conditional_update_applies_only_to_the_expected_state<D: D
     let mut other_role = account.clone();
     other_role.role = Role::OrgViewer;
     let refused = store
-        .update_service_account("org", "sa", demote.clone(), 8_000, Some(other_role))
+        .update_service_account("org", "sa", demote.clone(), 8_000, Some(other_role), audit())
         .await
         .unwrap();
     assert_eq!(refused, None);
@@ -157,7 +162,7 @@ pub(crate) async fn a_conditional_update_applies_only_to_the_expected_state<D: D
         Some(account.clone())
     );
     let applied = store
-        .update_service_account("org", "sa", demote, 8_000, Some(account))
+        .update_service_account("org", "sa", demote, 8_000, Some(account), audit())
         .await
         .unwrap()
         .unwrap();
@@ -175,7 +180,9 @@ pub(crate) async fn updating_a_credential_through_wrong_ids_finds_nothing<D: Dat
         key("org", "sa2", "cred"),
         key("org", "sa", "nope"),
     ] {
-        let updated = store.update_credential(wrong, hijack.clone(), 9_000, None).await;
+        let updated = store
+            .update_credential(wrong, hijack.clone(), 9_000, None, audit())
+            .await;
         assert_eq!(updated.unwrap(), None);
     }
     let stored = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
@@ -189,7 +196,7 @@ pub(crate) async fn credentials_are_deleted_only_through_their_own_ids<D: Databa
     store.create_organization(organization("other", "other")).await.unwrap();
     add_service_account(store, "sa2", "org", Role::OrgViewer).await;
     store
-        .insert_token(super::token("tok", "cred", 10_000, 13_600))
+        .insert_token(super::token("tok", "cred", 10_000, 13_600), audit())
         .await
         .unwrap();
 
@@ -198,7 +205,7 @@ pub(crate) async fn credentials_are_deleted_only_through_their_own_ids<D: Databa
         key("org", "sa2", "cred"),
         key("org", "sa", "nope"),
     ] {
-        assert!(!store.delete_credential(wrong, None).await.unwrap());
+        assert!(!store.delete_credential(wrong, None, audit()).await.unwrap());
     }
     assert!(store.find_credential(key("org", "sa", "cred")).await.unwrap().is_some());
     assert!(store.find_token("tok").await.unwrap().is_some());
@@ -214,7 +221,7 @@ pub(crate) async fn concurrent_writes_all_commit_and_survive_reopening<D: Databa
         let store = Arc::clone(backend.store());
         creates.push(tokio::spawn(async move {
             let new = credential(&format!("c{index}"), "org", "sa");
-            store.create_credential(new).await
+            store.create_credential(new, audit()).await
         }));
     }
     for create in creates {
@@ -228,7 +235,7 @@ pub(crate) async fn concurrent_writes_all_commit_and_survive_reopening<D: Databa
             let id = format!("c{index}");
             let rename = patch(Some(&format!("name {index}")), None);
             store
-                .update_credential(key("org", "sa", &id), rename, 10_000 + index as Millis, None)
+                .update_credential(key("org", "sa", &id), rename, 10_000 + index as Millis, None, audit())
                 .await
         }));
     }
@@ -265,7 +272,7 @@ pub(crate) async fn concurrent_updates_of_different_fields_never_undo_each_other
                 };
                 let now = 10_000 + round as Millis;
                 let stored = store
-                    .update_credential(key("org", "sa", "cred"), change, now, None)
+                    .update_credential(key("org", "sa", "cred"), change, now, None, audit())
                     .await;
                 let stored = stored.unwrap().unwrap();
                 let shown = if field == "name" {
@@ -300,18 +307,24 @@ pub(crate) async fn a_conditional_delete_deletes_only_the_version_expected<D: Da
     let cred_key = key("org", "sa", "cred");
     let read = store.find_credential(cred_key).await.unwrap().unwrap();
     let renamed = store
-        .update_credential(cred_key, patch(Some("renamed"), None), 5_000, None)
+        .update_credential(cred_key, patch(Some("renamed"), None), 5_000, None, audit())
         .await
         .unwrap();
 
-    assert!(!store.delete_credential(cred_key, Some(read)).await.unwrap());
+    assert!(!store.delete_credential(cred_key, Some(read), audit()).await.unwrap());
     assert!(store.find_credential(cred_key).await.unwrap().is_some());
-    assert!(store.delete_credential(cred_key, renamed).await.unwrap());
+    assert!(store.delete_credential(cred_key, renamed, audit()).await.unwrap());
 
     let account = store.find_service_account("org", "sa").await.unwrap().unwrap();
     let mut stale = account.clone();
     stale.updated_at -= 1;
-    assert!(!store.delete_service_account("org", "sa", Some(stale)).await.unwrap());
+    assert!(!store
+        .delete_service_account("org", "sa", Some(stale), audit())
+        .await
+        .unwrap());
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
-    assert!(store.delete_service_account("org", "sa", Some(account)).await.unwrap());
+    assert!(store
+        .delete_service_account("org", "sa", Some(account), audit())
+        .await
+        .unwrap());
 }

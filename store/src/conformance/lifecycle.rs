@@ -1,6 +1,6 @@
 //! Conformance: a credential's lifecycle (status, expiry, rotation) and what it does to its tokens.
 
-use super::{credential, key, seed, token, Backend, Database};
+use super::{audit, credential, key, seed, token, Backend, Database};
 use crate::{CredentialPatch, CredentialStatus, Millis, Rotation, Store};
 
 /// A patch of the status only.
@@ -46,7 +46,7 @@ pub(crate) async fn a_credential_is_created_active_with_the_expiry_given<D: Data
 
     let mut expiring = credential("cred2", "org", "sa");
     expiring.credential.expires_at = Some(50_000);
-    assert!(store.create_credential(expiring.clone()).await.unwrap());
+    assert!(store.create_credential(expiring.clone(), audit()).await.unwrap());
     let found = store.find_credential(key("org", "sa", "cred2")).await.unwrap().unwrap();
     assert_eq!(found, expiring.credential);
     let client = store.find_client("client-cred2").await.unwrap().unwrap();
@@ -61,10 +61,16 @@ pub(crate) async fn disabling_a_credential_deletes_its_tokens_and_refuses_new_on
 ) {
     let store = backend.store().as_ref();
     seed(store).await;
-    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
-    assert!(store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap());
     assert!(store
-        .insert_token(token("tok2", "cred2", 10_000, 13_600))
+        .create_credential(credential("cred2", "org", "sa"), audit())
+        .await
+        .unwrap());
+    assert!(store
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap());
+    assert!(store
+        .insert_token(token("tok2", "cred2", 10_000, 13_600), audit())
         .await
         .unwrap());
 
@@ -74,6 +80,7 @@ pub(crate) async fn disabling_a_credential_deletes_its_tokens_and_refuses_new_on
             status(CredentialStatus::Disabled),
             11_000,
             None,
+            audit(),
         )
         .await
         .unwrap()
@@ -87,10 +94,19 @@ pub(crate) async fn disabling_a_credential_deletes_its_tokens_and_refuses_new_on
         "only the sibling's token is left"
     );
     assert!(store.find_token("tok2").await.unwrap().is_some());
-    assert!(!store.insert_token(token("tok3", "cred", 11_500, 15_100)).await.unwrap());
+    assert!(!store
+        .insert_token(token("tok3", "cred", 11_500, 15_100), audit())
+        .await
+        .unwrap());
 
     let enabled = store
-        .update_credential(key("org", "sa", "cred"), status(CredentialStatus::Active), 12_000, None)
+        .update_credential(
+            key("org", "sa", "cred"),
+            status(CredentialStatus::Active),
+            12_000,
+            None,
+            audit(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -99,7 +115,10 @@ pub(crate) async fn disabling_a_credential_deletes_its_tokens_and_refuses_new_on
         store.find_token("tok").await.unwrap().is_none(),
         "enabling revives nothing"
     );
-    assert!(store.insert_token(token("tok4", "cred", 12_500, 16_100)).await.unwrap());
+    assert!(store
+        .insert_token(token("tok4", "cred", 12_500, 16_100), audit())
+        .await
+        .unwrap());
     assert!(store.find_token("tok4").await.unwrap().is_some());
 }
 
@@ -108,14 +127,17 @@ pub(crate) async fn disabling_a_credential_deletes_its_tokens_and_refuses_new_on
 pub(crate) async fn an_expiry_caps_the_tokens_and_can_be_removed<D: Database>(backend: &mut Backend<D>) {
     let store = backend.store().as_ref();
     seed(store).await;
-    assert!(store.insert_token(token("long", "cred", 10_000, 13_600)).await.unwrap());
     assert!(store
-        .insert_token(token("short", "cred", 10_000, 10_500))
+        .insert_token(token("long", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap());
+    assert!(store
+        .insert_token(token("short", "cred", 10_000, 10_500), audit())
         .await
         .unwrap());
 
     let expiring = store
-        .update_credential(key("org", "sa", "cred"), expiry(Some(12_000)), 11_000, None)
+        .update_credential(key("org", "sa", "cred"), expiry(Some(12_000)), 11_000, None, audit())
         .await
         .unwrap()
         .unwrap();
@@ -124,20 +146,26 @@ pub(crate) async fn an_expiry_caps_the_tokens_and_can_be_removed<D: Database>(ba
     assert_eq!(store.find_token("short").await.unwrap().unwrap().expires_at, 10_500);
 
     let same = store
-        .update_credential(key("org", "sa", "cred"), expiry(Some(12_000)), 11_100, None)
+        .update_credential(key("org", "sa", "cred"), expiry(Some(12_000)), 11_100, None, audit())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(same.updated_at, 11_000, "the same expiry again is no edit");
     let same = store
-        .update_credential(key("org", "sa", "cred"), status(CredentialStatus::Active), 11_200, None)
+        .update_credential(
+            key("org", "sa", "cred"),
+            status(CredentialStatus::Active),
+            11_200,
+            None,
+            audit(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(same.updated_at, 11_000, "the same status again is no edit");
 
     let cleared = store
-        .update_credential(key("org", "sa", "cred"), expiry(None), 11_300, None)
+        .update_credential(key("org", "sa", "cred"), expiry(None), 11_300, None, audit())
         .await
         .unwrap()
         .unwrap();
@@ -153,6 +181,7 @@ pub(crate) async fn an_expiry_caps_the_tokens_and_can_be_removed<D: Database>(ba
             },
             11_400,
             None,
+            audit(),
         )
         .await
         .unwrap()
@@ -166,20 +195,26 @@ pub(crate) async fn a_token_never_outlives_its_credentials_expiry<D: Database>(b
     let store = backend.store().as_ref();
     seed(store).await;
     store
-        .update_credential(key("org", "sa", "cred"), expiry(Some(12_000)), 9_000, None)
+        .update_credential(key("org", "sa", "cred"), expiry(Some(12_000)), 9_000, None, audit())
         .await
         .unwrap()
         .unwrap();
 
-    assert!(store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap());
+    assert!(store
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap());
     assert_eq!(store.find_token("tok").await.unwrap().unwrap().expires_at, 12_000);
     assert!(store
-        .insert_token(token("early", "cred", 10_000, 11_000))
+        .insert_token(token("early", "cred", 10_000, 11_000), audit())
         .await
         .unwrap());
     assert_eq!(store.find_token("early").await.unwrap().unwrap().expires_at, 11_000);
 
-    assert!(!store.insert_token(token("late", "cred", 12_000, 15_600)).await.unwrap());
+    assert!(!store
+        .insert_token(token("late", "cred", 12_000, 15_600), audit())
+        .await
+        .unwrap());
     assert!(store.find_token("late").await.unwrap().is_none());
     let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
     assert_eq!(used.last_used_at, Some(10_000), "a refused mint is no use");
@@ -191,10 +226,18 @@ pub(crate) async fn a_token_never_outlives_its_credentials_expiry<D: Database>(b
 pub(crate) async fn rotating_keeps_at_most_one_previous_secret<D: Database>(backend: &mut Backend<D>) {
     let store = backend.store().as_ref();
     seed(store).await;
-    assert!(store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap());
+    assert!(store
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap());
 
     let rotated = store
-        .rotate_credential(key("org", "sa", "cred"), rotation(8, 11_000, Some(71_000), false), None)
+        .rotate_credential(
+            key("org", "sa", "cred"),
+            rotation(8, 11_000, Some(71_000), false),
+            None,
+            audit(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -218,7 +261,12 @@ pub(crate) async fn rotating_keeps_at_most_one_previous_secret<D: Database>(back
     );
 
     store
-        .rotate_credential(key("org", "sa", "cred"), rotation(6, 12_000, Some(72_000), false), None)
+        .rotate_credential(
+            key("org", "sa", "cred"),
+            rotation(6, 12_000, Some(72_000), false),
+            None,
+            audit(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -231,7 +279,7 @@ pub(crate) async fn rotating_keeps_at_most_one_previous_secret<D: Database>(back
     assert_eq!(client.credential.previous_secret_expires_at, Some(72_000));
 
     let rotated = store
-        .rotate_credential(key("org", "sa", "cred"), rotation(5, 13_000, None, true), None)
+        .rotate_credential(key("org", "sa", "cred"), rotation(5, 13_000, None, true), None, audit())
         .await
         .unwrap()
         .unwrap();
@@ -258,7 +306,7 @@ pub(crate) async fn a_rotation_checks_ids_and_the_expected_state<D: Database>(ba
         key("other", "sa", "cred"),
     ] {
         let rotated = store
-            .rotate_credential(wrong, rotation(8, 11_000, None, false), None)
+            .rotate_credential(wrong, rotation(8, 11_000, None, false), None, audit())
             .await
             .unwrap();
         assert!(rotated.is_none());
@@ -270,6 +318,7 @@ pub(crate) async fn a_rotation_checks_ids_and_the_expected_state<D: Database>(ba
             status(CredentialStatus::Disabled),
             11_000,
             None,
+            audit(),
         )
         .await
         .unwrap()
@@ -279,6 +328,7 @@ pub(crate) async fn a_rotation_checks_ids_and_the_expected_state<D: Database>(ba
             key("org", "sa", "cred"),
             rotation(8, 12_000, None, false),
             Some(original),
+            audit(),
         )
         .await
         .unwrap();
@@ -293,6 +343,7 @@ pub(crate) async fn a_rotation_checks_ids_and_the_expected_state<D: Database>(ba
             key("org", "sa", "cred"),
             rotation(8, 12_000, None, false),
             Some(disabled.clone()),
+            audit(),
         )
         .await
         .unwrap()
@@ -303,12 +354,12 @@ pub(crate) async fn a_rotation_checks_ids_and_the_expected_state<D: Database>(ba
         "a rotation changes no status"
     );
     let stale_delete = store
-        .delete_credential(key("org", "sa", "cred"), Some(disabled))
+        .delete_credential(key("org", "sa", "cred"), Some(disabled), audit())
         .await
         .unwrap();
     assert!(!stale_delete, "the rotation changed the state");
     let deleted = store
-        .delete_credential(key("org", "sa", "cred"), Some(rotated))
+        .delete_credential(key("org", "sa", "cred"), Some(rotated), audit())
         .await
         .unwrap();
     assert!(deleted, "the state just returned is the current one");

@@ -2,7 +2,7 @@
 //! credentials, an organization's credentials), each behaviour run against every
 //! list so that they cannot drift apart; and the organization-wide list's filters.
 
-use super::{add_service_account, credential, key, organization, service_account, Backend, Database};
+use super::{add_service_account, audit, credential, key, organization, service_account, Backend, Database};
 use crate::{CredentialFilter, CredentialStatusFilter, Millis, Page, PageRequest, PageStart, Position, Role, Store};
 
 /// Which list a test reads.
@@ -60,7 +60,7 @@ async fn add(store: &impl Store, list: List, position: &Position) {
             let mut item = service_account(&position.id, "org", Role::OrgMember);
             item.created_at = position.created_at;
             item.updated_at = position.created_at;
-            store.create_service_account(item).await.unwrap();
+            store.create_service_account(item, audit()).await.unwrap();
         }
         List::Credentials | List::OrganizationCredentials => {
             let service_account_id = match list {
@@ -70,7 +70,7 @@ async fn add(store: &impl Store, list: List, position: &Position) {
             let mut item = credential(&position.id, "org", service_account_id);
             item.credential.created_at = position.created_at;
             item.credential.updated_at = position.created_at;
-            assert!(store.create_credential(item).await.unwrap());
+            assert!(store.create_credential(item, audit()).await.unwrap());
         }
     }
 }
@@ -85,9 +85,15 @@ async fn add_all(store: &impl Store, list: List, positions: &[Position]) {
 /// Deletes the item with ID `id` from `list`; true if it was there.
 async fn remove(store: &impl Store, list: List, id: &str) -> bool {
     match list {
-        List::ServiceAccounts => store.delete_service_account("org", id, None).await.unwrap(),
-        List::Credentials => store.delete_credential(key("org", "sa", id), None).await.unwrap(),
-        List::OrganizationCredentials => store.delete_credential(key("org", holder(id), id), None).await.unwrap(),
+        List::ServiceAccounts => store.delete_service_account("org", id, None, audit()).await.unwrap(),
+        List::Credentials => store
+            .delete_credential(key("org", "sa", id), None, audit())
+            .await
+            .unwrap(),
+        List::OrganizationCredentials => store
+            .delete_credential(key("org", holder(id), id), None, audit())
+            .await
+            .unwrap(),
     }
 }
 
@@ -414,13 +420,13 @@ pub(crate) async fn lists_are_confined_to_their_organization_and_service_account
     // `other`, and (for the credential list) another service account in `org`.
     add_service_account(store, "sa-other", "other", Role::OrgAdmin).await;
     assert!(store
-        .create_credential(credential("cred-other", "other", "sa-other"))
+        .create_credential(credential("cred-other", "other", "sa-other"), audit())
         .await
         .unwrap());
     if let List::Credentials = list {
         add_service_account(store, "sa2", "org", Role::OrgViewer).await;
         assert!(store
-            .create_credential(credential("cred-sa2", "org", "sa2"))
+            .create_credential(credential("cred-sa2", "org", "sa2"), audit())
             .await
             .unwrap());
     }
@@ -471,7 +477,7 @@ pub(crate) async fn list_pages_carry_the_whole_items<D: Database>(backend: &mut 
     let store = backend.store().as_ref();
     setup(store, List::Credentials).await;
     let new = credential("cred", "org", "sa");
-    assert!(store.create_credential(new.clone()).await.unwrap());
+    assert!(store.create_credential(new.clone(), audit()).await.unwrap());
     let request = PageRequest {
         start: PageStart::First,
         limit: 10,
@@ -527,7 +533,7 @@ async fn add_credentials_in_every_state<D: Database>(backend: &Backend<D>) {
     for (index, (id, service_account_id, status, expires_at, last_used_at)) in states.into_iter().enumerate() {
         let mut new = credential(id, "org", service_account_id);
         new.credential.created_at = 100 + index as Millis;
-        assert!(store.create_credential(new).await.unwrap());
+        assert!(store.create_credential(new, audit()).await.unwrap());
         backend
             .execute(&format!(
                 "UPDATE credentials SET status = '{status}', expires_at = {expires_at}, \
@@ -537,7 +543,7 @@ async fn add_credentials_in_every_state<D: Database>(backend: &Backend<D>) {
     }
     for (id, status) in [("x-disabled", "disabled"), ("x-expired", "active")] {
         assert!(store
-            .create_credential(credential(id, "other", "sa-other"))
+            .create_credential(credential(id, "other", "sa-other"), audit())
             .await
             .unwrap());
         backend

@@ -8,6 +8,7 @@
 //! only one backend has (SQLite's writer and checkpointer, PostgreSQL's pool,
 //! migration lock and collation) is tested in that backend's own tests.
 
+pub(crate) mod audit;
 pub(crate) mod credentials;
 pub(crate) mod lifecycle;
 pub(crate) mod lists;
@@ -20,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::{
-    Credential, CredentialKey, CredentialStatus, Millis, NewCredential, NewToken, Organization, Role, ServiceAccount,
-    StorageError, StorageObserver, Store,
+    AuditContext, Credential, CredentialKey, CredentialStatus, Millis, NewCredential, NewToken, Organization, Role,
+    ServiceAccount, StorageError, StorageObserver, Store,
 };
 
 /// A fresh database of one backend, for the suite: what differs between backends
@@ -142,6 +143,11 @@ macro_rules! conformance_tests {
             organizations::the_cursor_key_is_made_once_and_shared_by_every_store_on_the_database,
             lists::list_pages_carry_the_whole_items,
             lists::organization_credentials_are_filtered_by_status_expiry_and_last_use,
+            audit::every_write_records_its_event,
+            audit::writes_that_change_nothing_record_nothing,
+            audit::token_denials_fold_within_a_minute,
+            audit::the_list_filters_and_pages_newest_first,
+            audit::events_are_exported_oldest_first_and_pruned_in_batches,
         );
         $crate::conformance::conformance_tests!(@each_list $backend, [$(#[$attr])*],
             lists::an_empty_list_has_empty_pages_with_nothing_either_side,
@@ -276,15 +282,23 @@ pub(crate) fn credential(id: &str, organization_id: &str, service_account_id: &s
     }
 }
 
-/// A token of `credential_id`, with secret hash `[9; 32]`.
+/// A token of `credential_id` (of service account `sa` in organization `org`, as
+/// its `token.issued` event says), with secret hash `[9; 32]`.
 pub(crate) fn token(id: &str, credential_id: &str, created_at: Millis, expires_at: Millis) -> NewToken {
     NewToken {
         id: id.to_owned(),
         secret_hash: [9; 32],
         credential_id: credential_id.to_owned(),
+        service_account_id: "sa".to_owned(),
+        organization_id: "org".to_owned(),
         created_at,
         expires_at,
     }
+}
+
+/// The audit context of the tests' writes: the CLI, at 5000.
+pub(crate) fn audit() -> AuditContext {
+    AuditContext::cli(5_000)
 }
 
 /// The key of credential `id`.
@@ -299,7 +313,7 @@ pub(crate) fn key<'a>(organization_id: &'a str, service_account_id: &'a str, id:
 /// Creates service account `id` in `organization_id`.
 pub(crate) async fn add_service_account(store: &impl Store, id: &str, organization_id: &str, role: Role) {
     store
-        .create_service_account(service_account(id, organization_id, role))
+        .create_service_account(service_account(id, organization_id, role), audit())
         .await
         .expect("create service account");
 }
@@ -313,7 +327,7 @@ pub(crate) async fn seed(store: &impl Store) {
         .expect("create organization");
     add_service_account(store, "sa", "org", Role::OrgAdmin).await;
     let created = store
-        .create_credential(credential("cred", "org", "sa"))
+        .create_credential(credential("cred", "org", "sa"), audit())
         .await
         .expect("create credential");
     assert!(created);

@@ -3,7 +3,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{add_service_account, credential, key, organization, seed, service_account, token, Backend, Database};
+use super::{
+    add_service_account, audit, credential, key, organization, seed, service_account, token, Backend, Database,
+};
 use crate::{CredentialPatch, PageRequest, PageStart, Role, ServiceAccountPatch, StorageError, Store};
 
 /// Organizations are found by ID and by label, and by nothing else.
@@ -51,7 +53,7 @@ pub(crate) async fn creating_under_a_missing_parent_fails_with_a_clear_message<D
     seed(store).await;
 
     match store
-        .create_service_account(service_account("sa9", "nope", Role::OrgMember))
+        .create_service_account(service_account("sa9", "nope", Role::OrgMember), audit())
         .await
     {
         Err(StorageError::Internal(message)) => assert!(message.contains("organization nope does not exist")),
@@ -84,9 +86,12 @@ pub(crate) async fn updating_a_service_account_changes_only_what_the_patch_chang
 ) {
     let store = backend.store().as_ref();
     seed(store).await;
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap();
     let original = service_account("sa", "org", Role::OrgAdmin);
-    let update = |patch: ServiceAccountPatch, now| store.update_service_account("org", "sa", patch, now, None);
+    let update = |patch: ServiceAccountPatch, now| store.update_service_account("org", "sa", patch, now, None, audit());
 
     // An empty patch changes nothing, not even updated_at.
     let unchanged = update(ServiceAccountPatch::default(), 5_000).await.unwrap();
@@ -162,12 +167,12 @@ pub(crate) async fn service_accounts_are_updated_and_deleted_only_through_their_
 
     for (organization_id, service_account_id) in [("other", "sa"), ("org", "nope"), ("acme", "sa")] {
         let updated = store
-            .update_service_account(organization_id, service_account_id, patch.clone(), 9_000, None)
+            .update_service_account(organization_id, service_account_id, patch.clone(), 9_000, None, audit())
             .await
             .unwrap();
         assert_eq!(updated, None, "{organization_id}/{service_account_id}");
         let deleted = store
-            .delete_service_account(organization_id, service_account_id, None)
+            .delete_service_account(organization_id, service_account_id, None, audit())
             .await
             .unwrap();
         assert!(!deleted, "{organization_id}/{service_account_id}");
@@ -186,25 +191,28 @@ pub(crate) async fn a_deleted_service_account_takes_its_credentials_and_tokens_w
 ) {
     let store = backend.store().as_ref();
     seed(store).await;
-    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
+    assert!(store
+        .create_credential(credential("cred2", "org", "sa"), audit())
+        .await
+        .unwrap());
     for (token_id, credential_id) in [("tok", "cred"), ("tok2", "cred2")] {
         store
-            .insert_token(token(token_id, credential_id, 10_000, 13_600))
+            .insert_token(token(token_id, credential_id, 10_000, 13_600), audit())
             .await
             .unwrap();
     }
     // A neighbour in the same organization that must survive.
     add_service_account(store, "sa2", "org", Role::OrgMember).await;
     assert!(store
-        .create_credential(credential("cred3", "org", "sa2"))
+        .create_credential(credential("cred3", "org", "sa2"), audit())
         .await
         .unwrap());
     store
-        .insert_token(token("tok3", "cred3", 10_000, 13_600))
+        .insert_token(token("tok3", "cred3", 10_000, 13_600), audit())
         .await
         .unwrap();
 
-    assert!(store.delete_service_account("org", "sa", None).await.unwrap());
+    assert!(store.delete_service_account("org", "sa", None, audit()).await.unwrap());
 
     assert_eq!(store.find_service_account("org", "sa").await.unwrap(), None);
     for (credential_id, token_id) in [("cred", "tok"), ("cred2", "tok2")] {
@@ -223,7 +231,7 @@ pub(crate) async fn a_deleted_service_account_takes_its_credentials_and_tokens_w
     assert!(store.find_client("client-cred3").await.unwrap().is_some());
 
     // Deleting again finds nothing.
-    assert!(!store.delete_service_account("org", "sa", None).await.unwrap());
+    assert!(!store.delete_service_account("org", "sa", None, audit()).await.unwrap());
 }
 
 /// Two stores on one database (two instances, or the CLI beside the server) see
@@ -238,7 +246,10 @@ pub(crate) async fn two_stores_on_one_database_see_each_others_writes<D: Databas
         .await
         .unwrap();
     assert!(first.find_organization("second").await.unwrap().is_some());
-    first.insert_token(token("tok", "cred", 10_000, 20_000)).await.unwrap();
+    first
+        .insert_token(token("tok", "cred", 10_000, 20_000), audit())
+        .await
+        .unwrap();
     assert!(second.find_token("tok").await.unwrap().is_some());
 
     // Both writing at once.
@@ -271,9 +282,18 @@ pub(crate) async fn keys_holding_nul_find_nothing_and_fail_nothing<D: Database>(
     assert!(store.find_credential(key("org", "sa", "c\0")).await.unwrap().is_none());
     assert!(store.find_client("client\0").await.unwrap().is_none());
     assert!(store.find_token("\0").await.unwrap().is_none());
-    assert!(!store.delete_credential(key("org\0", "sa", "cred"), None).await.unwrap());
-    assert!(!store.delete_service_account("org", "s\0a", None).await.unwrap());
-    assert!(!store.create_credential(credential("c2", "org", "s\0a")).await.unwrap());
+    assert!(!store
+        .delete_credential(key("org\0", "sa", "cred"), None, audit())
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_service_account("org", "s\0a", None, audit())
+        .await
+        .unwrap());
+    assert!(!store
+        .create_credential(credential("c2", "org", "s\0a"), audit())
+        .await
+        .unwrap());
     let first_page = || PageRequest {
         start: PageStart::First,
         limit: 10,
@@ -296,7 +316,7 @@ pub(crate) async fn writes_and_failures_are_reported_to_the_observer<D: Database
         ..Default::default()
     };
     let renamed = store
-        .update_credential(key("org", "sa", "cred"), rename, 4_000, None)
+        .update_credential(key("org", "sa", "cred"), rename, 4_000, None, audit())
         .await;
     assert!(renamed.unwrap().is_some());
 

@@ -1,6 +1,6 @@
 //! Conformance: clients (a credential found by client_id) and tokens.
 
-use super::{credential, key, seed, token, Backend, Database};
+use super::{audit, credential, key, seed, token, Backend, Database};
 use crate::{Role, Store};
 
 /// A client is found by its client_id, with its secret hash.
@@ -22,7 +22,10 @@ pub(crate) async fn inserting_a_token_marks_the_credential_used_and_finds_its_ro
     let store = backend.store().as_ref();
     seed(store).await;
 
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap();
 
     let used = store.find_credential(key("org", "sa", "cred")).await.unwrap().unwrap();
     assert_eq!(used.last_used_at, Some(10_000));
@@ -52,9 +55,18 @@ pub(crate) async fn inserting_a_token_removes_the_credentials_expired_tokens<D: 
     let store = backend.store().as_ref();
     seed(store).await;
 
-    store.insert_token(token("old", "cred", 10_000, 11_000)).await.unwrap();
-    store.insert_token(token("live", "cred", 10_500, 20_000)).await.unwrap();
-    store.insert_token(token("new", "cred", 11_000, 21_000)).await.unwrap();
+    store
+        .insert_token(token("old", "cred", 10_000, 11_000), audit())
+        .await
+        .unwrap();
+    store
+        .insert_token(token("live", "cred", 10_500, 20_000), audit())
+        .await
+        .unwrap();
+    store
+        .insert_token(token("new", "cred", 11_000, 21_000), audit())
+        .await
+        .unwrap();
 
     assert!(
         store.find_token("old").await.unwrap().is_none(),
@@ -76,12 +88,12 @@ pub(crate) async fn a_token_of_a_missing_credential_is_refused_and_stores_nothin
 
     // Not an error: the credential was deleted between the secret check and the
     // insert, and the token endpoint answers that as a failed authentication.
-    assert!(!store.insert_token(token("t9", "nope", 10, 20)).await.unwrap());
+    assert!(!store.insert_token(token("t9", "nope", 10, 20), audit()).await.unwrap());
     assert!(store.find_token("t9").await.unwrap().is_none());
     assert_eq!(backend.count_rows("tokens").await, 0);
     // A deleted service account takes its credentials: their tokens are refused too.
-    assert!(store.delete_service_account("org", "sa", None).await.unwrap());
-    assert!(!store.insert_token(token("t10", "cred", 10, 20)).await.unwrap());
+    assert!(store.delete_service_account("org", "sa", None, audit()).await.unwrap());
+    assert!(!store.insert_token(token("t10", "cred", 10, 20), audit()).await.unwrap());
     assert_eq!(backend.count_rows("tokens").await, 0);
 }
 
@@ -89,18 +101,27 @@ pub(crate) async fn a_token_of_a_missing_credential_is_refused_and_stores_nothin
 pub(crate) async fn a_deleted_credential_takes_its_tokens_with_it<D: Database>(backend: &mut Backend<D>) {
     let store = backend.store().as_ref();
     seed(store).await;
-    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    assert!(store
+        .create_credential(credential("cred2", "org", "sa"), audit())
+        .await
+        .unwrap());
     store
-        .insert_token(token("tok-b", "cred", 10_001, 13_601))
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
         .await
         .unwrap();
     store
-        .insert_token(token("tok2", "cred2", 10_000, 13_600))
+        .insert_token(token("tok-b", "cred", 10_001, 13_601), audit())
+        .await
+        .unwrap();
+    store
+        .insert_token(token("tok2", "cred2", 10_000, 13_600), audit())
         .await
         .unwrap();
 
-    assert!(store.delete_credential(key("org", "sa", "cred"), None).await.unwrap());
+    assert!(store
+        .delete_credential(key("org", "sa", "cred"), None, audit())
+        .await
+        .unwrap());
 
     assert!(store.find_token("tok").await.unwrap().is_none());
     assert!(store.find_token("tok-b").await.unwrap().is_none());
@@ -120,7 +141,10 @@ pub(crate) async fn a_deleted_credential_takes_its_tokens_with_it<D: Database>(b
         .unwrap()
         .is_some());
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
-    assert!(!store.delete_credential(key("org", "sa", "cred"), None).await.unwrap());
+    assert!(!store
+        .delete_credential(key("org", "sa", "cred"), None, audit())
+        .await
+        .unwrap());
 }
 
 /// The schema itself removes a credential's tokens with it, whoever deletes it.
@@ -129,7 +153,10 @@ pub(crate) async fn a_credential_deleted_by_another_program_takes_its_tokens_wit
 ) {
     let store = backend.store().as_ref();
     seed(store).await;
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
+    store
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap();
 
     backend.execute("DELETE FROM credentials WHERE id = 'cred'").await;
 
@@ -148,27 +175,54 @@ pub(crate) async fn a_token_is_revoked_only_by_its_own_credential_with_its_secre
 ) {
     let store = backend.store().as_ref();
     seed(store).await;
-    assert!(store.create_credential(credential("cred2", "org", "sa")).await.unwrap());
-    store.insert_token(token("tok", "cred", 10_000, 13_600)).await.unwrap();
-    store.insert_token(token("tok2", "cred", 10_001, 13_601)).await.unwrap();
+    assert!(store
+        .create_credential(credential("cred2", "org", "sa"), audit())
+        .await
+        .unwrap());
+    store
+        .insert_token(token("tok", "cred", 10_000, 13_600), audit())
+        .await
+        .unwrap();
+    store
+        .insert_token(token("tok2", "cred", 10_001, 13_601), audit())
+        .await
+        .unwrap();
 
     assert!(
-        !store.revoke_token("tok", [9; 32], "cred2").await.unwrap(),
+        !store
+            .revoke_token("tok", [9; 32], key("org", "sa", "cred2"), audit())
+            .await
+            .unwrap(),
         "another credential's token is not revoked"
     );
     assert!(
-        !store.revoke_token("tok", [8; 32], "cred").await.unwrap(),
+        !store
+            .revoke_token("tok", [8; 32], key("org", "sa", "cred"), audit())
+            .await
+            .unwrap(),
         "not with the wrong secret"
     );
-    assert!(!store.revoke_token("nope", [9; 32], "cred").await.unwrap());
-    assert!(!store.revoke_token("tok\0", [9; 32], "cred").await.unwrap());
+    assert!(!store
+        .revoke_token("nope", [9; 32], key("org", "sa", "cred"), audit())
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke_token("tok\0", [9; 32], key("org", "sa", "cred"), audit())
+        .await
+        .unwrap());
     assert!(store.find_token("tok").await.unwrap().is_some());
 
-    assert!(store.revoke_token("tok", [9; 32], "cred").await.unwrap());
+    assert!(store
+        .revoke_token("tok", [9; 32], key("org", "sa", "cred"), audit())
+        .await
+        .unwrap());
 
     assert!(store.find_token("tok").await.unwrap().is_none());
     assert!(
-        !store.revoke_token("tok", [9; 32], "cred").await.unwrap(),
+        !store
+            .revoke_token("tok", [9; 32], key("org", "sa", "cred"), audit())
+            .await
+            .unwrap(),
         "already revoked"
     );
     assert!(

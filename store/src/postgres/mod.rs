@@ -2,11 +2,11 @@
 //! database: a pool of connections (deadpool-postgres over tokio-postgres), the
 //! schema migrations taken under an advisory lock, and the SQL of each operation.
 //!
-//! Every write is one statement, and so one transaction, committed before its
-//! future resolves, except the credential writes with consequences for its tokens
-//! (a disable, an expiry, a rotation that revokes them): the credential's
-//! `UPDATE … RETURNING`, then the token statement, in one transaction (PostgreSQL's own durability settings then apply; the default,
-//! `synchronous_commit = on`, flushes the WAL before the commit is acknowledged).
+//! Every write is one transaction, committed before its future resolves: the change,
+//! what it means for the tokens (a disable, an expiry, a rotation that revokes
+//! them), and its audit event. A token mint is one statement doing all of that.
+//! PostgreSQL's own durability settings apply; the default, `synchronous_commit =
+//! on`, flushes the WAL before the commit is acknowledged.
 //! A list page is read in one REPEATABLE READ, READ ONLY transaction, so its rows
 //! and its "is there more?" answer come from one snapshot. Nothing is cached in the
 //! process, so every instance reads what any instance wrote once that write was
@@ -40,14 +40,16 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use self::error::{from_pg, from_pool, is_foreign_key_violation};
-use self::queries::{query_opt, PgRow};
+use self::queries::{query_all, query_opt, record, PgRow};
 use super::{
-    ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, Millis, NewCredential, NewToken,
-    Organization, Page, PageRequest, RevocationFeed, Revoked, Rotation, ServiceAccount, ServiceAccountPatch,
-    StorageError, StorageObserver, StorageResult, Store, TokenRecord,
+    AuditAction, AuditContext, AuditEvent, AuditFilter, ClientRecord, Credential, CredentialFilter, CredentialKey,
+    CredentialPatch, Millis, NewCredential, NewToken, Organization, Page, PageRequest, Position, RevocationFeed,
+    Revoked, Rotation, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store,
+    TokenDenial, TokenRecord,
 };
 use crate::paging::{self, PagePlan};
 use crate::revocations;
+use crate::rows::AuditRow;
 use crate::rows::{self, Value};
 use crate::sql::{self, Statement};
 
@@ -202,28 +204,67 @@ impl PgStore {
         Ok(page)
     }
 
-    /// Runs the credential write `statement` with `params` and then, if it returned the
-    /// credential, the token statement `consequence` picks for it, in one transaction
-    /// (READ COMMITTED: the token statement's snapshot is taken after the credential's
-    /// row lock was, so it sees every token minted before that lock was released).
+    /// Runs the credential write `statement` with `params` on the credential at `key`
+    /// and then, if it returned the credential, the token statement `consequence`
+    /// picks for it and the audit event `event` makes of the credential before and
+    /// after, in one transaction (READ COMMITTED: the token statement's snapshot is
+    /// taken after the credential's row lock was, so it sees every token minted
+    /// before that lock was released).
     async fn write_credential(
         &self,
         op: &str,
-        statement: &Statement,
-        params: &[Value<'_>],
+        key: CredentialKey<'_>,
+        (statement, params): (&Statement, &[Value<'_>]),
         consequence: rows::TokenConsequence,
+        event: impl FnOnce(&Credential, &Credential) -> Option<AuditEvent>,
     ) -> StorageResult<Option<Credential>> {
         let mut client = self.writer(op).await?;
         let work = async {
             let tx = client.transaction().await.map_err(|err| from_pg(op, err))?;
+            let key = rows::credential_key(&key);
+            let found = query_opt(&tx, op, &sql::FIND_CREDENTIAL_FOR_UPDATE, &key, |row| {
+                rows::credential(row)
+            });
+            let Some(before) = found.await? else {
+                return Ok(None);
+            };
             let written = query_opt(&tx, op, statement, params, |row| rows::credential(row)).await?;
             if let Some((statement, params)) = written.as_ref().and_then(consequence) {
                 queries::execute(&tx, statement, &params)
                     .await
                     .map_err(|err| from_pg(op, err))?;
             }
+            if let Some(event) = written.as_ref().and_then(|after| event(&before, after)) {
+                record(&tx, op, event).await?;
+            }
             tx.commit().await.map_err(|err| from_pg(op, err))?;
             Ok(written)
+        };
+        self.commit(work).await
+    }
+
+    /// Runs the write `statement` and, if it changed a row, records the event
+    /// `event` makes, in one transaction: whether it changed a row, or, for a
+    /// foreign key that refused it, `missing_parent`'s answer.
+    async fn write_recorded(
+        &self,
+        op: &str,
+        (statement, params): (&Statement, &[Value<'_>]),
+        event: impl FnOnce() -> AuditEvent,
+        missing_parent: impl FnOnce() -> StorageResult<bool>,
+    ) -> StorageResult<bool> {
+        let mut client = self.writer(op).await?;
+        let work = async {
+            let tx = client.transaction().await.map_err(|err| from_pg(op, err))?;
+            match queries::execute(&tx, statement, params).await {
+                Ok(0) => return Ok(false),
+                Ok(_) => {}
+                Err(err) if is_foreign_key_violation(&err) => return missing_parent(),
+                Err(err) => return Err(from_pg(op, err)),
+            }
+            record(&tx, op, event()).await?;
+            tx.commit().await.map_err(|err| from_pg(op, err))?;
+            Ok(true)
         };
         self.commit(work).await
     }
@@ -295,7 +336,7 @@ impl Store for PgStore {
         self.observed(write).await.map(drop)
     }
 
-    async fn create_service_account(&self, service_account: ServiceAccount) -> StorageResult<()> {
+    async fn create_service_account(&self, service_account: ServiceAccount, audit: AuditContext) -> StorageResult<()> {
         let params = rows::new_service_account(&service_account);
         let op = "create service account";
         let missing = || {
@@ -303,10 +344,11 @@ impl Store for PgStore {
                 op,
                 format!("organization {} does not exist", service_account.organization_id),
             )
+            .map(|_| false)
         };
-        self.observed(self.write(op, &sql::INSERT_SERVICE_ACCOUNT, &params, missing))
-            .await
-            .map(drop)
+        let event = || audit.service_account_event(AuditAction::ServiceAccountCreated, &service_account);
+        let write = self.write_recorded(op, (&sql::INSERT_SERVICE_ACCOUNT, &params), event, missing);
+        self.observed(write).await.map(drop)
     }
 
     async fn list_service_accounts(
@@ -350,18 +392,38 @@ impl Store for PgStore {
         patch: ServiceAccountPatch,
         now: Millis,
         expected: Option<ServiceAccount>,
+        audit: AuditContext,
     ) -> StorageResult<Option<ServiceAccount>> {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(None);
         }
         let op = "update service account";
+        let key = rows::service_account_key(organization_id, service_account_id);
         let params = rows::service_account_update(organization_id, service_account_id, &patch, now, expected.as_ref());
         self.observed(async {
-            let client = self.writer(op).await?;
-            let update = query_opt(&client, op, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
-                rows::service_account(row)
-            });
-            self.commit(update).await
+            let mut client = self.writer(op).await?;
+            let work = async {
+                let tx = client.transaction().await.map_err(|err| from_pg(op, err))?;
+                let found = query_opt(&tx, op, &sql::FIND_SERVICE_ACCOUNT_FOR_UPDATE, &key, |row| {
+                    rows::service_account(row)
+                });
+                let Some(before) = found.await? else {
+                    return Ok(None);
+                };
+                let updated = query_opt(&tx, op, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
+                    rows::service_account(row)
+                })
+                .await?;
+                if let Some(event) = updated
+                    .as_ref()
+                    .and_then(|after| audit.service_account_update_event(&before, after))
+                {
+                    record(&tx, op, event).await?;
+                }
+                tx.commit().await.map_err(|err| from_pg(op, err))?;
+                Ok(updated)
+            };
+            self.commit(work).await
         })
         .await
     }
@@ -371,18 +433,52 @@ impl Store for PgStore {
         organization_id: &str,
         service_account_id: &str,
         expected: Option<ServiceAccount>,
+        audit: AuditContext,
     ) -> StorageResult<bool> {
         if unstorable(&[organization_id, service_account_id]) {
             return Ok(false);
         }
+        let op = "delete service account";
+        let key = rows::service_account_key(organization_id, service_account_id);
         let params = rows::service_account_delete(organization_id, service_account_id, expected.as_ref());
-        let write = self.write("delete service account", &sql::DELETE_SERVICE_ACCOUNT, &params, || {
-            Ok(0)
-        });
-        self.observed(write).await.map(|deleted| deleted > 0)
+        self.observed(async {
+            let mut client = self.writer(op).await?;
+            let work = async {
+                let tx = client.transaction().await.map_err(|err| from_pg(op, err))?;
+                // Locking the service account first holds off new credentials of it
+                // (see FIND_SERVICE_ACCOUNT_FOR_UPDATE), so the list read next is
+                // every credential the delete takes with it.
+                let found = query_opt(&tx, op, &sql::FIND_SERVICE_ACCOUNT_FOR_UPDATE, &key, |row| {
+                    rows::service_account(row)
+                });
+                let Some(before) = found.await? else {
+                    return Ok(false);
+                };
+                let credentials = query_all(&tx, op, &sql::CREDENTIALS_OF_SERVICE_ACCOUNT, &key, |row| {
+                    rows::credential(row)
+                })
+                .await?;
+                let deleted = queries::execute(&tx, &sql::DELETE_SERVICE_ACCOUNT, &params)
+                    .await
+                    .map_err(|err| from_pg(op, err))?;
+                if deleted == 0 {
+                    return Ok(false);
+                }
+                for credential in &credentials {
+                    let event = audit.credential_event(AuditAction::CredentialDeleted, credential.key());
+                    record(&tx, op, event).await?;
+                }
+                let event = audit.service_account_event(AuditAction::ServiceAccountDeleted, &before);
+                record(&tx, op, event).await?;
+                tx.commit().await.map_err(|err| from_pg(op, err))?;
+                Ok(true)
+            };
+            self.commit(work).await
+        })
+        .await
     }
 
-    async fn create_credential(&self, credential: NewCredential) -> StorageResult<bool> {
+    async fn create_credential(&self, credential: NewCredential, audit: AuditContext) -> StorageResult<bool> {
         let parent = &credential.credential;
         if unstorable(&[&parent.organization_id, &parent.service_account_id]) {
             return Ok(false);
@@ -390,8 +486,11 @@ impl Store for PgStore {
         // A service account deleted between the statement's check and its insert
         // makes the foreign key refuse the row: the same "not there" as the check.
         let params = rows::new_credential(&credential);
-        let write = self.write("create credential", &sql::INSERT_CREDENTIAL, &params, || Ok(0));
-        self.observed(write).await.map(|inserted| inserted > 0)
+        let event = || audit.credential_event(AuditAction::CredentialCreated, parent.key());
+        let write = self.write_recorded("create credential", (&sql::INSERT_CREDENTIAL, &params), event, || {
+            Ok(false)
+        });
+        self.observed(write).await
     }
 
     async fn list_credentials(
@@ -426,13 +525,21 @@ impl Store for PgStore {
             .await
     }
 
-    async fn delete_credential(&self, key: CredentialKey<'_>, expected: Option<Credential>) -> StorageResult<bool> {
+    async fn delete_credential(
+        &self,
+        key: CredentialKey<'_>,
+        expected: Option<Credential>,
+        audit: AuditContext,
+    ) -> StorageResult<bool> {
         if unstorable(&key_parts(&key)) {
             return Ok(false);
         }
         let params = rows::credential_delete(&key, expected.as_ref());
-        let write = self.write("delete credential", &sql::DELETE_CREDENTIAL, &params, || Ok(0));
-        self.observed(write).await.map(|deleted| deleted > 0)
+        let event = || audit.credential_event(AuditAction::CredentialDeleted, key);
+        let write = self.write_recorded("delete credential", (&sql::DELETE_CREDENTIAL, &params), event, || {
+            Ok(false)
+        });
+        self.observed(write).await
     }
 
     async fn find_credential(&self, key: CredentialKey<'_>) -> StorageResult<Option<Credential>> {
@@ -454,6 +561,7 @@ impl Store for PgStore {
         patch: CredentialPatch,
         now: Millis,
         expected: Option<Credential>,
+        audit: AuditContext,
     ) -> StorageResult<Option<Credential>> {
         if unstorable(&key_parts(&key)) {
             return Ok(None);
@@ -461,9 +569,10 @@ impl Store for PgStore {
         let params = rows::credential_update(&key, &patch, now, expected.as_ref());
         let write = self.write_credential(
             "update credential",
-            &sql::UPDATE_CREDENTIAL,
-            &params,
+            key,
+            (&sql::UPDATE_CREDENTIAL, &params),
             rows::token_consequence,
+            |before, after| audit.credential_update_event(before, after),
         );
         self.observed(write).await
     }
@@ -473,6 +582,7 @@ impl Store for PgStore {
         key: CredentialKey<'_>,
         rotation: Rotation,
         expected: Option<Credential>,
+        audit: AuditContext,
     ) -> StorageResult<Option<Credential>> {
         if unstorable(&key_parts(&key)) {
             return Ok(None);
@@ -483,7 +593,13 @@ impl Store for PgStore {
         } else {
             rows::tokens_untouched
         };
-        let write = self.write_credential("rotate credential", &sql::ROTATE_CREDENTIAL, &params, consequence);
+        let write = self.write_credential(
+            "rotate credential",
+            key,
+            (&sql::ROTATE_CREDENTIAL, &params),
+            consequence,
+            |_, after| Some(audit.credential_event(AuditAction::CredentialRotated, after.key())),
+        );
         self.observed(write).await
     }
 
@@ -502,8 +618,15 @@ impl Store for PgStore {
         .await
     }
 
-    async fn insert_token(&self, token: NewToken) -> StorageResult<bool> {
-        let params = rows::new_token(&token);
+    async fn insert_token(&self, token: NewToken, audit: AuditContext) -> StorageResult<bool> {
+        if unstorable(&key_parts(&token.credential())) {
+            return Ok(false);
+        }
+        let event = AuditRow::new(
+            audit.credential_event(AuditAction::TokenIssued, token.credential()),
+            None,
+        );
+        let params: Vec<Value<'_>> = rows::new_token(&token).into_iter().chain(event.params()).collect();
         // A credential deleted since it was looked up fails the foreign key: the
         // client no longer exists, which is an answer, not an error.
         let write = self.write("insert token", &sql::INSERT_TOKEN, &params, || Ok(0));
@@ -525,13 +648,95 @@ impl Store for PgStore {
         .await
     }
 
-    async fn revoke_token(&self, token_id: &str, secret_hash: [u8; 32], credential_id: &str) -> StorageResult<bool> {
-        if unstorable(&[token_id, credential_id]) {
+    async fn revoke_token(
+        &self,
+        token_id: &str,
+        secret_hash: [u8; 32],
+        credential: CredentialKey<'_>,
+        audit: AuditContext,
+    ) -> StorageResult<bool> {
+        if unstorable(&[token_id, credential.credential_id]) {
             return Ok(false);
         }
-        let params = rows::token_revocation(token_id, credential_id, &secret_hash);
-        let write = self.write("revoke token", &sql::REVOKE_TOKEN, &params, || Ok(0));
-        self.observed(write).await.map(|deleted| deleted > 0)
+        let params = rows::token_revocation(token_id, credential.credential_id, &secret_hash);
+        let event = || audit.credential_event(AuditAction::TokenRevoked, credential);
+        let write = self.write_recorded("revoke token", (&sql::REVOKE_TOKEN, &params), event, || Ok(false));
+        self.observed(write).await
+    }
+
+    async fn record_token_denials(&self, denials: Vec<TokenDenial>) -> StorageResult<()> {
+        let op = "record token denials";
+        // In the order of their keys, so that two instances folding the same
+        // denials can never wait for each other's rows in turn.
+        let mut rows: Vec<AuditRow> = denials
+            .iter()
+            .map(|denial| AuditRow::new(denial.event(), Some(denial.fold_key())))
+            .collect();
+        rows.sort_by(|one, other| one.fold_key().cmp(&other.fold_key()));
+        self.observed(async {
+            let mut client = self.writer(op).await?;
+            let work = async {
+                let tx = client.transaction().await.map_err(|err| from_pg(op, err))?;
+                for row in &rows {
+                    queries::execute(&tx, &sql::RECORD_TOKEN_DENIAL, &row.params())
+                        .await
+                        .map_err(|err| from_pg(op, err))?;
+                }
+                tx.commit().await.map_err(|err| from_pg(op, err))
+            };
+            self.commit(work).await
+        })
+        .await
+    }
+
+    async fn list_audit_events(
+        &self,
+        organization_id: &str,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<AuditEvent>> {
+        let unstorable_filter = [&filter.target_id, &filter.actor_service_account_id]
+            .into_iter()
+            .flatten()
+            .any(|key| key.contains('\0'));
+        if unstorable(&[organization_id]) || unstorable_filter {
+            return empty_page();
+        }
+        let leading = paging::audit_events(organization_id, &filter);
+        let plan = paging::plan(&paging::AUDIT_EVENT_LIST, &leading, &page);
+        self.observed(self.list("list audit events", plan, |row| rows::audit_event(row)))
+            .await
+    }
+
+    async fn export_audit_events(
+        &self,
+        organization_id: Option<&str>,
+        after: Position,
+        limit: usize,
+    ) -> StorageResult<Vec<AuditEvent>> {
+        if unstorable(&[organization_id.unwrap_or_default(), &after.id]) {
+            return Ok(Vec::new());
+        }
+        let op = "export audit events";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let params = rows::audit_export(organization_id, &after, limit);
+        self.observed(async {
+            let client = self.reader(op).await?;
+            query_all(&client, op, &sql::EXPORT_AUDIT_EVENTS, &params, |row| {
+                rows::audit_event(row)
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn prune_audit_events(&self, before: Millis, limit: usize) -> StorageResult<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let params = rows::audit_prune(before, limit);
+        let write = self.write("prune audit events", &sql::PRUNE_AUDIT_EVENTS, &params, || Ok(0));
+        self.observed(write)
+            .await
+            .map(|deleted| usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 
     async fn announce_revocation(&self, revoked: Revoked) -> StorageResult<()> {

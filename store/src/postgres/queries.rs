@@ -1,20 +1,23 @@
 //! Running the statements of [`crate::sql`] on a PostgreSQL connection: binding
 //! [`Value`]s, reading rows through [`Columns`], and a page's two queries.
 //!
-//! Each write is one statement, so it is atomic on its own and never reads a row
-//! in one statement to write it back in another: a PATCH is a single
-//! `UPDATE … RETURNING` whose right-hand sides see the row as it is when the row
-//! lock is taken (PostgreSQL re-reads a row that a concurrent transaction changed
-//! before updating it), so two PATCHes of different fields can never undo each other.
+//! No write reads a row in one statement to write it back in another: a PATCH is a
+//! single `UPDATE … RETURNING` whose right-hand sides see the row as it is when the
+//! row lock is taken (PostgreSQL re-reads a row that a concurrent transaction
+//! changed before updating it), so two PATCHes of different fields can never undo
+//! each other. The state read before a write, to record what it changed in its
+//! audit event, is read with the row locked (`FOR UPDATE`) in the write's own
+//! transaction, so no other write can come between the two.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 use super::error::from_pg;
+use crate::audit::AuditEvent;
 use crate::paging::PagePlan;
-use crate::rows::{self, Columns, Value};
-use crate::sql::Statement;
+use crate::rows::{self, AuditRow, Columns, Value};
+use crate::sql::{self, Statement};
 use crate::{Page, StorageError, StorageResult};
 
 /// A row, with the operation it answers, so that a column of the wrong type
@@ -101,6 +104,34 @@ pub(super) async fn query_opt<T>(
         .await
         .map_err(|err| from_pg(op, err))?;
     row.map(|row| read(&PgRow { row: &row, op })).transpose()
+}
+
+/// Runs a statement and returns its rows.
+pub(super) async fn query_all<T>(
+    client: &impl GenericClient,
+    op: &str,
+    statement: &Statement,
+    params: &[Value<'_>],
+    read: impl Fn(&PgRow<'_>) -> StorageResult<T>,
+) -> StorageResult<Vec<T>> {
+    let prepared = client
+        .prepare_cached(statement.postgres())
+        .await
+        .map_err(|err| from_pg(op, err))?;
+    let found = client
+        .query(&prepared, &bind(params))
+        .await
+        .map_err(|err| from_pg(op, err))?;
+    found.iter().map(|row| read(&PgRow { row, op })).collect()
+}
+
+/// Records an audit event in the write's transaction `tx`.
+pub(super) async fn record(tx: &impl GenericClient, op: &str, event: AuditEvent) -> StorageResult<()> {
+    let row = AuditRow::new(event, None);
+    execute(tx, &sql::INSERT_AUDIT_EVENT, &row.params())
+        .await
+        .map(drop)
+        .map_err(|err| from_pg(op, err))
 }
 
 /// Runs a statement and returns how many rows it changed; the raw driver error,

@@ -27,14 +27,16 @@ pub use self::backup::{backup, BackupSummary};
 pub use self::checkpointer::{catch_up, Checkpointer};
 pub use self::connection::PRAGMAS;
 use self::error::{from_sqlite, is_foreign_key_violation};
-use self::queries::{execute, query_opt, read_page, OwnedCredentialKey};
+use self::queries::{execute, query_all, query_opt, read_page, record, OwnedCredentialKey};
 use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
-    ClientRecord, Credential, CredentialFilter, CredentialKey, CredentialPatch, IgnoreStorageEvents, Millis,
-    NewCredential, NewToken, Organization, Page, PageRequest, RevocationFeed, Revoked, Rotation, ServiceAccount,
-    ServiceAccountPatch, StorageError, StorageObserver, StorageResult, Store, TokenRecord,
+    AuditAction, AuditContext, AuditEvent, AuditFilter, ClientRecord, Credential, CredentialFilter, CredentialKey,
+    CredentialPatch, IgnoreStorageEvents, Millis, NewCredential, NewToken, Organization, Page, PageRequest, Position,
+    RevocationFeed, Revoked, Rotation, ServiceAccount, ServiceAccountPatch, StorageError, StorageObserver,
+    StorageResult, Store, TokenDenial, TokenRecord,
 };
+use crate::rows::AuditRow;
 use crate::{paging, rows, sql};
 
 /// Reader threads, each with its own read-only connection: enough for reads to
@@ -127,12 +129,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_service_account(&self, service_account: ServiceAccount) -> StorageResult<()> {
+    async fn create_service_account(&self, service_account: ServiceAccount, audit: AuditContext) -> StorageResult<()> {
         self.writer
             .write(move |conn| {
                 let params = rows::new_service_account(&service_account);
                 execute(conn, &sql::INSERT_SERVICE_ACCOUNT, &params)
-                    .map(drop)
+                    .and_then(|_| {
+                        let event = audit.service_account_event(AuditAction::ServiceAccountCreated, &service_account);
+                        record(conn, event)
+                    })
                     .map_err(|err| {
                         let missing = format!("organization {} does not exist", service_account.organization_id);
                         write_error("create service account", &missing, err)
@@ -180,16 +185,21 @@ impl Store for SqliteStore {
         patch: ServiceAccountPatch,
         now: Millis,
         expected: Option<ServiceAccount>,
+        audit: AuditContext,
     ) -> StorageResult<Option<ServiceAccount>> {
         let organization_id = organization_id.to_owned();
         let service_account_id = service_account_id.to_owned();
         self.writer
             .write(move |conn| {
-                let params =
-                    rows::service_account_update(&organization_id, &service_account_id, &patch, now, expected.as_ref());
-                query_opt(conn, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
-                    rows::service_account(row)
-                })
+                queries::update_service_account(
+                    conn,
+                    &organization_id,
+                    &service_account_id,
+                    &patch,
+                    now,
+                    expected.as_ref(),
+                    &audit,
+                )
                 .map_err(|err| from_sqlite("update service account", err))
             })
             .await
@@ -200,24 +210,30 @@ impl Store for SqliteStore {
         organization_id: &str,
         service_account_id: &str,
         expected: Option<ServiceAccount>,
+        audit: AuditContext,
     ) -> StorageResult<bool> {
         let organization_id = organization_id.to_owned();
         let service_account_id = service_account_id.to_owned();
         self.writer
             .write(move |conn| {
-                let params = rows::service_account_delete(&organization_id, &service_account_id, expected.as_ref());
-                execute(conn, &sql::DELETE_SERVICE_ACCOUNT, &params)
-                    .map(|deleted| deleted > 0)
+                queries::delete_service_account(conn, &organization_id, &service_account_id, expected.as_ref(), &audit)
                     .map_err(|err| from_sqlite("delete service account", err))
             })
             .await
     }
 
-    async fn create_credential(&self, credential: NewCredential) -> StorageResult<bool> {
+    async fn create_credential(&self, credential: NewCredential, audit: AuditContext) -> StorageResult<bool> {
         self.writer
             .write(move |conn| {
                 execute(conn, &sql::INSERT_CREDENTIAL, &rows::new_credential(&credential))
-                    .map(|inserted| inserted > 0)
+                    .and_then(|inserted| {
+                        if inserted == 0 {
+                            return Ok(false);
+                        }
+                        let key = credential.credential.key();
+                        record(conn, audit.credential_event(AuditAction::CredentialCreated, key))?;
+                        Ok(true)
+                    })
                     .map_err(|err| {
                         // The service account was checked in this same statement, so
                         // a foreign key error here means something is badly wrong.
@@ -265,13 +281,27 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_credential(&self, key: CredentialKey<'_>, expected: Option<Credential>) -> StorageResult<bool> {
+    async fn delete_credential(
+        &self,
+        key: CredentialKey<'_>,
+        expected: Option<Credential>,
+        audit: AuditContext,
+    ) -> StorageResult<bool> {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
                 let params = rows::credential_delete(&key.borrow(), expected.as_ref());
                 execute(conn, &sql::DELETE_CREDENTIAL, &params)
-                    .map(|deleted| deleted > 0)
+                    .and_then(|deleted| {
+                        if deleted == 0 {
+                            return Ok(false);
+                        }
+                        record(
+                            conn,
+                            audit.credential_event(AuditAction::CredentialDeleted, key.borrow()),
+                        )?;
+                        Ok(true)
+                    })
                     .map_err(|err| from_sqlite("delete credential", err))
             })
             .await
@@ -293,12 +323,13 @@ impl Store for SqliteStore {
         patch: CredentialPatch,
         now: Millis,
         expected: Option<Credential>,
+        audit: AuditContext,
     ) -> StorageResult<Option<Credential>> {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
-                let params = rows::credential_update(&key.borrow(), &patch, now, expected.as_ref());
-                queries::update_credential(conn, &params).map_err(|err| from_sqlite("update credential", err))
+                queries::update_credential(conn, key.borrow(), &patch, now, expected.as_ref(), &audit)
+                    .map_err(|err| from_sqlite("update credential", err))
             })
             .await
     }
@@ -308,12 +339,12 @@ impl Store for SqliteStore {
         key: CredentialKey<'_>,
         rotation: Rotation,
         expected: Option<Credential>,
+        audit: AuditContext,
     ) -> StorageResult<Option<Credential>> {
         let key = owned_key(key);
         self.writer
             .write(move |conn| {
-                let params = rows::credential_rotation(&key.borrow(), &rotation, expected.as_ref());
-                queries::rotate_credential(conn, &params, rotation.revoke_tokens)
+                queries::rotate_credential(conn, key.borrow(), &rotation, expected.as_ref(), &audit)
                     .map_err(|err| from_sqlite("rotate credential", err))
             })
             .await
@@ -330,10 +361,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_token(&self, token: NewToken) -> StorageResult<bool> {
+    async fn insert_token(&self, token: NewToken, audit: AuditContext) -> StorageResult<bool> {
         self.writer
             .write(move |conn| {
-                queries::insert_token(conn, &token).map_err(|err| {
+                queries::insert_token(conn, &token, &audit).map_err(|err| {
                     let missing = format!("credential {} does not exist", token.credential_id);
                     write_error("insert token", &missing, err)
                 })
@@ -352,14 +383,81 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn revoke_token(&self, token_id: &str, secret_hash: [u8; 32], credential_id: &str) -> StorageResult<bool> {
-        let (token_id, credential_id) = (token_id.to_owned(), credential_id.to_owned());
+    async fn revoke_token(
+        &self,
+        token_id: &str,
+        secret_hash: [u8; 32],
+        credential: CredentialKey<'_>,
+        audit: AuditContext,
+    ) -> StorageResult<bool> {
+        let (token_id, key) = (token_id.to_owned(), owned_key(credential));
         self.writer
             .write(move |conn| {
-                let params = rows::token_revocation(&token_id, &credential_id, &secret_hash);
+                let params = rows::token_revocation(&token_id, &key.credential_id, &secret_hash);
                 execute(conn, &sql::REVOKE_TOKEN, &params)
-                    .map(|deleted| deleted > 0)
+                    .and_then(|deleted| {
+                        if deleted == 0 {
+                            return Ok(false);
+                        }
+                        record(conn, audit.credential_event(AuditAction::TokenRevoked, key.borrow()))?;
+                        Ok(true)
+                    })
                     .map_err(|err| from_sqlite("revoke token", err))
+            })
+            .await
+    }
+
+    async fn record_token_denials(&self, denials: Vec<TokenDenial>) -> StorageResult<()> {
+        self.writer
+            .write(move |conn| {
+                for denial in &denials {
+                    let row = AuditRow::new(denial.event(), Some(denial.fold_key()));
+                    execute(conn, &sql::RECORD_TOKEN_DENIAL, &row.params())
+                        .map_err(|err| from_sqlite("record token denials", err))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_audit_events(
+        &self,
+        organization_id: &str,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<AuditEvent>> {
+        let organization_id = organization_id.to_owned();
+        self.readers
+            .read_snapshot("list audit events", move |conn| {
+                let leading = paging::audit_events(&organization_id, &filter);
+                let plan = paging::plan(&paging::AUDIT_EVENT_LIST, &leading, &page);
+                read_page(conn, &plan, |row| rows::audit_event(row))
+            })
+            .await
+    }
+
+    async fn export_audit_events(
+        &self,
+        organization_id: Option<&str>,
+        after: Position,
+        limit: usize,
+    ) -> StorageResult<Vec<AuditEvent>> {
+        let organization_id = organization_id.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.readers
+            .read("export audit events", move |conn| {
+                let params = rows::audit_export(organization_id.as_deref(), &after, limit);
+                query_all(conn, &sql::EXPORT_AUDIT_EVENTS, &params, |row| rows::audit_event(row))
+            })
+            .await
+    }
+
+    async fn prune_audit_events(&self, before: Millis, limit: usize) -> StorageResult<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.writer
+            .write(move |conn| {
+                execute(conn, &sql::PRUNE_AUDIT_EVENTS, &rows::audit_prune(before, limit))
+                    .map_err(|err| from_sqlite("prune audit events", err))
             })
             .await
     }

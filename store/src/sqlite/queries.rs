@@ -8,10 +8,13 @@
 use rusqlite::types::{ToSqlOutput, Type, ValueRef};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row, ToSql};
 
+use crate::audit::{AuditAction, AuditContext, AuditEvent};
 use crate::paging::PagePlan;
-use crate::rows::{self, Columns, Value};
+use crate::rows::{self, AuditRow, Columns, Value};
 use crate::sql::{self, Statement};
-use crate::{Credential, CredentialKey, NewToken, Page};
+use crate::{
+    Credential, CredentialKey, CredentialPatch, Millis, NewToken, Page, Rotation, ServiceAccount, ServiceAccountPatch,
+};
 
 /// The three IDs that must all agree to reach a credential, owned so they can be
 /// moved to another thread.
@@ -94,7 +97,7 @@ pub(super) fn query_opt<T>(
 }
 
 /// Runs a statement and returns its rows.
-fn query_all<T>(
+pub(super) fn query_all<T>(
     conn: &Connection,
     statement: &Statement,
     params: &[Value<'_>],
@@ -126,45 +129,141 @@ pub(super) fn read_page<T>(
     Ok(plan.page(items, beyond))
 }
 
-/// Stores a token: sweeps the credential's expired tokens, inserts the new one and
-/// records the credential as used; false, and nothing inserted, if the credential is
-/// gone, disabled or expired. Runs inside the writer's transaction, so the statements
-/// stand or fall together, and the insert itself checks the credential (it selects
-/// from it), so no deletion or disable can come between the check and the insert.
-pub(super) fn insert_token(conn: &Connection, token: &NewToken) -> rusqlite::Result<bool> {
+/// Records an audit event, inside the writer's transaction (and so in the same one
+/// as the change it records).
+pub(super) fn record(conn: &Connection, event: AuditEvent) -> rusqlite::Result<()> {
+    execute(conn, &sql::INSERT_AUDIT_EVENT, &AuditRow::new(event, None).params()).map(drop)
+}
+
+/// Stores a token: sweeps the credential's expired tokens, inserts the new one,
+/// records the credential as used and records `token.issued`; false, and nothing
+/// inserted, if the credential is gone, disabled or expired. Runs inside the
+/// writer's transaction, so the statements stand or fall together, and the insert
+/// itself checks the credential (it selects from it), so no deletion or disable can
+/// come between the check and the insert.
+pub(super) fn insert_token(conn: &Connection, token: &NewToken, audit: &AuditContext) -> rusqlite::Result<bool> {
     execute(conn, &sql::SWEEP_EXPIRED_TOKENS, &rows::token_use(token))?;
     if execute(conn, &sql::ADD_TOKEN, &rows::new_token(token))? == 0 {
         return Ok(false);
     }
     execute(conn, &sql::TOUCH_CREDENTIAL, &rows::token_use(token))?;
+    record(
+        conn,
+        audit.credential_event(AuditAction::TokenIssued, token.credential()),
+    )?;
     Ok(true)
 }
 
-/// Patches a credential ([`sql::UPDATE_CREDENTIAL`] with `params`) and then does what
-/// the credential as written means for its tokens ([`rows::token_consequence`]), in
-/// the writer's transaction.
-pub(super) fn update_credential(conn: &Connection, params: &[Value<'_>]) -> rusqlite::Result<Option<Credential>> {
-    let updated = query_opt(conn, &sql::UPDATE_CREDENTIAL, params, |row| rows::credential(row))?;
-    if let Some((statement, params)) = updated.as_ref().and_then(rows::token_consequence) {
-        execute(conn, statement, &params)?;
+/// Patches a service account and records what changed, in the writer's transaction.
+pub(super) fn update_service_account(
+    conn: &Connection,
+    organization_id: &str,
+    service_account_id: &str,
+    patch: &ServiceAccountPatch,
+    now: Millis,
+    expected: Option<&ServiceAccount>,
+    audit: &AuditContext,
+) -> rusqlite::Result<Option<ServiceAccount>> {
+    let key = rows::service_account_key(organization_id, service_account_id);
+    let Some(before) = query_opt(conn, &sql::FIND_SERVICE_ACCOUNT, &key, |row| rows::service_account(row))? else {
+        return Ok(None);
+    };
+    let params = rows::service_account_update(organization_id, service_account_id, patch, now, expected);
+    let updated = query_opt(conn, &sql::UPDATE_SERVICE_ACCOUNT, &params, |row| {
+        rows::service_account(row)
+    })?;
+    if let Some(event) = updated
+        .as_ref()
+        .and_then(|after| audit.service_account_update_event(&before, after))
+    {
+        record(conn, event)?;
     }
     Ok(updated)
 }
 
-/// Rotates a credential's secret ([`sql::ROTATE_CREDENTIAL`] with `params`) and, with
-/// `revoke_tokens`, deletes its tokens, in the writer's transaction.
+/// Deletes a service account with its credentials, recording `service_account.deleted`
+/// and a `credential.deleted` for each credential, in the writer's transaction.
+pub(super) fn delete_service_account(
+    conn: &Connection,
+    organization_id: &str,
+    service_account_id: &str,
+    expected: Option<&ServiceAccount>,
+    audit: &AuditContext,
+) -> rusqlite::Result<bool> {
+    let key = rows::service_account_key(organization_id, service_account_id);
+    let Some(before) = query_opt(conn, &sql::FIND_SERVICE_ACCOUNT, &key, |row| rows::service_account(row))? else {
+        return Ok(false);
+    };
+    let credentials = query_all(conn, &sql::CREDENTIALS_OF_SERVICE_ACCOUNT, &key, |row| {
+        rows::credential(row)
+    })?;
+    let params = rows::service_account_delete(organization_id, service_account_id, expected);
+    if execute(conn, &sql::DELETE_SERVICE_ACCOUNT, &params)? == 0 {
+        return Ok(false);
+    }
+    for credential in &credentials {
+        record(
+            conn,
+            audit.credential_event(AuditAction::CredentialDeleted, credential.key()),
+        )?;
+    }
+    record(
+        conn,
+        audit.service_account_event(AuditAction::ServiceAccountDeleted, &before),
+    )?;
+    Ok(true)
+}
+
+/// Patches a credential, does what the credential as written means for its tokens
+/// ([`rows::token_consequence`]) and records what changed, in the writer's transaction.
+pub(super) fn update_credential(
+    conn: &Connection,
+    key: CredentialKey<'_>,
+    patch: &CredentialPatch,
+    now: Millis,
+    expected: Option<&Credential>,
+    audit: &AuditContext,
+) -> rusqlite::Result<Option<Credential>> {
+    let Some(before) = query_opt(conn, &sql::FIND_CREDENTIAL, &rows::credential_key(&key), |row| {
+        rows::credential(row)
+    })?
+    else {
+        return Ok(None);
+    };
+    let params = rows::credential_update(&key, patch, now, expected);
+    let updated = query_opt(conn, &sql::UPDATE_CREDENTIAL, &params, |row| rows::credential(row))?;
+    if let Some((statement, params)) = updated.as_ref().and_then(rows::token_consequence) {
+        execute(conn, statement, &params)?;
+    }
+    if let Some(event) = updated
+        .as_ref()
+        .and_then(|after| audit.credential_update_event(&before, after))
+    {
+        record(conn, event)?;
+    }
+    Ok(updated)
+}
+
+/// Rotates a credential's secret, with `revoke_tokens` deletes its tokens, and
+/// records `credential.rotated`, in the writer's transaction.
 pub(super) fn rotate_credential(
     conn: &Connection,
-    params: &[Value<'_>],
-    revoke_tokens: bool,
+    key: CredentialKey<'_>,
+    rotation: &Rotation,
+    expected: Option<&Credential>,
+    audit: &AuditContext,
 ) -> rusqlite::Result<Option<Credential>> {
-    let rotated = query_opt(conn, &sql::ROTATE_CREDENTIAL, params, |row| rows::credential(row))?;
-    if let Some(credential) = rotated.as_ref().filter(|_| revoke_tokens) {
-        execute(
-            conn,
-            &sql::REVOKE_CREDENTIAL_TOKENS,
-            &rows::credential_tokens(&credential.id),
-        )?;
+    let params = rows::credential_rotation(&key, rotation, expected);
+    let rotated = query_opt(conn, &sql::ROTATE_CREDENTIAL, &params, |row| rows::credential(row))?;
+    if let Some(credential) = &rotated {
+        if rotation.revoke_tokens {
+            execute(
+                conn,
+                &sql::REVOKE_CREDENTIAL_TOKENS,
+                &rows::credential_tokens(&credential.id),
+            )?;
+        }
+        record(conn, audit.credential_event(AuditAction::CredentialRotated, key))?;
     }
     Ok(rotated)
 }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::SqliteStore;
-use crate::conformance::{credential, key, organization, seed, Database, RecordedEvents};
+use crate::conformance::{audit, credential, key, organization, seed, Database, RecordedEvents};
 use crate::migrations::MIGRATIONS;
 use crate::paging::{ListSql, CREDENTIAL_LIST, ORGANIZATION_CREDENTIAL_LISTS, SERVICE_ACCOUNT_LIST};
 use crate::{CredentialPatch, StorageError, StorageObserver, StorageResult, Store};
@@ -185,7 +185,7 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
         .into_iter()
         .map(|(version, _)| version)
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
 
     let conn = raw(&path);
@@ -200,6 +200,9 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
     assert_eq!(
         indexes,
         [
+            "audit_events_fold_key",
+            "audit_events_occurred_at_id",
+            "audit_events_organization_id_occurred_at_id",
             "credentials_organization_id_created_at_id",
             "credentials_service_account_id_organization_id_created_at_id",
             "service_accounts_organization_id_created_at_id",
@@ -296,7 +299,7 @@ async fn a_failing_write_fails_alone_within_its_batch() {
         let store = Arc::clone(&store);
         let mut duplicate = credential("dup", "org", "sa");
         duplicate.credential.client_id = "client-cred".to_owned();
-        queue(async move { store.create_credential(duplicate).await }).await
+        queue(async move { store.create_credential(duplicate, audit()).await }).await
     };
     for index in 5..10 {
         good.push(queue(create_organization(&store, &format!("o{index}"))).await);
@@ -600,7 +603,7 @@ async fn the_log_stays_small_under_a_stream_of_writes() {
             ..Default::default()
         };
         store
-            .update_credential(key("org", "sa", "cred"), patch, 2_000 + index, None)
+            .update_credential(key("org", "sa", "cred"), patch, 2_000 + index, None, audit())
             .await
             .unwrap();
     }
