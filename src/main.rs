@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use keycred_impl::config::{self, Command};
+use keycred_impl::config::{self, Command, LogFormat};
 use keycred_impl::startup;
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small
@@ -14,14 +14,21 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = config::parse();
-    let log_writer = startup::init_logging();
+    let log_format = cli.log_format;
+    let log_writer = startup::init_logging(log_format);
     let outcome = run(cli.command);
-    // Every queued log line is written before the last word.
+    if let (Err(error), LogFormat::Json) = (&outcome, log_format) {
+        // Where every line on stderr is a JSON object, the last word is one too.
+        tracing::error!(%error, "keycred stopped");
+    }
+    // Every queued log line is written out, and in text before the last word.
     drop(log_writer);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("keycred: {error}");
+            if log_format == LogFormat::Text {
+                eprintln!("keycred: {error}");
+            }
             ExitCode::FAILURE
         }
     }

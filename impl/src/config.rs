@@ -1,5 +1,6 @@
-//! The command line: `keycred serve` and `keycred bootstrap`, with their flags and
-//! environment variables. This is a contract other tools rely on; change it with care.
+//! The command line: `keycred serve`, `bootstrap`, `backup` and `probe`, with their flags
+//! and environment variables, and the `--log-format` every one of them takes. This is a
+//! contract other tools rely on; change it with care.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,9 +13,23 @@ use crate::client_address::TrustedProxies;
 #[derive(Debug, Parser)]
 #[command(name = "keycred", version, about)]
 pub struct Cli {
+    /// How log lines are written to stderr: `text` for people, or `json`, one JSON
+    /// object per line for log collectors.
+    #[arg(long, global = true, value_enum, env = "KEYCRED_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written, as `--log-format` / `KEYCRED_LOG_FORMAT` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line per event for people to read: time, level, message, `name=value` fields.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message`, and every field as a
+    /// key of its own, for log collectors to index without parsing text.
+    Json,
 }
 
 /// keycred's subcommands.

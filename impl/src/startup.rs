@@ -23,7 +23,7 @@ use keycred_api::{ClientAddress, RequestId};
 use tokio::net::TcpListener;
 
 use crate::client_address::TrustedProxies;
-use crate::config::{BootstrapConfig, Database, ServeConfig};
+use crate::config::{BootstrapConfig, Database, LogFormat, ServeConfig};
 use crate::database_files::DatabaseFileError;
 use crate::handlers::{CursorKey, KeycredApi};
 use crate::listeners::{ListenError, MetricsListener};
@@ -301,13 +301,18 @@ fn bad_host_response(problem: &str, path: &str) -> Response {
 /// A handler that panicked still answers: a 500 in the spec's error shape, the panic
 /// message in the log only.
 fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown panic");
+    let message = panic_message(&*panic);
     tracing::error!(panic = %message, "a request handler panicked");
     axum::response::IntoResponse::into_response(keycred_api::ApiError::internal())
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
 }
 
 /// Resolves on ctrl-c or SIGTERM.
@@ -381,7 +386,9 @@ pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-/// Sends logs to stderr at the level `KEYCRED_LOG` names (default `info`).
+/// Sends logs to stderr at the level `KEYCRED_LOG` names (default `info`), as `format`
+/// says: text lines, or one JSON object per line with `timestamp`, `level`, `message`
+/// and each field (and the fields of any span it is in) a key of its own.
 ///
 /// Lines are formatted on the thread that logs them and written by a thread of
 /// their own, many lines per write when they come quickly: a `write` system call
@@ -390,19 +397,40 @@ pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error
 /// behind, logging waits for it. Keep the returned guard until the process ends;
 /// dropping it writes out what is still queued.
 #[must_use = "dropping the guard stops the log writer"]
-pub fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCRED_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("keycred-log")
         .finish(std::io::BufWriter::new(std::io::stderr()));
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(ansi)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            subscriber.with_ansi(ansi).init();
+        }
+        LogFormat::Json => {
+            subscriber.with_ansi(false).json().flatten_event(true).init();
+            std::panic::set_hook(Box::new(log_panic));
+        }
+    }
     guard
+}
+
+/// Logs a panic as one `error` event, where the default hook would write lines of
+/// text among the JSON ones.
+fn log_panic(panic: &std::panic::PanicHookInfo<'_>) {
+    let message = panic_message(panic.payload());
+    let location = panic.location().map(ToString::to_string).unwrap_or_default();
+    let thread = std::thread::current();
+    tracing::error!(
+        panic = %message,
+        location = %location,
+        thread = thread.name().unwrap_or_default(),
+        "a thread panicked"
+    );
 }

@@ -23,6 +23,7 @@ mod expand;
 mod health;
 mod helpers;
 mod lifecycle;
+mod log_format;
 mod metrics;
 mod multi_instance;
 mod organizations;

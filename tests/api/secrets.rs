@@ -2,8 +2,8 @@
 //! server's log, or as plaintext in the database (SQLite's files, PostgreSQL's rows).
 
 use crate::helpers::{
-    basic_auth, contains_bytes, credential_path, credentials_path, service_accounts_path, spawn_app, spawn_app_with,
-    Bootstrapped, ServeOptions, TestApp, TestResponse,
+    basic_auth, contains_bytes, credential_path, credentials_path, json_log_lines, service_accounts_path, spawn_app,
+    spawn_app_with, Bootstrapped, ServeOptions, TestApp, TestResponse,
 };
 
 /// The strings that must never leak: the client secret, the token, and the token's
@@ -234,6 +234,31 @@ fn no_secret_appears_after_its_one_answer_in_a_response_in_the_trace_log_or_in_t
         env: vec![("KEYCRED_LOG".to_owned(), "trace".to_owned())],
         ..ServeOptions::default()
     });
+
+    assert_no_secret_appears_after_its_one_answer(&app);
+}
+
+#[test]
+fn no_secret_appears_in_the_json_trace_log_either_and_every_line_of_it_is_json() {
+    let app = spawn_app_with(ServeOptions {
+        env: vec![
+            ("KEYCRED_LOG".to_owned(), "trace".to_owned()),
+            ("KEYCRED_LOG_FORMAT".to_owned(), "json".to_owned()),
+        ],
+        ..ServeOptions::default()
+    });
+
+    assert_no_secret_appears_after_its_one_answer(&app);
+
+    // Every line, whatever its level, is one JSON object.
+    let lines = json_log_lines(&app.logs());
+    assert!(lines.iter().any(|line| line["message"] == "request"), "no request line");
+}
+
+/// Makes credentials and tokens, then uses and misuses each (secrets where they do
+/// not belong, wrong secrets, deleted credentials) and asserts that no later response,
+/// no line of `app`'s log and no byte of its database holds any of the secrets.
+fn assert_no_secret_appears_after_its_one_answer(app: &TestApp) {
     let admin = app.admin("acme");
     let token = app.token_for(&admin);
     let service_account = app.new_service_account(&admin, &token, "org_admin");
@@ -245,7 +270,7 @@ fn no_secret_appears_after_its_one_answer_in_a_response_in_the_trace_log_or_in_t
     let mut later = Vec::new();
     for (who, who_token) in [(&admin, &token), (&made, &made_token)] {
         later.push(app.post_token("grant_type=client_credentials", Some(who)));
-        use_the_credential(&app, who);
+        use_the_credential(app, who);
         later.push(app.get(&format!("{}?expand=permissions", credential_path(who)), who_token));
         later.push(app.get(
             &format!(
@@ -264,7 +289,7 @@ fn no_secret_appears_after_its_one_answer_in_a_response_in_the_trace_log_or_in_t
             }),
         ));
         for secret in [&who.client_secret, who_token] {
-            later.extend(misplaced_secret_requests(&app, &admin, &token, secret));
+            later.extend(misplaced_secret_requests(app, &admin, &token, secret));
         }
     }
     later.push(app.delete(&credential_path(&made), &token));

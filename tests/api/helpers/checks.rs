@@ -1,4 +1,5 @@
-//! Checks shared by the tests: the error shapes, timestamps, and raw byte searches.
+//! Checks shared by the tests: the error shapes, timestamps, JSON log lines, and raw
+//! byte searches.
 
 use std::collections::BTreeSet;
 
@@ -76,6 +77,26 @@ pub fn is_utc_millis_timestamp(text: &str) -> bool {
             b'd' => byte.is_ascii_digit(),
             literal => byte == literal,
         })
+}
+
+/// Every line of a `--log-format json` log, each asserted to be one JSON object with
+/// a `timestamp`, a `level` and a `message`. A last line without its newline is still
+/// being written, and is left out.
+pub fn json_log_lines(logs: &str) -> Vec<Value> {
+    logs.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .map(|line| {
+            let object: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+            assert!(
+                object.is_object(),
+                "a log line is not one JSON object: {line:?}\n--- log ---\n{logs}"
+            );
+            for key in ["timestamp", "level", "message"] {
+                assert!(object[key].is_string(), "a log line has no {key} string: {line:?}");
+            }
+            object
+        })
+        .collect()
 }
 
 /// Whether `needle` occurs in `haystack` as raw bytes.

@@ -23,7 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use bootstrap::{basic_auth, credential_path, credential_path_of, new_label, Bootstrapped, BOOTSTRAP_KEYS};
-pub use checks::{assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, keys_of, message_of};
+pub use checks::{
+    assert_error, assert_token_error, contains_bytes, is_utc_millis_timestamp, json_log_lines, keys_of, message_of,
+};
 pub use command_line::ServerFromCommand;
 pub use database::{require_postgres, sqlite_only, TestDatabase};
 pub use http::{parse_response, read_keep_alive_response, read_response, TestResponse, TestStream};
@@ -61,6 +63,8 @@ pub struct TestApp {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Extra environment the server runs with, kept for restarts.
     env: Vec<(String, String)>,
+    /// Extra `keycred serve` arguments it runs with, kept for restarts.
+    args: Vec<String>,
     /// Whether the server said it serves HTTPS; the helpers then speak TLS to it.
     pub https: bool,
     /// The test certificate `KEYCRED_TEST_TLS=1` gave it, kept for restarts.
@@ -89,7 +93,14 @@ pub fn spawn_app_with(options: ServeOptions) -> TestApp {
         Some(path) => TestDatabase::sqlite_at(path),
         None => TestDatabase::new(),
     };
-    start(Arc::new(database), options.env, test_certificate())
+    start(Arc::new(database), options.env, Vec::new(), test_certificate())
+}
+
+/// Starts a server on 127.0.0.1 port 0, with a fresh database of the backend
+/// `KEYCRED_TEST_BACKEND` names, as `keycred serve <the usual arguments> <args>`.
+pub fn spawn_app_with_args(args: &[&str]) -> TestApp {
+    let args = args.iter().map(|arg| (*arg).to_owned()).collect();
+    start(Arc::new(TestDatabase::new()), Vec::new(), args, test_certificate())
 }
 
 /// With `KEYCRED_TEST_TLS=1`, a new certificate of the test authority on disk.
@@ -107,7 +118,7 @@ pub fn spawn_instances(count: usize) -> Vec<TestApp> {
     let starting: Vec<_> = (0..count)
         .map(|_| {
             let database = Arc::clone(&database);
-            thread::spawn(move || start(database, Vec::new(), test_certificate()))
+            thread::spawn(move || start(database, Vec::new(), Vec::new(), test_certificate()))
         })
         .collect();
     starting
@@ -119,6 +130,7 @@ pub fn spawn_instances(count: usize) -> Vec<TestApp> {
 fn start(
     database: Arc<TestDatabase>,
     env: Vec<(String, String)>,
+    args: Vec<String>,
     test_certificate: Option<Arc<tls::PairFiles>>,
 ) -> TestApp {
     // A test's own certificate (in `env`) wins over the one of `KEYCRED_TEST_TLS=1`.
@@ -126,6 +138,7 @@ fn start(
     let mut child = Command::new(keycred_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(database.argument())
+        .args(&args)
         .env("KEYCRED_METRICS_LISTEN", "127.0.0.1:0")
         .envs(certificate_env)
         .envs(env.iter().map(|(name, value)| (name, value)))
@@ -199,6 +212,7 @@ fn start(
         stdout,
         stderr,
         env,
+        args,
         https,
         test_certificate,
     }
@@ -334,8 +348,9 @@ impl TestApp {
         self.database.wait_for_sessions_to_end();
         let database = Arc::clone(&self.database);
         let env = std::mem::take(&mut self.env);
+        let args = std::mem::take(&mut self.args);
         let test_certificate = self.test_certificate.take();
         drop(self);
-        start(database, env, test_certificate)
+        start(database, env, args, test_certificate)
     }
 }
