@@ -7,7 +7,7 @@ use crate::auth;
 use crate::config::BootstrapConfig;
 use crate::ids;
 use keycred_store::{
-    Credential, CredentialStatus, NewCredential, Organization, Role, ServiceAccount, StorageError, Store,
+    AuditContext, Credential, CredentialStatus, NewCredential, Organization, Role, ServiceAccount, StorageError, Store,
 };
 
 /// What bootstrap made, as printed. The client_secret is shown here and never again.
@@ -101,7 +101,9 @@ pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<
         created_at: now,
         updated_at: now,
     };
-    store.create_service_account(service_account.clone()).await?;
+    store
+        .create_service_account(service_account.clone(), AuditContext::cli(now))
+        .await?;
 
     let client_secret = ids::client_secret();
     let credential = Credential {
@@ -123,7 +125,7 @@ pub async fn bootstrap<S: Store>(store: &S, config: &BootstrapConfig) -> Result<
         credential: credential.clone(),
         secret_hash: auth::hash_secret(&client_secret),
     };
-    if !store.create_credential(new_credential).await? {
+    if !store.create_credential(new_credential, AuditContext::cli(now)).await? {
         return Err(BootstrapError::Invalid(format!(
             "the service account {} vanished before its credential could be created (deleted meanwhile?)",
             service_account.id

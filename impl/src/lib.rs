@@ -2,6 +2,7 @@
 //! cache, the limits on failed client authentication, metrics, configuration,
 //! the HTTP server, TLS and startup.
 
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bootstrap;

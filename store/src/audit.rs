@@ -526,7 +526,7 @@ pub const DENIAL_FOLD_MILLIS: Millis = 60_000;
 impl TokenDenial {
     /// The key equal denials share: the minute of the first attempt, the reason,
     /// the address and the client_id.
-    pub(crate) fn fold_key(&self) -> String {
+    pub fn fold_key(&self) -> String {
         format!(
             "{}|{}|{}|{}",
             self.occurred_at.div_euclid(DENIAL_FOLD_MILLIS),

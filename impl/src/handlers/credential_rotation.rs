@@ -12,7 +12,7 @@ use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::token_cache::Revocation;
-use keycred_store::{CredentialKey, Rotation, Store};
+use keycred_store::{AuditContext, CredentialKey, Rotation, Store};
 
 /// Rotates the credential's secret in one atomic store write (which also deletes its
 /// tokens when `revoke_tokens` asks, going through [`KeycredApi::revoking`] then). The
@@ -20,6 +20,7 @@ use keycred_store::{CredentialKey, Rotation, Store};
 pub async fn rotate<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
+    audit: AuditContext,
     params: RotateServiceAccountCredentialParams,
     body: Option<RotateServiceAccountCredentialRequest>,
 ) -> Result<RotateServiceAccountCredentialResponse, ApiError> {
@@ -35,16 +36,16 @@ pub async fn rotate<S: Store>(
     let expected = matching_credential(api, key, params.if_match.as_deref()).await?;
     let conditional = expected.is_some();
     let client_secret = ids::client_secret();
-    let rotation = rotation(body, &client_secret, now());
+    let rotation = rotation(body, &client_secret, audit.occurred_at);
     let rotated = if rotation.revoke_tokens {
         let revocation = Revocation::Credential(params.credential_id.clone());
         let owned = OwnedCredentialKey::of(key);
         api.revoking(revocation, |store| async move {
-            store.rotate_credential(owned.key(), rotation, expected).await
+            store.rotate_credential(owned.key(), rotation, expected, audit).await
         })
         .await
     } else {
-        api.store.rotate_credential(key, rotation, expected).await
+        api.store.rotate_credential(key, rotation, expected, audit).await
     };
     let Some(credential) = rotated.map_err(storage_error)? else {
         return Err(conditional_write_missed(api, key, conditional).await);

@@ -20,8 +20,8 @@ use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::token_cache::Revocation;
 use keycred_store::{
-    Credential, CredentialFilter, CredentialKey, CredentialPatch, CredentialStatus, CredentialStatusFilter, Millis,
-    NewCredential, Position, Store,
+    AuditContext, Credential, CredentialFilter, CredentialKey, CredentialPatch, CredentialStatus,
+    CredentialStatusFilter, Millis, NewCredential, Position, Store,
 };
 
 pub(super) const NOT_FOUND: &str = "credential not found";
@@ -273,6 +273,7 @@ fn filtered_scope(organization_id: &str, filter: &CredentialFilter) -> String {
 pub async fn create<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
+    audit: AuditContext,
     params: CreateServiceAccountCredentialParams,
     body: CreateServiceAccountCredentialRequest,
 ) -> Result<CreateServiceAccountCredentialResponse, ApiError> {
@@ -280,7 +281,7 @@ pub async fn create<S: Store>(
         .caller_organization(&caller, &params.organization_id, SERVICE_ACCOUNT_NOT_FOUND)
         .await?;
     auth::require(caller.role, Resource::ServiceAccountCredentials, Action::Create)?;
-    let created_at = now();
+    let created_at = audit.occurred_at;
     let expires_at = body
         .expires_at
         .map(|expires_at| future_expiry(expires_at, created_at))
@@ -307,7 +308,7 @@ pub async fn create<S: Store>(
     };
     if !api
         .store
-        .create_credential(new_credential)
+        .create_credential(new_credential, audit)
         .await
         .map_err(storage_error)?
     {
@@ -362,6 +363,7 @@ pub async fn get<S: Store>(
 pub async fn update<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
+    audit: AuditContext,
     params: UpdateServiceAccountCredentialParams,
     body: UpdateServiceAccountCredentialRequest,
 ) -> Result<UpdateServiceAccountCredentialResponse, ApiError> {
@@ -374,7 +376,7 @@ pub async fn update<S: Store>(
         service_account_id: &params.service_account_id,
         credential_id: &params.credential_id,
     };
-    let now = now();
+    let now = audit.occurred_at;
     let patch = credential_patch(body, now)?;
     let expected = matching_credential(api, key, params.if_match.as_deref()).await?;
     let conditional = expected.is_some();
@@ -382,11 +384,11 @@ pub async fn update<S: Store>(
         let revocation = Revocation::Credential(params.credential_id.clone());
         let owned = OwnedCredentialKey::of(key);
         api.revoking(revocation, |store| async move {
-            store.update_credential(owned.key(), patch, now, expected).await
+            store.update_credential(owned.key(), patch, now, expected, audit).await
         })
         .await
     } else {
-        api.store.update_credential(key, patch, now, expected).await
+        api.store.update_credential(key, patch, now, expected, audit).await
     };
     let Some(credential) = credential.map_err(storage_error)? else {
         return Err(conditional_write_missed(api, key, conditional).await);
@@ -422,6 +424,7 @@ fn credential_patch(body: UpdateServiceAccountCredentialRequest, now: Millis) ->
 pub async fn delete<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
+    audit: AuditContext,
     params: DeleteServiceAccountCredentialParams,
 ) -> Result<DeleteServiceAccountCredentialResponse, ApiError> {
     let organization_id = api
@@ -441,7 +444,7 @@ pub async fn delete<S: Store>(
     let owned = OwnedCredentialKey::of(key);
     let deleted = api
         .revoking(revocation, |store| async move {
-            store.delete_credential(owned.key(), expected).await
+            store.delete_credential(owned.key(), expected, audit).await
         })
         .await
         .map_err(storage_error)?;

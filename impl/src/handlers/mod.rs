@@ -19,10 +19,11 @@ use keycred_api as api;
 use keycred_api::request::{BasicCredentials, RequestContext};
 use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
+use crate::audit::{self, DenialRecorder};
 use crate::auth::{self, Caller, Resource};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::token_cache::{Cached, Revocation, TokenCache};
-use keycred_store::{Millis, RevocationFeed, StorageError, StorageResult, Store};
+use keycred_store::{Actor, AuditContext, Millis, RevocationFeed, StorageError, StorageResult, Store};
 pub use pages::CursorKey;
 
 /// keycred's implementation of the generated [`Api`] trait over a [`Store`].
@@ -35,6 +36,8 @@ pub struct KeycredApi<S> {
     auth_failures: AuthFailureLimiter,
     /// What list cursors are signed with.
     cursor_key: CursorKey,
+    /// Token denials counted on their way to the audit trail.
+    denials: Arc<DenialRecorder>,
 }
 
 impl<S: Store> KeycredApi<S> {
@@ -50,7 +53,25 @@ impl<S: Store> KeycredApi<S> {
             tokens: Arc::new(tokens),
             auth_failures: AuthFailureLimiter::default(),
             cursor_key: CursorKey::random(),
+            denials: Arc::new(DenialRecorder::default()),
         }
+    }
+
+    /// Writes the token denials counted in memory to the store every second, in a
+    /// task of its own (see `crate::audit`). Call it once, at startup.
+    pub fn write_denials_in_the_background(&self) -> tokio::task::JoinHandle<()> {
+        audit::spawn_denial_writer(Arc::clone(&self.store), Arc::clone(&self.denials))
+    }
+
+    /// Writes the token denials counted so far, at once: at shutdown, after the last
+    /// request.
+    pub async fn flush_denials(&self) {
+        self.denials.flush(self.store.as_ref()).await;
+    }
+
+    /// The store, shared, for the background work that needs one of its own.
+    pub fn store(&self) -> Arc<S> {
+        Arc::clone(&self.store)
     }
 
     /// Signs list cursors with `key` (the store's, so that every instance and every
@@ -159,6 +180,22 @@ fn storage_error(error: StorageError) -> ApiError {
     }
 }
 
+/// Who is writing and from where, for the write's audit event: the service account
+/// and credential of the caller's token, the request's IDs and the client's
+/// address, now.
+fn audit_context(context: &RequestContext<Caller>, client_request_id: Option<uuid::Uuid>) -> AuditContext {
+    AuditContext {
+        actor: Actor::ServiceAccount {
+            service_account_id: context.caller.service_account_id.clone(),
+            credential_id: context.caller.credential_id.clone(),
+        },
+        occurred_at: now(),
+        request_id: Some(context.request_id.0.clone()),
+        client_request_id: client_request_id.map(|id| id.to_string()),
+        source_address: context.client_address.map(|address| address.to_string()),
+    }
+}
+
 /// The caller's permissions on a resource type, when `expand` asks for them.
 fn expanded_permissions(caller: &Caller, expand: &[ExpandValue], resource: Resource) -> Option<Permissions> {
     expand
@@ -226,12 +263,14 @@ impl<S: Store> Api for KeycredApi<S> {
     async fn create_service_account_token(
         &self,
         context: RequestContext<Option<BasicCredentials>>,
-        _params: api::CreateServiceAccountTokenParams,
+        params: api::CreateServiceAccountTokenParams,
         body: api::TokenRequest,
     ) -> Result<api::CreateServiceAccountTokenResponse, ApiError> {
         let attempt = token::Attempt {
             address: context.client_address,
             request_id: &context.request_id,
+            client_request_id: params.x_client_request_id,
+            denials: &self.denials,
         };
         token::create(self.store.as_ref(), &self.auth_failures, attempt, context.caller, body).await
     }
@@ -239,12 +278,14 @@ impl<S: Store> Api for KeycredApi<S> {
     async fn revoke_service_account_token(
         &self,
         context: RequestContext<Option<BasicCredentials>>,
-        _params: api::RevokeServiceAccountTokenParams,
+        params: api::RevokeServiceAccountTokenParams,
         body: api::TokenRevocationRequest,
     ) -> Result<api::RevokeServiceAccountTokenResponse, ApiError> {
         let attempt = token::Attempt {
             address: context.client_address,
             request_id: &context.request_id,
+            client_request_id: params.x_client_request_id,
+            denials: &self.denials,
         };
         token::revoke(self, attempt, context.caller, body).await
     }
@@ -279,7 +320,8 @@ impl<S: Store> Api for KeycredApi<S> {
         params: api::CreateServiceAccountParams,
         body: api::CreateServiceAccountRequest,
     ) -> Result<api::CreateServiceAccountResponse, ApiError> {
-        service_accounts::create(self, context.caller, params, body).await
+        let audit = audit_context(&context, params.x_client_request_id);
+        service_accounts::create(self, context.caller, audit, params, body).await
     }
 
     async fn get_service_account(
@@ -296,7 +338,8 @@ impl<S: Store> Api for KeycredApi<S> {
         params: api::UpdateServiceAccountParams,
         body: api::UpdateServiceAccountRequest,
     ) -> Result<api::UpdateServiceAccountResponse, ApiError> {
-        service_accounts::update(self, context.caller, params, body).await
+        let audit = audit_context(&context, params.x_client_request_id);
+        service_accounts::update(self, context.caller, audit, params, body).await
     }
 
     async fn delete_service_account(
@@ -304,7 +347,8 @@ impl<S: Store> Api for KeycredApi<S> {
         context: RequestContext<Caller>,
         params: api::DeleteServiceAccountParams,
     ) -> Result<api::DeleteServiceAccountResponse, ApiError> {
-        service_accounts::delete(self, context.caller, params).await
+        let audit = audit_context(&context, params.x_client_request_id);
+        service_accounts::delete(self, context.caller, audit, params).await
     }
 
     async fn list_service_account_credentials(
@@ -329,7 +373,8 @@ impl<S: Store> Api for KeycredApi<S> {
         params: api::CreateServiceAccountCredentialParams,
         body: api::CreateServiceAccountCredentialRequest,
     ) -> Result<api::CreateServiceAccountCredentialResponse, ApiError> {
-        credentials::create(self, context.caller, params, body).await
+        let audit = audit_context(&context, params.x_client_request_id);
+        credentials::create(self, context.caller, audit, params, body).await
     }
 
     async fn get_service_account_credential(
@@ -346,7 +391,8 @@ impl<S: Store> Api for KeycredApi<S> {
         params: api::UpdateServiceAccountCredentialParams,
         body: api::UpdateServiceAccountCredentialRequest,
     ) -> Result<api::UpdateServiceAccountCredentialResponse, ApiError> {
-        credentials::update(self, context.caller, params, body).await
+        let audit = audit_context(&context, params.x_client_request_id);
+        credentials::update(self, context.caller, audit, params, body).await
     }
 
     async fn delete_service_account_credential(
@@ -354,7 +400,8 @@ impl<S: Store> Api for KeycredApi<S> {
         context: RequestContext<Caller>,
         params: api::DeleteServiceAccountCredentialParams,
     ) -> Result<api::DeleteServiceAccountCredentialResponse, ApiError> {
-        credentials::delete(self, context.caller, params).await
+        let audit = audit_context(&context, params.x_client_request_id);
+        credentials::delete(self, context.caller, audit, params).await
     }
 
     async fn rotate_service_account_credential(
@@ -363,6 +410,7 @@ impl<S: Store> Api for KeycredApi<S> {
         params: api::RotateServiceAccountCredentialParams,
         body: Option<api::RotateServiceAccountCredentialRequest>,
     ) -> Result<api::RotateServiceAccountCredentialResponse, ApiError> {
-        credential_rotation::rotate(self, context.caller, params, body).await
+        let audit = audit_context(&context, params.x_client_request_id);
+        credential_rotation::rotate(self, context.caller, audit, params, body).await
     }
 }

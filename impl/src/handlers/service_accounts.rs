@@ -9,11 +9,11 @@ use keycred_api::{
 };
 
 use super::pages::ListScope;
-use super::{etags, expanded_permissions, now, storage_error, KeycredApi};
+use super::{etags, expanded_permissions, storage_error, KeycredApi};
 use crate::auth::{self, Action, Caller, Resource};
 use crate::ids;
 use crate::token_cache::Revocation;
-use keycred_store::{Position, Role, ServiceAccount, ServiceAccountPatch, Store};
+use keycred_store::{AuditContext, Position, Role, ServiceAccount, ServiceAccountPatch, Store};
 
 const NOT_FOUND: &str = "service account not found";
 
@@ -97,6 +97,7 @@ pub async fn list<S: Store>(
 pub async fn create<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
+    audit: AuditContext,
     params: CreateServiceAccountParams,
     body: CreateServiceAccountRequest,
 ) -> Result<CreateServiceAccountResponse, ApiError> {
@@ -104,7 +105,7 @@ pub async fn create<S: Store>(
         .caller_organization(&caller, &params.organization_id, NOT_FOUND)
         .await?;
     auth::require(caller.role, Resource::ServiceAccounts, Action::Create)?;
-    let created_at = now();
+    let created_at = audit.occurred_at;
     let service_account = ServiceAccount {
         id: ids::resource_id(),
         organization_id,
@@ -115,7 +116,7 @@ pub async fn create<S: Store>(
         updated_at: created_at,
     };
     api.store
-        .create_service_account(service_account.clone())
+        .create_service_account(service_account.clone(), audit)
         .await
         .map_err(storage_error)?;
     let etag = etags::service_account(&service_account);
@@ -156,6 +157,7 @@ pub async fn get<S: Store>(
 pub async fn update<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
+    audit: AuditContext,
     params: UpdateServiceAccountParams,
     body: UpdateServiceAccountRequest,
 ) -> Result<UpdateServiceAccountResponse, ApiError> {
@@ -188,18 +190,19 @@ pub async fn update<S: Store>(
         }
     };
     let conditional = expected.is_some();
+    let now = audit.occurred_at;
     let updated = if patch.role.is_some() {
         let revocation = Revocation::ServiceAccount(service_account_id.clone());
         let (organization_id, service_account_id) = (organization_id.clone(), service_account_id.clone());
         api.revoking(revocation, |store| async move {
             store
-                .update_service_account(&organization_id, &service_account_id, patch, now(), expected)
+                .update_service_account(&organization_id, &service_account_id, patch, now, expected, audit)
                 .await
         })
         .await
     } else {
         api.store
-            .update_service_account(&organization_id, &service_account_id, patch, now(), expected)
+            .update_service_account(&organization_id, &service_account_id, patch, now, expected, audit)
             .await
     };
     let service_account = match updated.map_err(storage_error)? {
@@ -231,6 +234,7 @@ pub async fn update<S: Store>(
 pub async fn delete<S: Store>(
     api: &KeycredApi<S>,
     caller: Caller,
+    audit: AuditContext,
     params: DeleteServiceAccountParams,
 ) -> Result<DeleteServiceAccountResponse, ApiError> {
     let organization_id = api
@@ -261,7 +265,7 @@ pub async fn delete<S: Store>(
     let deleted = api
         .revoking(revocation, |store| async move {
             store
-                .delete_service_account(&organization, &service_account, expected)
+                .delete_service_account(&organization, &service_account, expected, audit)
                 .await
         })
         .await

@@ -13,11 +13,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{now, storage_error, KeycredApi};
+use crate::audit::DenialRecorder;
 use crate::auth::{self, TOKEN_LIFETIME_SECONDS};
-use crate::rate_limit::{AuthFailureLimiter, Limited, ThrottleStarted};
+use crate::rate_limit::{AuthFailureLimiter, Limited, ThrottleStarted, ThrottledKey};
 use crate::token_cache::Revocation;
 use keycred_api::RequestId;
-use keycred_store::{ClientRecord, Millis, NewToken, Store};
+use keycred_store::{
+    recorded_client_id, Actor, AuditContext, ClientRecord, DenialReason, DeniedCredential, Millis, NewToken, Store,
+    TokenDenial,
+};
 
 /// One message for every failed client authentication, so it never reveals whether
 /// the client_id exists.
@@ -29,24 +33,62 @@ fn invalid_client() -> ApiError {
 /// guesser's may have 64 KiB.
 const LOGGED_CLIENT_ID_CHARS: usize = 64;
 
-/// Who is attempting to authenticate, for the limits and the log.
+/// Who is attempting to authenticate, for the limits, the log and the audit trail.
 pub struct Attempt<'a> {
     /// The client's address, as the request envelope worked it out.
     pub address: Option<IpAddr>,
     /// The request's ID, which the log lines name.
     pub request_id: &'a RequestId,
+    /// The request's X-Client-Request-ID, if it sent one.
+    pub client_request_id: Option<uuid::Uuid>,
+    /// Where denials are counted on their way to the audit trail.
+    pub denials: &'a DenialRecorder,
 }
 
 impl Attempt<'_> {
-    /// Logs, at `warn`, a failed client authentication: never the secret.
-    fn log_failure(&self, client_id: &str, reason: FailureReason) {
+    /// Logs, at `warn`, a failed client authentication (never the secret), and counts
+    /// it for the audit trail, in `client`'s organization if the client_id is one.
+    fn fail(&self, client_id: &str, reason: DenialReason, client: Option<&ClientRecord>) {
         tracing::warn!(
-            client_id = ?logged_client_id(client_id),
+            client_id = %logged_client_id(client_id).escape_debug(),
             client = %self.logged_address(),
             reason = reason.as_str(),
             request_id = %self.request_id.0,
             "client authentication failed"
         );
+        let credential = client.map(|client| DeniedCredential {
+            organization_id: client.credential.organization_id.clone(),
+            service_account_id: client.credential.service_account_id.clone(),
+            credential_id: client.credential.id.clone(),
+        });
+        self.count_denial(Some(client_id), reason, credential);
+    }
+
+    /// Counts a denial for the audit trail (see [`DenialRecorder`]).
+    fn count_denial(&self, client_id: Option<&str>, reason: DenialReason, credential: Option<DeniedCredential>) {
+        self.denials.record(TokenDenial {
+            occurred_at: now(),
+            client_id: client_id.map(recorded_client_id),
+            credential,
+            source_address: self.address.map(|address| address.to_string()),
+            reason,
+            request_id: Some(self.request_id.0.clone()),
+            client_request_id: self.client_request_id.map(|id| id.to_string()),
+            count: 1,
+        });
+    }
+
+    /// The context of a token decision's audit event: the client, from here, now.
+    fn audit_context(&self, client_id: &str) -> AuditContext {
+        AuditContext {
+            actor: Actor::Client {
+                client_id: Some(recorded_client_id(client_id)),
+            },
+            occurred_at: now(),
+            request_id: Some(self.request_id.0.clone()),
+            client_request_id: self.client_request_id.map(|id| id.to_string()),
+            source_address: self.address.map(|address| address.to_string()),
+        }
     }
 
     /// Logs the throttles a failure started, once each.
@@ -54,7 +96,7 @@ impl Attempt<'_> {
         for throttle in started {
             tracing::warn!(
                 key = throttle.key.as_str(),
-                client_id = ?logged_client_id(client_id),
+                client_id = %logged_client_id(client_id).escape_debug(),
                 client = %self.logged_address(),
                 lasts_s = throttle.lasts.as_secs_f64(),
                 request_id = %self.request_id.0,
@@ -65,13 +107,20 @@ impl Attempt<'_> {
 
     /// Logs a refusal by a throttle: at `warn` the first time that throttle refuses,
     /// at `debug` afterwards, so a flood cannot grow the log faster than the throttle
-    /// lets attempts through.
-    fn log_refusal(&self, client_id: &str, limited: Limited) {
+    /// lets attempts through. Counts it for the audit trail: without its client_id
+    /// when the whole address is throttled, so that cycling client_ids makes one
+    /// event per address and minute.
+    fn refuse(&self, client_id: &str, limited: Limited) {
+        let counted_client_id = match limited.key {
+            ThrottledKey::ClientAtAddress => Some(client_id),
+            ThrottledKey::Address => None,
+        };
+        self.count_denial(counted_client_id, DenialReason::Throttled, None);
         if limited.first_refusal {
             tracing::warn!(
-                client_id = ?logged_client_id(client_id),
+                client_id = %logged_client_id(client_id).escape_debug(),
                 client = %self.logged_address(),
-                reason = FailureReason::Throttled.as_str(),
+                reason = DenialReason::Throttled.as_str(),
                 key = limited.key.as_str(),
                 retry_after_s = limited.retry_after_seconds(),
                 request_id = %self.request_id.0,
@@ -79,9 +128,9 @@ impl Attempt<'_> {
             );
         } else {
             tracing::debug!(
-                client_id = ?logged_client_id(client_id),
+                client_id = %logged_client_id(client_id).escape_debug(),
                 client = %self.logged_address(),
-                reason = FailureReason::Throttled.as_str(),
+                reason = DenialReason::Throttled.as_str(),
                 request_id = %self.request_id.0,
                 "client authentication failed"
             );
@@ -93,34 +142,12 @@ impl Attempt<'_> {
     }
 }
 
-/// At most [`LOGGED_CLIENT_ID_CHARS`] of `client_id`; logged with `?` so that control
-/// characters are escaped and cannot forge log lines.
+/// At most [`LOGGED_CLIENT_ID_CHARS`] of `client_id`; logged escaped
+/// (`escape_debug`) so that control characters cannot forge log lines.
 fn logged_client_id(client_id: &str) -> &str {
     match client_id.char_indices().nth(LOGGED_CLIENT_ID_CHARS) {
         Some((end, _)) => &client_id[..end],
         None => client_id,
-    }
-}
-
-/// Why a client authentication failed, as the log says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FailureReason {
-    UnknownClient,
-    WrongSecret,
-    DisabledClient,
-    ExpiredClient,
-    Throttled,
-}
-
-impl FailureReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::UnknownClient => "unknown_client",
-            FailureReason::WrongSecret => "wrong_secret",
-            FailureReason::DisabledClient => "disabled_client",
-            FailureReason::ExpiredClient => "expired_client",
-            FailureReason::Throttled => "throttled",
-        }
     }
 }
 
@@ -154,15 +181,21 @@ pub async fn create<S: Store>(
     let token = NewToken {
         id: minted.id,
         secret_hash: minted.secret_hash,
-        credential_id: client.credential.id,
+        credential_id: client.credential.id.clone(),
+        service_account_id: client.credential.service_account_id.clone(),
+        organization_id: client.credential.organization_id.clone(),
         created_at,
         expires_at,
     };
+    let audit = AuditContext {
+        occurred_at: created_at,
+        ..attempt.audit_context(&client_id)
+    };
     // The credential (or its service account) may have been deleted since it was
     // looked up: then the client no longer exists, a failed authentication like any
-    // other (but not a guess: nothing is counted).
-    if !store.insert_token(token).await.map_err(storage_error)? {
-        attempt.log_failure(&client_id, FailureReason::UnknownClient);
+    // other (but not a guess: nothing is counted by the throttle).
+    if !store.insert_token(token, audit).await.map_err(storage_error)? {
+        attempt.fail(&client_id, DenialReason::UnknownClient, Some(&client));
         return Err(invalid_client());
     }
     Ok(CreateServiceAccountTokenResponse::Status200(TokenResponse {
@@ -207,7 +240,7 @@ pub async fn authenticate_client<S: Store>(
     // nothing about anyone's secret.
     let (client_id, client_secret) = credentials.ok_or_else(invalid_client)?;
     if let Err(limited) = limiter.check(&client_id, attempt.address, Instant::now()) {
-        attempt.log_refusal(&client_id, limited);
+        attempt.refuse(&client_id, limited);
         return Err(too_many_failures(limited));
     }
 
@@ -218,8 +251,8 @@ pub async fn authenticate_client<S: Store>(
             limiter.record_success(&client_id, attempt.address);
             Ok((client_id, client))
         }
-        Err(reason) => {
-            attempt.log_failure(&client_id, reason);
+        Err((reason, client)) => {
+            attempt.fail(&client_id, reason, client.as_ref());
             let started = limiter.record_failure(&client_id, attempt.address, Instant::now());
             attempt.log_throttles(&client_id, &started);
             Err(invalid_client())
@@ -244,13 +277,18 @@ pub async fn revoke<S: Store>(
         client_id: body.client_id,
         client_secret: body.client_secret,
     };
-    let (_, client) = authenticate_client(api.store.as_ref(), &api.auth_failures, &attempt, sent).await?;
+    let (client_id, client) = authenticate_client(api.store.as_ref(), &api.auth_failures, &attempt, sent).await?;
     let Some((token_id, secret_hash)) = token_to_revoke(&body.token) else {
         return Ok(RevokeServiceAccountTokenResponse::Status200);
     };
-    let credential_id = client.credential.id;
+    let credential = client.credential;
+    let audit = attempt.audit_context(&client_id);
     let revocation = Revocation::Token(token_id.clone());
-    let write = |store: Arc<S>| async move { store.revoke_token(&token_id, secret_hash, &credential_id).await };
+    let write = |store: Arc<S>| async move {
+        store
+            .revoke_token(&token_id, secret_hash, credential.key(), audit)
+            .await
+    };
     api.revoking_if(revocation, write, |revoked| *revoked)
         .await
         .map_err(storage_error)?;
@@ -285,7 +323,12 @@ const NO_CLIENT_HASH: [u8; 32] = [0; 32];
 /// comparisons (with [`NO_CLIENT_HASH`] for what is not there), then the same answer,
 /// so neither the answer nor its timing tells them apart; only the reason, which goes
 /// to the log, differs.
-fn verify_client(client: Option<ClientRecord>, secret: &str, now: Millis) -> Result<ClientRecord, FailureReason> {
+/// A failure gives back the client, if there is one, with its reason.
+fn verify_client(
+    client: Option<ClientRecord>,
+    secret: &str,
+    now: Millis,
+) -> Result<ClientRecord, (DenialReason, Option<ClientRecord>)> {
     let stored_hash = client.as_ref().map_or(&NO_CLIENT_HASH, |client| &client.secret_hash);
     let previous_hash = client
         .as_ref()
@@ -300,10 +343,10 @@ fn verify_client(client: Option<ClientRecord>, secret: &str, now: Millis) -> Res
     let matches = auth::secret_matches_either(secret, stored_hash, previous_hash);
     match client {
         Some(client) if matches && client.credential.is_usable_at(now) => Ok(client),
-        Some(client) if matches && client.credential.is_expired_at(now) => Err(FailureReason::ExpiredClient),
-        Some(_) if matches => Err(FailureReason::DisabledClient),
-        Some(_) => Err(FailureReason::WrongSecret),
-        None => Err(FailureReason::UnknownClient),
+        Some(client) if matches && client.credential.is_expired_at(now) => Err((DenialReason::Expired, Some(client))),
+        Some(client) if matches => Err((DenialReason::Disabled, Some(client))),
+        Some(client) => Err((DenialReason::WrongSecret, Some(client))),
+        None => Err((DenialReason::UnknownClient, None)),
     }
 }
 
