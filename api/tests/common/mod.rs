@@ -192,4 +192,12 @@ impl Api for RefusingApi {
     ) -> Result<RotateServiceAccountCredentialResponse, ApiError> {
         Err(self.refusal.clone())
     }
+
+    async fn list_audit_events(
+        &self,
+        _: RequestContext<()>,
+        _: ListAuditEventsParams,
+    ) -> Result<ListAuditEventsResponse, ApiError> {
+        Err(self.refusal.clone())
+    }
 }

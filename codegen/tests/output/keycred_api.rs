@@ -149,7 +149,8 @@ pub struct ServiceAccountCredential {
     /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
     /// `update` and `delete` on `service_accounts`; and those and `rotate`
     /// (a keycred addition: `rotateServiceAccountCredential`) on
-    /// `service_account_credentials`.
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
     /// The service account the credential belongs to (a 26-char nanoid).
@@ -351,7 +352,8 @@ pub struct Organization {
     /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
     /// `update` and `delete` on `service_accounts`; and those and `rotate`
     /// (a keycred addition: `rotateServiceAccountCredential`) on
-    /// `service_account_credentials`.
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -471,7 +473,8 @@ pub struct OrganizationListResponse {
     /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
     /// `update` and `delete` on `service_accounts`; and those and `rotate`
     /// (a keycred addition: `rotateServiceAccountCredential`) on
-    /// `service_account_credentials`.
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -591,7 +594,8 @@ pub struct ServiceAccount {
     /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
     /// `update` and `delete` on `service_accounts`; and those and `rotate`
     /// (a keycred addition: `rotateServiceAccountCredential`) on
-    /// `service_account_credentials`.
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -703,7 +707,8 @@ pub struct ServiceAccountListResponse {
     /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
     /// `update` and `delete` on `service_accounts`; and those and `rotate`
     /// (a keycred addition: `rotateServiceAccountCredential`) on
-    /// `service_account_credentials`.
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -1155,7 +1160,8 @@ pub struct CredentialRotateResponse {
     /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
     /// `update` and `delete` on `service_accounts`; and those and `rotate`
     /// (a keycred addition: `rotateServiceAccountCredential`) on
-    /// `service_account_credentials`.
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
     /// The service account the credential belongs to (a 26-char nanoid),
@@ -1414,7 +1420,8 @@ pub struct CredentialListResponse {
     /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
     /// `update` and `delete` on `service_accounts`; and those and `rotate`
     /// (a keycred addition: `rotateServiceAccountCredential`) on
-    /// `service_account_credentials`.
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
 }
@@ -1682,11 +1689,1021 @@ impl crate::decode::Decode for UpdateServiceAccountCredentialRequest {
 /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
 /// `update` and `delete` on `service_accounts`; and those and `rotate`
 /// (a keycred addition: `rotateServiceAccountCredential`) on
-/// `service_account_credentials`.
+/// `service_account_credentials`; and `read` on `audit_events` (a keycred
+/// addition: `listAuditEvents`), true only for `org_admin`.
 pub type Permissions = std::collections::BTreeMap<
     String,
     std::collections::BTreeMap<String, bool>,
 >;
+/// What an audit event records (a keycred addition):
+/// `credential.created`, `credential.deleted`, and `credential.rotated`
+/// (its secret replaced); `credential.updated`, a PATCH that changed the
+/// credential but not its `status`; `credential.disabled` and
+/// `credential.enabled`, a PATCH that changed its `status`, recorded
+/// instead of `credential.updated` and with every field the PATCH changed
+/// in `changes`; `service_account.created`, `service_account.updated` and
+/// `service_account.deleted` (which also records a `credential.deleted`
+/// for each of the account's credentials); `token.issued`, a token minted
+/// at `POST /service-account-token`; `token.revoked`, a token revoked
+/// (RFC 7009) at `POST /service-account-token/revoke`; `token.denied`, a
+/// client refused authentication (`reason` says why). A PATCH that changes
+/// nothing records nothing. A credential's expiry is a state, not an
+/// event: nothing is recorded when `expires_at` passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum AuditAction {
+    #[doc = concat!(" `", "credential.created", "`")]
+    #[serde(rename = "credential.created")]
+    CredentialCreated,
+    #[doc = concat!(" `", "credential.updated", "`")]
+    #[serde(rename = "credential.updated")]
+    CredentialUpdated,
+    #[doc = concat!(" `", "credential.deleted", "`")]
+    #[serde(rename = "credential.deleted")]
+    CredentialDeleted,
+    #[doc = concat!(" `", "credential.rotated", "`")]
+    #[serde(rename = "credential.rotated")]
+    CredentialRotated,
+    #[doc = concat!(" `", "credential.disabled", "`")]
+    #[serde(rename = "credential.disabled")]
+    CredentialDisabled,
+    #[doc = concat!(" `", "credential.enabled", "`")]
+    #[serde(rename = "credential.enabled")]
+    CredentialEnabled,
+    #[doc = concat!(" `", "service_account.created", "`")]
+    #[serde(rename = "service_account.created")]
+    ServiceAccountCreated,
+    #[doc = concat!(" `", "service_account.updated", "`")]
+    #[serde(rename = "service_account.updated")]
+    ServiceAccountUpdated,
+    #[doc = concat!(" `", "service_account.deleted", "`")]
+    #[serde(rename = "service_account.deleted")]
+    ServiceAccountDeleted,
+    #[doc = concat!(" `", "token.issued", "`")]
+    #[serde(rename = "token.issued")]
+    TokenIssued,
+    #[doc = concat!(" `", "token.revoked", "`")]
+    #[serde(rename = "token.revoked")]
+    TokenRevoked,
+    #[doc = concat!(" `", "token.denied", "`")]
+    #[serde(rename = "token.denied")]
+    TokenDenied,
+}
+impl crate::decode::WireEnum for AuditAction {
+    const ALLOWED: &'static str = "credential.created, credential.updated, credential.deleted, credential.rotated, credential.disabled, credential.enabled, service_account.created, service_account.updated, service_account.deleted, token.issued, token.revoked, token.denied";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "credential.created" => Some(Self::CredentialCreated),
+            "credential.updated" => Some(Self::CredentialUpdated),
+            "credential.deleted" => Some(Self::CredentialDeleted),
+            "credential.rotated" => Some(Self::CredentialRotated),
+            "credential.disabled" => Some(Self::CredentialDisabled),
+            "credential.enabled" => Some(Self::CredentialEnabled),
+            "service_account.created" => Some(Self::ServiceAccountCreated),
+            "service_account.updated" => Some(Self::ServiceAccountUpdated),
+            "service_account.deleted" => Some(Self::ServiceAccountDeleted),
+            "token.issued" => Some(Self::TokenIssued),
+            "token.revoked" => Some(Self::TokenRevoked),
+            "token.denied" => Some(Self::TokenDenied),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::CredentialCreated => "credential.created",
+            Self::CredentialUpdated => "credential.updated",
+            Self::CredentialDeleted => "credential.deleted",
+            Self::CredentialRotated => "credential.rotated",
+            Self::CredentialDisabled => "credential.disabled",
+            Self::CredentialEnabled => "credential.enabled",
+            Self::ServiceAccountCreated => "service_account.created",
+            Self::ServiceAccountUpdated => "service_account.updated",
+            Self::ServiceAccountDeleted => "service_account.deleted",
+            Self::TokenIssued => "token.issued",
+            Self::TokenRevoked => "token.revoked",
+            Self::TokenDenied => "token.denied",
+        }
+    }
+}
+impl crate::decode::Decode for AuditAction {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
+/// One thing done in an organization, when and by whom (a keycred
+/// addition). Never carries a secret, a secret's hash or a token.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditEvent {
+    /// Identifier for API resources. A 26-char nanoid (URL/DNS safe).
+    pub id: String,
+    /// The organization the event belongs to. Absent only for the
+    /// `token.denied` events no organization owns (an unknown client_id,
+    /// or an attempt refused by a throttle), which are never listed here,
+    /// only in `keycred audit export`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    /// When it happened, in utc, to the millisecond.
+    pub occurred_at: crate::decode::Timestamp,
+    /// What an audit event records (a keycred addition):
+    /// `credential.created`, `credential.deleted`, and `credential.rotated`
+    /// (its secret replaced); `credential.updated`, a PATCH that changed the
+    /// credential but not its `status`; `credential.disabled` and
+    /// `credential.enabled`, a PATCH that changed its `status`, recorded
+    /// instead of `credential.updated` and with every field the PATCH changed
+    /// in `changes`; `service_account.created`, `service_account.updated` and
+    /// `service_account.deleted` (which also records a `credential.deleted`
+    /// for each of the account's credentials); `token.issued`, a token minted
+    /// at `POST /service-account-token`; `token.revoked`, a token revoked
+    /// (RFC 7009) at `POST /service-account-token/revoke`; `token.denied`, a
+    /// client refused authentication (`reason` says why). A PATCH that changes
+    /// nothing records nothing. A credential's expiry is a state, not an
+    /// event: nothing is recorded when `expires_at` passes.
+    pub action: AuditAction,
+    /// Who did it: `type` says what kind of caller, the other fields which
+    /// one.
+    pub actor: AuditActor,
+    /// What it was done to. Absent from an event that has none: a
+    /// `token.denied` of an unknown client_id or of a throttled attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<AuditTarget>,
+    /// The `X-Request-ID` of the request that did it, as its response and
+    /// the server's log line carry it. Absent for `keycred bootstrap`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The request's `X-Client-Request-ID`, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
+    /// The client's IP address, as the server worked it out (from the
+    /// forwarded headers only when the peer is a trusted proxy). Absent
+    /// for `keycred bootstrap`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<String>,
+    /// The fields an update changed, each with its value before and after;
+    /// a field that did not change is absent. On `credential.updated`,
+    /// `credential.disabled`, `credential.enabled` and
+    /// `service_account.updated` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<AuditChanges>,
+    /// Why a client was refused (`token.denied` only): `unknown_client`, no
+    /// credential has the client_id; `wrong_secret`, the secret is neither
+    /// the credential's nor one still accepted after a rotation; `disabled`
+    /// and `expired`, the credential's status; `throttled`, too many failed
+    /// attempts from the client_id or the address, so the secret was not
+    /// checked. An `unknown_client` or `throttled` event belongs to no
+    /// organization: it is only in `keycred audit export`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<AuditDenialReason>,
+    /// How many times it happened: 1, except for `token.denied`, where the
+    /// attempts with the same client_id, source address and reason within
+    /// one minute are folded into one event that counts them
+    /// (`occurred_at` is the first attempt's).
+    pub count: i64,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditEvent {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            id: {
+                let field = crate::decode::field_path(parent, "id");
+                let value = crate::decode::required(&mut fields, parent, "id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            organization_id: match fields.remove("organization_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "organization_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            occurred_at: {
+                let field = crate::decode::field_path(parent, "occurred_at");
+                let value = crate::decode::required(&mut fields, parent, "occurred_at")?;
+                <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                    value,
+                    &field,
+                )?
+            },
+            action: {
+                let field = crate::decode::field_path(parent, "action");
+                let value = crate::decode::required(&mut fields, parent, "action")?;
+                <AuditAction as crate::decode::Decode>::decode(value, &field)?
+            },
+            actor: {
+                let field = crate::decode::field_path(parent, "actor");
+                let value = crate::decode::required(&mut fields, parent, "actor")?;
+                <AuditActor as crate::decode::Decode>::decode(value, &field)?
+            },
+            target: match fields.remove("target") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "target");
+                    Some(<AuditTarget as crate::decode::Decode>::decode(value, &field)?)
+                }
+                None => None,
+            },
+            request_id: match fields.remove("request_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "request_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            client_request_id: match fields.remove("client_request_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "client_request_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            source_address: match fields.remove("source_address") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "source_address");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            changes: match fields.remove("changes") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "changes");
+                    Some(<AuditChanges as crate::decode::Decode>::decode(value, &field)?)
+                }
+                None => None,
+            },
+            reason: match fields.remove("reason") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "reason");
+                    Some(
+                        <AuditDenialReason as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            count: {
+                let field = crate::decode::field_path(parent, "count");
+                let value = crate::decode::required(&mut fields, parent, "count")?;
+                crate::decode::decode_integer(value, &field, Some(1i64), None)?
+            },
+        })
+    }
+}
+/// `service_account`, an API call authenticated with a bearer token;
+/// `cli`, the operator's `keycred bootstrap`; `client`, a client
+/// authenticating with its client_id and client_secret at the token
+/// endpoint (`POST /service-account-token`, or its `/revoke`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum AuditActorType {
+    #[doc = concat!(" `", "service_account", "`")]
+    #[serde(rename = "service_account")]
+    ServiceAccount,
+    #[doc = concat!(" `", "cli", "`")]
+    #[serde(rename = "cli")]
+    Cli,
+    #[doc = concat!(" `", "client", "`")]
+    #[serde(rename = "client")]
+    Client,
+}
+impl crate::decode::WireEnum for AuditActorType {
+    const ALLOWED: &'static str = "service_account, cli, client";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "service_account" => Some(Self::ServiceAccount),
+            "cli" => Some(Self::Cli),
+            "client" => Some(Self::Client),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::ServiceAccount => "service_account",
+            Self::Cli => "cli",
+            Self::Client => "client",
+        }
+    }
+}
+impl crate::decode::Decode for AuditActorType {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
+/// Who did it: `type` says what kind of caller, the other fields which
+/// one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditActor {
+    /// `service_account`, an API call authenticated with a bearer token;
+    /// `cli`, the operator's `keycred bootstrap`; `client`, a client
+    /// authenticating with its client_id and client_secret at the token
+    /// endpoint (`POST /service-account-token`, or its `/revoke`).
+    pub r#type: AuditActorType,
+    /// For `service_account`, the service account the token was minted for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_id: Option<String>,
+    /// For `service_account`, the credential that minted the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// For `client`, the client_id it presented, at most its first 64
+    /// characters (it may name no credential). Absent for an attempt
+    /// refused by the throttle on its whole address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditActor {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            r#type: {
+                let field = crate::decode::field_path(parent, "type");
+                let value = crate::decode::required(&mut fields, parent, "type")?;
+                crate::decode::decode_enum::<AuditActorType>(value, &field)?
+            },
+            service_account_id: match fields.remove("service_account_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "service_account_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            credential_id: match fields.remove("credential_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "credential_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            client_id: match fields.remove("client_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "client_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// The kind of resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum AuditTargetType {
+    #[doc = concat!(" `", "credential", "`")]
+    #[serde(rename = "credential")]
+    Credential,
+    #[doc = concat!(" `", "service_account", "`")]
+    #[serde(rename = "service_account")]
+    ServiceAccount,
+}
+impl crate::decode::WireEnum for AuditTargetType {
+    const ALLOWED: &'static str = "credential, service_account";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "credential" => Some(Self::Credential),
+            "service_account" => Some(Self::ServiceAccount),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::ServiceAccount => "service_account",
+        }
+    }
+}
+impl crate::decode::Decode for AuditTargetType {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
+/// What it was done to. Absent from an event that has none: a
+/// `token.denied` of an unknown client_id or of a throttled attempt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditTarget {
+    /// The kind of resource.
+    pub r#type: AuditTargetType,
+    /// The resource's ID (a 26-char nanoid); it may since have been deleted.
+    pub id: String,
+    /// For a credential, the service account it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_id: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditTarget {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            r#type: {
+                let field = crate::decode::field_path(parent, "type");
+                let value = crate::decode::required(&mut fields, parent, "type")?;
+                crate::decode::decode_enum::<AuditTargetType>(value, &field)?
+            },
+            id: {
+                let field = crate::decode::field_path(parent, "id");
+                let value = crate::decode::required(&mut fields, parent, "id")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            service_account_id: match fields.remove("service_account_id") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "service_account_id");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// The fields an update changed, each with its value before and after;
+/// a field that did not change is absent. On `credential.updated`,
+/// `credential.disabled`, `credential.enabled` and
+/// `service_account.updated` only.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditChanges {
+    /// A change of a name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<AuditTextChange>,
+    /// A change of a description, which may be absent before or after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<AuditOptionalTextChange>,
+    /// A change of a service account's role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<AuditRoleChange>,
+    /// A change of a credential's stored status: `active` or `disabled`.
+    /// `expired` is never a change (an expiry is a state, not an event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<AuditStatusChange>,
+    /// A change of a credential's expiry, which may be absent before or after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<AuditTimeChange>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditChanges {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            name: match fields.remove("name") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "name");
+                    Some(
+                        <AuditTextChange as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            description: match fields.remove("description") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "description");
+                    Some(
+                        <AuditOptionalTextChange as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            role: match fields.remove("role") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "role");
+                    Some(
+                        <AuditRoleChange as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            status: match fields.remove("status") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "status");
+                    Some(
+                        <AuditStatusChange as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            expires_at: match fields.remove("expires_at") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "expires_at");
+                    Some(
+                        <AuditTimeChange as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A change of a name.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditTextChange {
+    /// The value before.
+    pub from: String,
+    /// The value after.
+    pub to: String,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditTextChange {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            from: {
+                let field = crate::decode::field_path(parent, "from");
+                let value = crate::decode::required(&mut fields, parent, "from")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+            to: {
+                let field = crate::decode::field_path(parent, "to");
+                let value = crate::decode::required(&mut fields, parent, "to")?;
+                crate::decode::decode_string(
+                    value,
+                    &field,
+                    crate::decode::Length {
+                        min: None,
+                        max: None,
+                    },
+                )?
+            },
+        })
+    }
+}
+/// A change of a description, which may be absent before or after.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditOptionalTextChange {
+    /// The value before; absent when there was none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The value after; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditOptionalTextChange {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            from: match fields.remove("from") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "from");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            to: match fields.remove("to") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "to");
+                    Some(
+                        crate::decode::decode_string(
+                            value,
+                            &field,
+                            crate::decode::Length {
+                                min: None,
+                                max: None,
+                            },
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// A change of a service account's role.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditRoleChange {
+    /// What a service account's tokens may do in its organization (a keycred
+    /// addition to the Keycard model): `org_admin` everything, `org_member`
+    /// read everything and update credentials, `org_viewer` only read.
+    pub from: ServiceAccountRole,
+    /// What a service account's tokens may do in its organization (a keycred
+    /// addition to the Keycard model): `org_admin` everything, `org_member`
+    /// read everything and update credentials, `org_viewer` only read.
+    pub to: ServiceAccountRole,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditRoleChange {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            from: {
+                let field = crate::decode::field_path(parent, "from");
+                let value = crate::decode::required(&mut fields, parent, "from")?;
+                <ServiceAccountRole as crate::decode::Decode>::decode(value, &field)?
+            },
+            to: {
+                let field = crate::decode::field_path(parent, "to");
+                let value = crate::decode::required(&mut fields, parent, "to")?;
+                <ServiceAccountRole as crate::decode::Decode>::decode(value, &field)?
+            },
+        })
+    }
+}
+/// The status before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum AuditStatusChangeFrom {
+    #[doc = concat!(" `", "active", "`")]
+    #[serde(rename = "active")]
+    Active,
+    #[doc = concat!(" `", "disabled", "`")]
+    #[serde(rename = "disabled")]
+    Disabled,
+}
+impl crate::decode::WireEnum for AuditStatusChangeFrom {
+    const ALLOWED: &'static str = "active, disabled";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+impl crate::decode::Decode for AuditStatusChangeFrom {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
+/// The status after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum AuditStatusChangeTo {
+    #[doc = concat!(" `", "active", "`")]
+    #[serde(rename = "active")]
+    Active,
+    #[doc = concat!(" `", "disabled", "`")]
+    #[serde(rename = "disabled")]
+    Disabled,
+}
+impl crate::decode::WireEnum for AuditStatusChangeTo {
+    const ALLOWED: &'static str = "active, disabled";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+impl crate::decode::Decode for AuditStatusChangeTo {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
+/// A change of a credential's stored status: `active` or `disabled`.
+/// `expired` is never a change (an expiry is a state, not an event).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditStatusChange {
+    /// The status before.
+    pub from: AuditStatusChangeFrom,
+    /// The status after.
+    pub to: AuditStatusChangeTo,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditStatusChange {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            from: {
+                let field = crate::decode::field_path(parent, "from");
+                let value = crate::decode::required(&mut fields, parent, "from")?;
+                crate::decode::decode_enum::<AuditStatusChangeFrom>(value, &field)?
+            },
+            to: {
+                let field = crate::decode::field_path(parent, "to");
+                let value = crate::decode::required(&mut fields, parent, "to")?;
+                crate::decode::decode_enum::<AuditStatusChangeTo>(value, &field)?
+            },
+        })
+    }
+}
+/// A change of a credential's expiry, which may be absent before or after.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditTimeChange {
+    /// The expiry before; absent when there was none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<crate::decode::Timestamp>,
+    /// The expiry after; absent when there is none (it never expires).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<crate::decode::Timestamp>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditTimeChange {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            from: match fields.remove("from") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "from");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+            to: match fields.remove("to") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "to");
+                    Some(
+                        <crate::decode::Timestamp as crate::decode::Decode>::decode(
+                            value,
+                            &field,
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
+/// Why a client was refused (`token.denied` only): `unknown_client`, no
+/// credential has the client_id; `wrong_secret`, the secret is neither
+/// the credential's nor one still accepted after a rotation; `disabled`
+/// and `expired`, the credential's status; `throttled`, too many failed
+/// attempts from the client_id or the address, so the secret was not
+/// checked. An `unknown_client` or `throttled` event belongs to no
+/// organization: it is only in `keycred audit export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum AuditDenialReason {
+    #[doc = concat!(" `", "unknown_client", "`")]
+    #[serde(rename = "unknown_client")]
+    UnknownClient,
+    #[doc = concat!(" `", "wrong_secret", "`")]
+    #[serde(rename = "wrong_secret")]
+    WrongSecret,
+    #[doc = concat!(" `", "disabled", "`")]
+    #[serde(rename = "disabled")]
+    Disabled,
+    #[doc = concat!(" `", "expired", "`")]
+    #[serde(rename = "expired")]
+    Expired,
+    #[doc = concat!(" `", "throttled", "`")]
+    #[serde(rename = "throttled")]
+    Throttled,
+}
+impl crate::decode::WireEnum for AuditDenialReason {
+    const ALLOWED: &'static str = "unknown_client, wrong_secret, disabled, expired, throttled";
+    fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "unknown_client" => Some(Self::UnknownClient),
+            "wrong_secret" => Some(Self::WrongSecret),
+            "disabled" => Some(Self::Disabled),
+            "expired" => Some(Self::Expired),
+            "throttled" => Some(Self::Throttled),
+            _ => None,
+        }
+    }
+    fn as_wire(self) -> &'static str {
+        match self {
+            Self::UnknownClient => "unknown_client",
+            Self::WrongSecret => "wrong_secret",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+            Self::Throttled => "throttled",
+        }
+    }
+}
+impl crate::decode::Decode for AuditDenialReason {
+    fn decode(
+        value: serde_json::Value,
+        field: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        crate::decode::decode_enum(value, field)
+    }
+}
+/// A page of audit events.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditEventListResponse {
+    /// The audit events on this page.
+    pub items: Vec<AuditEvent>,
+    /// Pagination information using cursor-based pagination
+    pub page_info: PageInfoCursor,
+    /// Permissions granted to the authenticated principal for this resource.
+    /// Only populated when the 'expand[]=permissions' query parameter is
+    /// provided. Keys are resource types (e.g., "organizations"), values are
+    /// objects mapping permission names to boolean values indicating if the
+    /// permission is granted.
+    /// keycred reports every permission the API offers on the resource type,
+    /// denied ones as `false`: `read` on `organizations`; `read`, `create`,
+    /// `update` and `delete` on `service_accounts`; and those and `rotate`
+    /// (a keycred addition: `rotateServiceAccountCredential`) on
+    /// `service_account_credentials`; and `read` on `audit_events` (a keycred
+    /// addition: `listAuditEvents`), true only for `org_admin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+#[allow(clippy::redundant_closure)]
+impl crate::decode::Decode for AuditEventListResponse {
+    fn decode(
+        value: serde_json::Value,
+        parent: &str,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        let mut fields = crate::decode::decode_object(value, parent)?;
+        Ok(Self {
+            items: {
+                let field = crate::decode::field_path(parent, "items");
+                let value = crate::decode::required(&mut fields, parent, "items")?;
+                crate::decode::decode_array(
+                    value,
+                    &field,
+                    |item, item_field| <AuditEvent as crate::decode::Decode>::decode(
+                        item,
+                        item_field,
+                    ),
+                )?
+            },
+            page_info: {
+                let field = crate::decode::field_path(parent, "page_info");
+                let value = crate::decode::required(&mut fields, parent, "page_info")?;
+                <PageInfoCursor as crate::decode::Decode>::decode(value, &field)?
+            },
+            permissions: match fields.remove("permissions") {
+                Some(value) => {
+                    let field = crate::decode::field_path(parent, "permissions");
+                    Some(
+                        crate::decode::decode_map(
+                            value,
+                            &field,
+                            |item, item_field| crate::decode::decode_map(
+                                item,
+                                item_field,
+                                |item, item_field| crate::decode::decode_bool(
+                                    item,
+                                    item_field,
+                                ),
+                            ),
+                        )?,
+                    )
+                }
+                None => None,
+            },
+        })
+    }
+}
 /// The grant type; only `client_credentials` is supported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum TokenRequestGrantType {
@@ -2168,6 +3185,22 @@ pub const MODELS: &[(&str, crate::decode::CheckDecodes)] = &[
         "UpdateServiceAccountCredentialRequest",
         crate::decode::check_decodes::<UpdateServiceAccountCredentialRequest>,
     ),
+    ("AuditAction", crate::decode::check_decodes::<AuditAction>),
+    ("AuditEvent", crate::decode::check_decodes::<AuditEvent>),
+    ("AuditActorType", crate::decode::check_decodes::<AuditActorType>),
+    ("AuditActor", crate::decode::check_decodes::<AuditActor>),
+    ("AuditTargetType", crate::decode::check_decodes::<AuditTargetType>),
+    ("AuditTarget", crate::decode::check_decodes::<AuditTarget>),
+    ("AuditChanges", crate::decode::check_decodes::<AuditChanges>),
+    ("AuditTextChange", crate::decode::check_decodes::<AuditTextChange>),
+    ("AuditOptionalTextChange", crate::decode::check_decodes::<AuditOptionalTextChange>),
+    ("AuditRoleChange", crate::decode::check_decodes::<AuditRoleChange>),
+    ("AuditStatusChangeFrom", crate::decode::check_decodes::<AuditStatusChangeFrom>),
+    ("AuditStatusChangeTo", crate::decode::check_decodes::<AuditStatusChangeTo>),
+    ("AuditStatusChange", crate::decode::check_decodes::<AuditStatusChange>),
+    ("AuditTimeChange", crate::decode::check_decodes::<AuditTimeChange>),
+    ("AuditDenialReason", crate::decode::check_decodes::<AuditDenialReason>),
+    ("AuditEventListResponse", crate::decode::check_decodes::<AuditEventListResponse>),
     ("TokenRequestGrantType", crate::decode::check_decodes::<TokenRequestGrantType>),
     ("TokenRequest", crate::decode::check_decodes::<TokenRequest>),
     ("TokenRevocationRequest", crate::decode::check_decodes::<TokenRevocationRequest>),
@@ -2383,6 +3416,16 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl std::future::Future<
         Output = Result<RotateServiceAccountCredentialResponse, crate::error::ApiError>,
     > + Send;
+    /// listAuditEvents - GET /organizations/{organization_id}/audit-events
+    ///
+    /// List the audit events of an organization.
+    fn list_audit_events(
+        &self,
+        context: crate::request::RequestContext<Self::Caller>,
+        params: ListAuditEventsParams,
+    ) -> impl std::future::Future<
+        Output = Result<ListAuditEventsResponse, crate::error::ApiError>,
+    > + Send;
 }
 /// Every operation as (operationId, method, path), in spec order.
 pub const OPERATIONS: &[(&str, &str, &str)] = &[
@@ -2448,6 +3491,7 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "POST",
         "/organizations/{organization_id}/service-accounts/{service_account_id}/credentials/{credential_id}/rotate",
     ),
+    ("listAuditEvents", "GET", "/organizations/{organization_id}/audit-events"),
 ];
 /// Every model a request body decodes into, with its decoder, so that tests
 /// covering every request body cannot miss one the spec adds.
@@ -4586,6 +5630,171 @@ async fn handle_rotate_service_account_credential<A: Api>(
         }
     }
 }
+/// The parameters of `listAuditEvents`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListAuditEventsParams {
+    /// Organization ID or label identifier
+    pub organization_id: String,
+    /// Optional client-generated request ID: a UUID in its canonical
+    /// 8-4-4-4-12 hexadecimal form (either case), sent as a string. When
+    /// given, it is echoed in the response header of the same name and written
+    /// to the server's log line for the request, so a client can correlate
+    /// the two. Anything else is a 400.
+    pub x_client_request_id: Option<uuid::Uuid>,
+    /// Maximum number of items to return; without it, the schema's `default`.
+    pub limit: i64,
+    /// Cursor for forward pagination: the `end_cursor` of the previous page.
+    /// Returns the items after it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `before`.
+    pub after: Option<String>,
+    /// Cursor for backward pagination: the `start_cursor` of the next page.
+    /// Returns the items before it. Cursors are opaque, signed by the server
+    /// and belong to one list: a string this list did not issue (any byte
+    /// changed) is a 400. Not together with `after`.
+    pub before: Option<String>,
+    /// Only the events with one of these actions. Send it as
+    /// `action=credential.rotated` or `action[]=credential.rotated`,
+    /// repeated for more than one; a value that is not an `AuditAction` is
+    /// a 400.
+    pub action: Vec<AuditAction>,
+    /// Only the events whose target has this ID: a credential's or a
+    /// service account's.
+    pub target_id: Option<String>,
+    /// Only the events done by API calls authenticated as this service
+    /// account (with a token one of its credentials minted).
+    pub actor_service_account_id: Option<String>,
+    /// Only the events that occurred at or after this time (RFC 3339).
+    pub since: Option<crate::decode::Timestamp>,
+    /// Only the events that occurred strictly before this time (RFC 3339).
+    pub until: Option<crate::decode::Timestamp>,
+    /// Fields to expand in the response. Supports "permissions" to include the
+    /// permissions field with the caller's permissions for the resource. Send
+    /// it as `expand=permissions` or `expand[]=permissions`; either may be
+    /// repeated. Unknown values are ignored, so each item is one of
+    /// `ExpandValue` or any other string.
+    pub expand: Vec<ExpandValue>,
+}
+impl ListAuditEventsParams {
+    /// Reads the parameters from a request, enforcing the spec's rules.
+    pub fn from_raw(
+        raw: &crate::request::RawParams<'_>,
+    ) -> Result<Self, crate::decode::ValidationError> {
+        Ok(Self {
+            organization_id: raw
+                .path_string(
+                    "organization_id",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            x_client_request_id: raw.header_uuid("X-Client-Request-ID")?,
+            limit: raw
+                .query_integer("limit", Some(1i64), Some(100i64))?
+                .unwrap_or(50i64),
+            after: raw
+                .query_string(
+                    "after",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            before: raw
+                .query_string(
+                    "before",
+                    crate::decode::Length {
+                        min: Some(1u64),
+                        max: Some(255u64),
+                    },
+                )?,
+            action: raw.query_enum_array::<AuditAction>("action", false)?,
+            target_id: raw
+                .query_string(
+                    "target_id",
+                    crate::decode::Length {
+                        min: None,
+                        max: Some(255u64),
+                    },
+                )?,
+            actor_service_account_id: raw
+                .query_string(
+                    "actor_service_account_id",
+                    crate::decode::Length {
+                        min: None,
+                        max: Some(255u64),
+                    },
+                )?,
+            since: raw.query_date_time("since")?,
+            until: raw.query_date_time("until")?,
+            expand: raw.query_enum_array::<ExpandValue>("expand", true)?,
+        })
+    }
+}
+/// The successful answers of `listAuditEvents`, one variant per documented 2xx status.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListAuditEventsResponse {
+    /// 200
+    Status200(AuditEventListResponse),
+}
+impl ListAuditEventsResponse {
+    /// The error statuses `listAuditEvents` documents: the only ones an `ApiError` it returns may have.
+    pub const ERROR_STATUSES: &'static [u16] = &[
+        400u16, 401u16, 403u16, 404u16, 500u16, 503u16,
+    ];
+}
+impl axum::response::IntoResponse for ListAuditEventsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Status200(body) => {
+                (
+                    axum::http::StatusCode::from_u16(200u16)
+                        .expect("the generator checked this status"),
+                    axum::Json(body),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+/// Serves `listAuditEvents` (GET /organizations/{organization_id}/audit-events).
+async fn handle_list_audit_events<A: Api>(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<A>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let result: Result<ListAuditEventsResponse, crate::error::ApiError> = async {
+        let (mut parts, body) = request.into_parts();
+        drop(body);
+        let request_id = crate::request::request_id(&parts);
+        let caller = api
+            .authenticate(crate::request::bearer_token(&parts.headers))
+            .await?;
+        let path = crate::request::path_params(&mut parts).await?;
+        let raw = crate::request::RawParams::new(path, &parts);
+        let params = ListAuditEventsParams::from_raw(&raw)?;
+        let client_address = crate::request::client_address(&parts);
+        let context = crate::request::RequestContext {
+            caller,
+            request_id,
+            client_address,
+        };
+        api.list_audit_events(context, params).await
+    }
+        .await;
+    match result {
+        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Err(error) => {
+            crate::error::check_documented(
+                &error,
+                "listAuditEvents",
+                ListAuditEventsResponse::ERROR_STATUSES,
+            );
+            error.into_response_with(crate::error::ErrorStyle::Api)
+        }
+    }
+}
 /// The axum router serving every operation of the spec with `api`. Unknown paths
 /// answer 404 and known paths with another method 405, both in the spec's error shape.
 pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
@@ -4675,6 +5884,12 @@ pub fn router<A: Api>(api: std::sync::Arc<A>) -> axum::Router {
             axum::routing::MethodRouter::new()
                 .post(handle_rotate_service_account_credential::<A>)
                 .fallback(|| async { crate::request::method_not_allowed("POST") }),
+        )
+        .route(
+            "/organizations/{organization_id}/audit-events",
+            axum::routing::MethodRouter::new()
+                .get(handle_list_audit_events::<A>)
+                .fallback(|| async { crate::request::method_not_allowed("GET, HEAD") }),
         )
         .fallback(crate::request::not_found)
         .with_state(api)
