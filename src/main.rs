@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use keycred_impl::config::{self, Command, LogFormat};
+use keycred_impl::config::{self, AuditCommand, Command, LogFormat};
 use keycred_impl::startup;
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small
@@ -49,5 +49,8 @@ fn run(command: Command) -> Result<(), String> {
             .map_err(|error| error.to_string()),
         Command::Backup(backup) => runtime.block_on(keycred_impl::backup::backup(backup)),
         Command::Probe(probe) => keycred_impl::probe::probe(&probe),
+        Command::Audit(AuditCommand::Export(export)) => {
+            runtime.block_on(keycred_impl::audit_export::export(export)).map(drop)
+        }
     }
 }

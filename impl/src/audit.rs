@@ -80,17 +80,42 @@ impl DenialRecorder {
     }
 }
 
-/// Writes `recorder`'s denials to `store` every [`DENIAL_FLUSH_INTERVAL`], until the
-/// task is aborted (the server then flushes once more as it shuts down).
-pub fn spawn_denial_writer<S: Store>(store: Arc<S>, recorder: Arc<DenialRecorder>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(DENIAL_FLUSH_INTERVAL);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
+/// The task writing token denials to the store; [`DenialWriter::finish`] writes the
+/// last ones and stops it.
+pub struct DenialWriter {
+    /// Tells the task to write what is left and stop.
+    stop: tokio::sync::oneshot::Sender<()>,
+    /// The task.
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DenialWriter {
+    /// Writes `recorder`'s denials to `store` every [`DENIAL_FLUSH_INTERVAL`] until
+    /// [`DenialWriter::finish`].
+    pub fn start<S: Store>(store: Arc<S>, recorder: Arc<DenialRecorder>) -> DenialWriter {
+        let (stop, mut stopping) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(DENIAL_FLUSH_INTERVAL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => recorder.flush(store.as_ref()).await,
+                    _ = &mut stopping => break,
+                }
+            }
             recorder.flush(store.as_ref()).await;
+        });
+        DenialWriter { stop, task }
+    }
+
+    /// Writes the denials counted since the last write and stops: at shutdown, once
+    /// the last request has been answered.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::warn!(%error, "the token denial writer did not finish");
         }
-    })
+    }
 }
 
 /// How many events one pruning write deletes at most: small enough that the writes

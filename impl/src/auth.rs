@@ -119,6 +119,8 @@ pub enum Resource {
     ServiceAccounts,
     /// `service_account_credentials`
     ServiceAccountCredentials,
+    /// `audit_events`
+    AuditEvents,
 }
 
 impl Resource {
@@ -128,6 +130,7 @@ impl Resource {
             Resource::Organizations => "organizations",
             Resource::ServiceAccounts => "service_accounts",
             Resource::ServiceAccountCredentials => "service_account_credentials",
+            Resource::AuditEvents => "audit_events",
         }
     }
 
@@ -143,6 +146,7 @@ impl Resource {
                 Action::Delete,
                 Action::Rotate,
             ],
+            Resource::AuditEvents => &[Action::Read],
         }
     }
 }
@@ -182,16 +186,19 @@ impl Action {
 /// | organizations               | all  | -      | -              | -      | -      |
 /// | service_accounts            | all  | admin  | admin          | admin  | -      |
 /// | service_account_credentials | all  | admin  | admin, member  | admin  | admin  |
+/// | audit_events                | admin| -      | -              | -      | -      |
 ///
 /// Only admins mint or revoke access (creating a credential is minting access to its
 /// service account, whatever that account's role, and so is rotating its secret),
 /// so a member cannot raise itself. `update` of a credential covers its status and
-/// expiry as well as its name and description.
+/// expiry as well as its name and description. The audit trail says who did what
+/// from where across the whole organization: only admins read it.
 pub fn allows(role: Role, resource: Resource, action: Action) -> bool {
     if !resource.actions().contains(&action) {
         return false;
     }
     match (resource, action) {
+        (Resource::AuditEvents, Action::Read) => role == Role::OrgAdmin,
         (_, Action::Read) => true,
         (Resource::ServiceAccountCredentials, Action::Update) => matches!(role, Role::OrgAdmin | Role::OrgMember),
         _ => role == Role::OrgAdmin,

@@ -1,4 +1,4 @@
-//! The command line: `keycred serve`, `bootstrap`, `backup` and `probe`, with their flags
+//! The command line: `keycred serve`, `bootstrap`, `backup`, `probe` and `audit export`, with their flags
 //! and environment variables, and the `--log-format` every one of them takes. This is a
 //! contract other tools rely on; change it with care.
 
@@ -46,6 +46,40 @@ pub enum Command {
     /// Ask a running keycred whether it is ready (`GET /readyz`); exits 0 if so. For
     /// container health checks.
     Probe(ProbeConfig),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `keycred audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write audit events to stdout as JSON Lines (one event per line, oldest first,
+    /// shaped as the API shows them), for shipping to a SIEM. Works while servers run.
+    Export(AuditExportConfig),
+}
+
+/// Which events `keycred audit export` writes.
+#[derive(Debug, Clone, Args)]
+pub struct AuditExportConfig {
+    /// A SQLite database file or a PostgreSQL URL, as for `serve`.
+    #[arg(long, env = "KEYCRED_DATABASE", default_value = "./keycred.db", value_parser = Database::parse)]
+    pub database: Database,
+    /// Only this organization's events (by ID or label). Without it, every event,
+    /// including token denials no organization owns.
+    #[arg(long, value_name = "ID|LABEL")]
+    pub organization: Option<String>,
+    /// Only events that occurred at or after this time (RFC 3339, e.g.
+    /// `2026-01-01T00:00:00Z`).
+    #[arg(long, value_name = "DATE-TIME", value_parser = parse_date_time)]
+    pub since: Option<i64>,
+}
+
+/// An RFC 3339 date-time as Unix epoch milliseconds.
+fn parse_date_time(value: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|time| time.timestamp_millis())
+        .map_err(|error| format!("not an RFC 3339 date-time ({error}), e.g. 2026-01-01T00:00:00Z"))
 }
 
 /// How `keycred serve` runs.
@@ -99,6 +133,22 @@ pub struct ServeConfig {
     #[arg(long, env = "KEYCRED_TRUSTED_PROXIES", value_name = "CIDR[,CIDR…]", default_value = "",
           hide_default_value = true, value_parser = TrustedProxies::parse)]
     pub trusted_proxies: TrustedProxies,
+    /// Days the audit trail keeps its events; older ones are pruned in the
+    /// background, a few hundred at a time.
+    #[arg(long, env = "KEYCRED_AUDIT_RETENTION_DAYS", value_name = "DAYS", default_value_t = 400,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: u32,
+    /// Testing knob: the audit retention in milliseconds, instead of days. Not for
+    /// production.
+    #[arg(long, env = "KEYCRED_AUDIT_RETENTION_MS", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_retention_ms: Option<u64>,
+    /// Testing knob: how often, in milliseconds, pruning looks for events past the
+    /// retention (default one minute). Not for production.
+    #[arg(long, env = "KEYCRED_AUDIT_PRUNE_INTERVAL_MS", hide = true,
+          default_value_t = crate::audit::PRUNE_INTERVAL.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_prune_interval_ms: u64,
 }
 
 impl ServeConfig {
@@ -123,6 +173,21 @@ impl ServeConfig {
     /// environment variable set to nothing gives, means none).
     pub fn metrics_listen(&self) -> Option<&str> {
         self.metrics_listen.as_deref().filter(|address| !address.is_empty())
+    }
+
+    /// How long audit events are kept.
+    pub fn audit_retention(&self) -> crate::audit::Retention {
+        match self.audit_retention_ms {
+            Some(millis) => crate::audit::Retention {
+                keep: std::time::Duration::from_millis(millis),
+            },
+            None => crate::audit::Retention::days(self.audit_retention_days),
+        }
+    }
+
+    /// How often pruning looks for events past the retention.
+    pub fn audit_prune_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.audit_prune_interval_ms)
     }
 
     /// The window failed client authentications are counted in.

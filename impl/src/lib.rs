@@ -3,6 +3,7 @@
 //! the HTTP server, TLS and startup.
 
 pub mod audit;
+pub mod audit_export;
 pub mod auth;
 pub mod backup;
 pub mod bootstrap;

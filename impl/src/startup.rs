@@ -22,6 +22,7 @@ use keycred_api::error::ErrorStyle;
 use keycred_api::{ClientAddress, RequestId};
 use tokio::net::TcpListener;
 
+use crate::audit::DenialWriter;
 use crate::client_address::TrustedProxies;
 use crate::config::{BootstrapConfig, Database, LogFormat, ServeConfig};
 use crate::database_files::DatabaseFileError;
@@ -72,6 +73,8 @@ pub struct Application {
     metrics_listener: Option<MetricsListener>,
     /// The certificate to serve HTTPS with; plain HTTP without one.
     tls: Option<Tls>,
+    /// Writes token denials to the audit trail; finished after the last request.
+    denial_writer: DenialWriter,
 }
 
 impl Application {
@@ -93,14 +96,14 @@ impl Application {
         };
         let observer: Arc<dyn StorageObserver> = Arc::clone(&metrics) as _;
         let limiter = AuthFailureLimiter::new(config.auth_failure_window());
-        let api_router = match &config.database {
+        let (api_router, denial_writer) = match &config.database {
             Database::Sqlite(path) => {
                 let store = open_sqlite(path.clone(), observer).await?;
-                api_router(store, limiter, Arc::clone(&metrics)).await?
+                api_router(store, limiter, Arc::clone(&metrics), config).await?
             }
             Database::Postgres(url) => {
                 let store = PgStore::connect(url, observer).await?;
-                api_router(store, limiter, Arc::clone(&metrics)).await?
+                api_router(store, limiter, Arc::clone(&metrics), config).await?
             }
         };
         let metrics_listener = metrics_listener.map(|listener| {
@@ -125,6 +128,7 @@ impl Application {
             limits,
             metrics_listener,
             tls,
+            denial_writer,
         })
     }
 
@@ -152,8 +156,9 @@ impl Application {
         }
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight.
-    /// The metrics listener, if any, stops with the API's.
+    /// Serves until `shutdown` resolves, then finishes the requests in flight and
+    /// writes the last token denials to the audit trail. The metrics listener, if
+    /// any, stops with the API's.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let metrics_server = self
@@ -161,6 +166,7 @@ impl Application {
             .map(|metrics_listener| metrics_listener.spawn(self.limits, stopping));
         let shutdown = crate::listeners::announcing(shutdown, stop);
         crate::server::serve_with(self.listener, self.router, self.limits, self.tls, shutdown).await?;
+        self.denial_writer.finish().await;
         if let Some(metrics_server) = metrics_server {
             metrics_server.await.map_err(std::io::Error::other)??;
         }
@@ -179,19 +185,23 @@ fn in_envelope(router: axum::Router, envelope: Envelope) -> axum::Router {
 
 /// The generated router over the API implementation on `store`, signing cursors with
 /// the store's key, its token cache hearing the revocations of the other instances
-/// (counted in `metrics`).
+/// (counted in `metrics`), and the audit trail's background work started: the writer
+/// of token denials (returned, to be finished at shutdown) and retention pruning.
 async fn api_router<S: Store>(
     store: S,
     limiter: AuthFailureLimiter,
     metrics: Arc<Metrics>,
-) -> Result<axum::Router, StorageError> {
+    config: &ServeConfig,
+) -> Result<(axum::Router, DenialWriter), StorageError> {
     let cursor_key = CursorKey::new(store.cursor_key().await?);
     let feed = store.subscribe_revocations();
     let api = KeycredApi::new(store)
         .with_auth_failure_limiter(limiter)
         .with_cursor_key(cursor_key);
     api.hear_revocations(feed, move |revocation| metrics.revocation_heard(revocation.kind()));
-    Ok(keycred_api::router(Arc::new(api)))
+    let denial_writer = api.write_denials_in_the_background();
+    api.prune_audit_events_in_the_background(config.audit_retention(), config.audit_prune_interval());
+    Ok((keycred_api::router(Arc::new(api)), denial_writer))
 }
 
 /// Opens the SQLite store off the async runtime (opening may migrate and fsync),

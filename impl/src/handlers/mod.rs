@@ -3,6 +3,7 @@
 //! token cache and the writes that revoke tokens). `etags` holds the `ETag`/`If-Match`
 //! rules the credential and service-account handlers share.
 
+mod audit_events;
 mod credential_rotation;
 mod credentials;
 mod etags;
@@ -14,15 +15,17 @@ mod token;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use keycred_api as api;
 use keycred_api::request::{BasicCredentials, RequestContext};
 use keycred_api::{Api, ApiError, ExpandValue, Permissions};
 
-use crate::audit::{self, DenialRecorder};
+use crate::audit::{self, DenialRecorder, DenialWriter, Retention};
 use crate::auth::{self, Caller, Resource};
 use crate::rate_limit::AuthFailureLimiter;
 use crate::token_cache::{Cached, Revocation, TokenCache};
+pub use audit_events::audit_event_model;
 use keycred_store::{Actor, AuditContext, Millis, RevocationFeed, StorageError, StorageResult, Store};
 pub use pages::CursorKey;
 
@@ -57,21 +60,21 @@ impl<S: Store> KeycredApi<S> {
         }
     }
 
-    /// Writes the token denials counted in memory to the store every second, in a
-    /// task of its own (see `crate::audit`). Call it once, at startup.
-    pub fn write_denials_in_the_background(&self) -> tokio::task::JoinHandle<()> {
-        audit::spawn_denial_writer(Arc::clone(&self.store), Arc::clone(&self.denials))
+    /// Starts writing the token denials counted in memory to the store every second,
+    /// in a task of its own (see `crate::audit`). Call it once, at startup, and
+    /// finish the writer at shutdown.
+    pub fn write_denials_in_the_background(&self) -> DenialWriter {
+        DenialWriter::start(Arc::clone(&self.store), Arc::clone(&self.denials))
     }
 
-    /// Writes the token denials counted so far, at once: at shutdown, after the last
-    /// request.
-    pub async fn flush_denials(&self) {
-        self.denials.flush(self.store.as_ref()).await;
-    }
-
-    /// The store, shared, for the background work that needs one of its own.
-    pub fn store(&self) -> Arc<S> {
-        Arc::clone(&self.store)
+    /// Starts pruning audit events older than `retention` in the background, looking
+    /// every `interval` (see `crate::audit`).
+    pub fn prune_audit_events_in_the_background(
+        &self,
+        retention: Retention,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        audit::spawn_pruner(Arc::clone(&self.store), retention, interval, now)
     }
 
     /// Signs list cursors with `key` (the store's, so that every instance and every
@@ -412,5 +415,13 @@ impl<S: Store> Api for KeycredApi<S> {
     ) -> Result<api::RotateServiceAccountCredentialResponse, ApiError> {
         let audit = audit_context(&context, params.x_client_request_id);
         credential_rotation::rotate(self, context.caller, audit, params, body).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        context: RequestContext<Caller>,
+        params: api::ListAuditEventsParams,
+    ) -> Result<api::ListAuditEventsResponse, ApiError> {
+        audit_events::list(self, context.caller, params).await
     }
 }

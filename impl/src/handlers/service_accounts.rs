@@ -20,7 +20,7 @@ const NOT_FOUND: &str = "service account not found";
 /// The role a service account gets when its creator names none: the least.
 const DEFAULT_ROLE: Role = Role::OrgViewer;
 
-fn role_model(role: Role) -> ServiceAccountRole {
+pub(super) fn role_model(role: Role) -> ServiceAccountRole {
     match role {
         Role::OrgAdmin => ServiceAccountRole::OrgAdmin,
         Role::OrgMember => ServiceAccountRole::OrgMember,

@@ -48,7 +48,7 @@ pub struct Attempt<'a> {
 impl Attempt<'_> {
     /// Logs, at `warn`, a failed client authentication (never the secret), and counts
     /// it for the audit trail, in `client`'s organization if the client_id is one.
-    fn fail(&self, client_id: &str, reason: DenialReason, client: Option<&ClientRecord>) {
+    fn fail(&self, client_id: &str, reason: DenialReason, credential: Option<DeniedCredential>) {
         tracing::warn!(
             client_id = %logged_client_id(client_id).escape_debug(),
             client = %self.logged_address(),
@@ -56,11 +56,6 @@ impl Attempt<'_> {
             request_id = %self.request_id.0,
             "client authentication failed"
         );
-        let credential = client.map(|client| DeniedCredential {
-            organization_id: client.credential.organization_id.clone(),
-            service_account_id: client.credential.service_account_id.clone(),
-            credential_id: client.credential.id.clone(),
-        });
         self.count_denial(Some(client_id), reason, credential);
     }
 
@@ -195,7 +190,7 @@ pub async fn create<S: Store>(
     // looked up: then the client no longer exists, a failed authentication like any
     // other (but not a guess: nothing is counted by the throttle).
     if !store.insert_token(token, audit).await.map_err(storage_error)? {
-        attempt.fail(&client_id, DenialReason::UnknownClient, Some(&client));
+        attempt.fail(&client_id, DenialReason::UnknownClient, Some(denied(&client)));
         return Err(invalid_client());
     }
     Ok(CreateServiceAccountTokenResponse::Status200(TokenResponse {
@@ -252,7 +247,7 @@ pub async fn authenticate_client<S: Store>(
             Ok((client_id, client))
         }
         Err((reason, client)) => {
-            attempt.fail(&client_id, reason, client.as_ref());
+            attempt.fail(&client_id, reason, client);
             let started = limiter.record_failure(&client_id, attempt.address, Instant::now());
             attempt.log_throttles(&client_id, &started);
             Err(invalid_client())
@@ -323,12 +318,12 @@ const NO_CLIENT_HASH: [u8; 32] = [0; 32];
 /// comparisons (with [`NO_CLIENT_HASH`] for what is not there), then the same answer,
 /// so neither the answer nor its timing tells them apart; only the reason, which goes
 /// to the log, differs.
-/// A failure gives back the client, if there is one, with its reason.
+/// A failure says why, and which credential the client_id is, if it is one.
 fn verify_client(
     client: Option<ClientRecord>,
     secret: &str,
     now: Millis,
-) -> Result<ClientRecord, (DenialReason, Option<ClientRecord>)> {
+) -> Result<ClientRecord, (DenialReason, Option<DeniedCredential>)> {
     let stored_hash = client.as_ref().map_or(&NO_CLIENT_HASH, |client| &client.secret_hash);
     let previous_hash = client
         .as_ref()
@@ -343,10 +338,21 @@ fn verify_client(
     let matches = auth::secret_matches_either(secret, stored_hash, previous_hash);
     match client {
         Some(client) if matches && client.credential.is_usable_at(now) => Ok(client),
-        Some(client) if matches && client.credential.is_expired_at(now) => Err((DenialReason::Expired, Some(client))),
-        Some(client) if matches => Err((DenialReason::Disabled, Some(client))),
-        Some(client) => Err((DenialReason::WrongSecret, Some(client))),
+        Some(client) if matches && client.credential.is_expired_at(now) => {
+            Err((DenialReason::Expired, Some(denied(&client))))
+        }
+        Some(client) if matches => Err((DenialReason::Disabled, Some(denied(&client)))),
+        Some(client) => Err((DenialReason::WrongSecret, Some(denied(&client)))),
         None => Err((DenialReason::UnknownClient, None)),
+    }
+}
+
+/// The credential a denied client_id is, for the denial's audit event.
+fn denied(client: &ClientRecord) -> DeniedCredential {
+    DeniedCredential {
+        organization_id: client.credential.organization_id.clone(),
+        service_account_id: client.credential.service_account_id.clone(),
+        credential_id: client.credential.id.clone(),
     }
 }
 
