@@ -10,6 +10,7 @@
 //! make sense on PostgreSQL (`multi_instance`) are `#[ignore]`d with that reason, and run
 //! with `-- --include-ignored` on PostgreSQL.
 
+mod audit;
 mod auth;
 mod backup;
 mod cli;

@@ -39,3 +39,6 @@ CREATE INDEX audit_events_occurred_at_id ON audit_events (occurred_at, id);
 
 -- Folding of token denials: at most one row per key.
 CREATE UNIQUE INDEX audit_events_fold_key ON audit_events (fold_key) WHERE fold_key IS NOT NULL;
+
+-- (SQLite's 0005 also makes the table its readiness check writes; PostgreSQL's
+-- readiness check does not write, so it has none.)

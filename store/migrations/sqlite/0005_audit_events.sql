@@ -37,3 +37,12 @@ CREATE INDEX audit_events_occurred_at_id ON audit_events (occurred_at, id);
 
 -- Folding of token denials: at most one row per key.
 CREATE UNIQUE INDEX audit_events_fold_key ON audit_events (fold_key) WHERE fold_key IS NOT NULL;
+
+-- The readiness check's write (see the sqlite store's readiness module): with the
+-- audit trail, an ordinary write commits several pages, so a check writing one page
+-- could pass on a disk too full for any real write. The check rewrites this one
+-- row's 64 KiB, more pages than any ordinary write, so it fails first.
+CREATE TABLE readiness_check (
+    id     INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    filler BLOB    NOT NULL
+) STRICT;

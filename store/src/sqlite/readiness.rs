@@ -11,14 +11,21 @@ pub(super) fn read_check(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM schema_migrations", [], |row| row.get(0))
 }
 
-/// A write that changes nothing but still reaches the disk: setting the header's
-/// `application_id` marks the first page dirty even when the value is the same, so the
-/// commit appends a frame to the write-ahead log. An empty transaction would commit
-/// without touching the disk and report a full or unwritable disk as ready.
+/// How much the readiness write writes: more pages than any ordinary write commits
+/// (a PATCH with its audit event commits about six), so that a disk too full for
+/// real writes fails the check first rather than after them.
+const CHECK_BYTES: i64 = 64 * 1024;
+
+/// A write that keeps nothing but still reaches the disk: it rewrites the one row of
+/// `readiness_check` (migration 5) with [`CHECK_BYTES`] of zeros, so the commit
+/// appends that many pages' frames to the write-ahead log. An empty transaction
+/// would commit without touching the disk and report a full or unwritable disk as
+/// ready.
 pub(super) fn write_check(conn: &Connection) -> StorageResult<()> {
-    let check = || -> rusqlite::Result<()> {
-        let application_id: i64 = conn.query_row("PRAGMA application_id", [], |row| row.get(0))?;
-        conn.pragma_update(None, "application_id", application_id)
-    };
-    check().map_err(|err| from_sqlite("readiness write", err))
+    conn.execute(
+        "INSERT OR REPLACE INTO readiness_check (id, filler) VALUES (1, zeroblob(?1))",
+        [CHECK_BYTES],
+    )
+    .map(drop)
+    .map_err(|err| from_sqlite("readiness write", err))
 }
