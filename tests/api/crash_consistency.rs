@@ -1,7 +1,10 @@
 //! Crash consistency: writers on several threads PATCH and create credentials while
 //! the server is killed with SIGKILL at random moments, round after round on the same
-//! database. After each restart every acknowledged write is there, and a write that
-//! was in flight at the kill is there whole or not at all.
+//! database. After each restart every acknowledged write is there, a write that
+//! was in flight at the kill is there whole or not at all, and the audit trail agrees
+//! with the state exactly: one `credential.created` per credential, one
+//! `credential.updated` per PATCH that landed (the newest naming the name found), and
+//! no event of a write that did not land.
 //!
 //! The kill moments and the writers' choices come from a seeded generator. The seed
 //! is in every failure message; `KEYCRED_CRASH_SEED=<seed>` replays the same plan
@@ -207,6 +210,83 @@ impl Plan<'_> {
     }
 }
 
+/// What the audit trail says of the writers' credentials: per credential ID, how many
+/// `credential.created` and `credential.updated` events it has, and the name the
+/// newest update set.
+#[derive(Default, Debug)]
+struct Recorded {
+    created: usize,
+    updated: usize,
+    newest_name: Option<String>,
+}
+
+impl Plan<'_> {
+    /// The audit trail's events about the writers' service account's credentials.
+    fn recorded(&self, app: &TestApp) -> BTreeMap<String, Recorded> {
+        let path = format!(
+            "/organizations/{}/audit-events?action=credential.created&action=credential.updated",
+            self.admin.organization_id
+        );
+        let mut recorded: BTreeMap<String, Recorded> = BTreeMap::new();
+        for page in app.walk_forward(&path, 100, self.token) {
+            for event in page.body["items"].as_array().cloned().unwrap_or_default() {
+                if event["target"]["service_account_id"] != self.service_account.as_str() {
+                    continue;
+                }
+                let entry = recorded.entry(string_field(&event["target"], "id")).or_default();
+                if event["action"] == "credential.created" {
+                    entry.created += 1;
+                } else {
+                    entry.updated += 1;
+                    // Newest first: the first update seen is the newest.
+                    if entry.newest_name.is_none() {
+                        entry.newest_name = event["changes"]["name"]["to"].as_str().map(str::to_owned);
+                    }
+                }
+            }
+        }
+        recorded
+    }
+}
+
+/// Checks the audit trail against the state the restarted server holds, which
+/// [`check_after_restart`] has just made the writers' known state: every
+/// credential created once, every PATCH that landed updated once, nothing else.
+fn audit_problems(
+    recorded: &BTreeMap<String, Recorded>,
+    stored: &BTreeMap<String, (String, String)>,
+    writers: &[Writer],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for id in recorded.keys().filter(|id| !stored.contains_key(*id)) {
+        problems.push(format!(
+            "events of credential {id}, which was never made: {:?}",
+            recorded[id]
+        ));
+    }
+    let none = Recorded::default();
+    for writer in writers {
+        for credential in &writer.patched {
+            let events = recorded.get(&credential.id).unwrap_or(&none);
+            let name = &stored[&credential.id].0;
+            let newest_ok = credential.acknowledged == 0 || events.newest_name.as_ref() == Some(name);
+            if events.created != 1 || events.updated as u64 != credential.acknowledged || !newest_ok {
+                problems.push(format!(
+                    "{} is at version {} named {name:?}, but its events are {events:?}",
+                    credential.label, credential.acknowledged
+                ));
+            }
+        }
+        for (id, name) in &writer.created {
+            let events = recorded.get(id).unwrap_or(&none);
+            if events.created != 1 || events.updated != 0 {
+                problems.push(format!("created {name} ({id}) has the events {events:?}"));
+            }
+        }
+    }
+    problems
+}
+
 /// What a restart found: what was wrong, and how many cut-off writes had landed.
 #[derive(Default)]
 struct Findings {
@@ -362,11 +442,18 @@ fn every_acknowledged_write_survives_repeated_kill_9_and_none_is_half_applied() 
 
         app = app.kill_and_restart();
 
-        let findings = check_after_restart(&plan.stored(&app), &mut writers);
+        let stored = plan.stored(&app);
+        let findings = check_after_restart(&stored, &mut writers);
         assert!(
             findings.problems.is_empty(),
             "seed {seed}, after the kill of round {round}:\n{}",
             findings.problems.join("\n")
+        );
+        let audit = audit_problems(&plan.recorded(&app), &stored, &writers);
+        assert!(
+            audit.is_empty(),
+            "seed {seed}, after the kill of round {round}, the audit trail disagrees with the state:\n{}",
+            audit.join("\n")
         );
         landed += findings.landed;
     }
