@@ -401,8 +401,8 @@ mod tests {
         let wrong = verify_client(Some(client_with_secret("the-secret")), "a-guess", 0);
         let after_wrong = auth::hashes_computed();
 
-        assert_eq!(unknown.unwrap_err(), FailureReason::UnknownClient);
-        assert_eq!(wrong.unwrap_err(), FailureReason::WrongSecret);
+        assert_eq!(unknown.unwrap_err().0, DenialReason::UnknownClient);
+        assert_eq!(wrong.unwrap_err().0, DenialReason::WrongSecret);
         assert_eq!(after_unknown - before, 1, "an unknown client hashes the secret once");
         // client_with_secret hashed "the-secret" once itself.
         assert_eq!(after_wrong - after_unknown, 2, "a wrong secret is hashed once");
@@ -436,9 +436,15 @@ mod tests {
 
         let before = auth::hashes_computed();
         let outcomes = [
-            verify_client(Some(disabled), "the-secret", 999).map(drop),
-            verify_client(Some(expired.clone()), "the-secret", 1_000).map(drop),
-            verify_client(Some(rotated.clone()), "the-secret", 1_000).map(drop),
+            verify_client(Some(disabled), "the-secret", 999)
+                .map(drop)
+                .map_err(|(reason, _)| reason),
+            verify_client(Some(expired.clone()), "the-secret", 1_000)
+                .map(drop)
+                .map_err(|(reason, _)| reason),
+            verify_client(Some(rotated.clone()), "the-secret", 1_000)
+                .map(drop)
+                .map_err(|(reason, _)| reason),
         ];
         assert_eq!(
             auth::hashes_computed() - before,
@@ -448,9 +454,9 @@ mod tests {
         assert_eq!(
             outcomes,
             [
-                Err(FailureReason::DisabledClient),
-                Err(FailureReason::ExpiredClient),
-                Err(FailureReason::WrongSecret),
+                Err(DenialReason::Disabled),
+                Err(DenialReason::Expired),
+                Err(DenialReason::WrongSecret),
             ]
         );
         assert!(verify_client(Some(expired), "the-secret", 999).is_ok());
