@@ -586,3 +586,116 @@ fn the_export_writes_the_api_s_events_oldest_first_as_json_lines_while_the_serve
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-org"));
 }
+
+#[test]
+fn disabled_expired_and_throttled_attempts_are_recorded_with_their_reasons() {
+    let app = spawn_app();
+    let admin = app.admin(&crate::helpers::new_label());
+    let token = app.token_for(&admin);
+    let robot = app.new_service_account(&admin, &token, "org_viewer");
+    let disabled = app.new_credential(&admin, &token, &robot, "disabled");
+    let response = app.patch_json(&credential_path(&disabled), &token, r#"{"status":"disabled"}"#);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        app.post_token("grant_type=client_credentials", Some(&disabled)).status,
+        401
+    );
+    let expiring = app.new_credential(&admin, &token, &robot, "expiring");
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    let response = app.patch_json(
+        &credential_path(&expiring),
+        &token,
+        &format!(r#"{{"expires_at":"{}"}}"#, soon.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        app.post_token("grant_type=client_credentials", Some(&expiring)).status,
+        401
+    );
+    // Ten wrong secrets throttle the (client_id, address) pair: the eleventh is refused.
+    let wrong = Bootstrapped {
+        client_secret: "wrong".to_owned(),
+        ..admin.clone()
+    };
+    for _ in 0..10 {
+        assert_eq!(
+            app.post_token("grant_type=client_credentials", Some(&wrong)).status,
+            401
+        );
+    }
+    assert_eq!(
+        app.post_token("grant_type=client_credentials", Some(&wrong)).status,
+        429
+    );
+
+    let reasons = |found: &[Value]| -> Vec<(String, i64)> {
+        let mut reasons: Vec<(String, i64)> = found
+            .iter()
+            .map(|event| (string_field(event, "reason"), event["count"].as_i64().unwrap()))
+            .collect();
+        reasons.sort();
+        reasons
+    };
+    let denied = events_once(&app, &admin.organization_id, &token, "action=token.denied", |found| {
+        reasons(found).iter().map(|(_, count)| count).sum::<i64>() >= 12
+    });
+    assert_eq!(
+        reasons(&denied),
+        [
+            ("disabled".to_owned(), 1),
+            ("expired".to_owned(), 1),
+            ("wrong_secret".to_owned(), 10)
+        ]
+    );
+    // A throttled attempt is refused before the client_id is looked up: it belongs to
+    // no organization, and is in the export with its client_id (the pair's throttle).
+    let exported = export(&app, &[]);
+    let throttled: Vec<&Value> = exported.iter().filter(|event| event["reason"] == "throttled").collect();
+    assert_eq!(throttled.len(), 1, "{exported:#?}");
+    assert_eq!(throttled[0]["actor"]["client_id"], admin.client_id.as_str());
+    assert!(throttled[0].get("organization_id").is_none());
+}
+
+#[test]
+fn a_flood_of_guessed_client_ids_from_one_address_makes_a_few_events_not_one_per_guess() {
+    let app = spawn_app();
+    let admin = app.admin(&crate::helpers::new_label());
+    let guesses = 200;
+    let mut refused = 0;
+    for index in 0..guesses {
+        let guess = Bootstrapped {
+            client_id: format!("guess-{index}"),
+            client_secret: "guess".to_owned(),
+            ..admin.clone()
+        };
+        let status = app.post_token("grant_type=client_credentials", Some(&guess)).status;
+        assert!(status == 401 || status == 429, "{status}");
+        refused += usize::from(status == 429);
+    }
+    assert!(refused > 0, "the address was never throttled");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let denied = loop {
+        let denied: Vec<Value> = export(&app, &[])
+            .into_iter()
+            .filter(|event| event["action"] == "token.denied")
+            .collect();
+        let counted: i64 = denied.iter().map(|event| event["count"].as_i64().unwrap()).sum();
+        if counted == guesses || Instant::now() > deadline {
+            assert_eq!(counted, guesses, "every attempt is counted: {denied:#?}");
+            break denied;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The guesses before the address's throttle are one event each; every refusal
+    // after it folds into one event per minute without a client_id.
+    let throttled: Vec<&Value> = denied.iter().filter(|event| event["reason"] == "throttled").collect();
+    assert!(throttled.len() <= 2, "one per minute: {throttled:#?}");
+    assert!(throttled.iter().all(|event| event["actor"].get("client_id").is_none()));
+    assert!(
+        denied.len() <= guesses as usize - refused + 2,
+        "{} events for {guesses} guesses",
+        denied.len()
+    );
+}
