@@ -27,7 +27,7 @@ use axum::Router;
 use clap::Parser;
 use keycred_bench::{now_millis, CREDENTIAL_ROUTE};
 use keycred_store::sqlite::SqliteStore;
-use keycred_store::{CredentialKey, CredentialPatch, Store};
+use keycred_store::{Actor, AuditContext, CredentialKey, CredentialPatch, Store};
 
 /// What keycred answers to a GET of one credential, with made-up values.
 const CREDENTIAL_JSON: &str = concat!(
@@ -92,8 +92,21 @@ async fn update_credential(State(setup): State<Arc<Setup>>, Path(ids): Credentia
             description: Some(description),
             ..Default::default()
         };
+        // What keycred's PATCH records with its event: the caller's identity, the
+        // request's IDs and the client address.
+        let now = now_millis();
+        let audit = AuditContext {
+            actor: Actor::ServiceAccount {
+                service_account_id: ids.1.clone(),
+                credential_id: ids.2.clone(),
+            },
+            occurred_at: now,
+            request_id: Some(keycred_impl::ids::request_id()),
+            client_request_id: None,
+            source_address: Some("127.0.0.1".to_owned()),
+        };
         let updated = store
-            .update_credential(key(&ids), patch, now_millis(), None)
+            .update_credential(key(&ids), patch, now, None, audit)
             .await
             .map(|updated| updated.is_some());
         if let Some(refusal) = refusal(updated) {

@@ -18,7 +18,7 @@ use keycred_impl::auth::hash_secret;
 use keycred_impl::config::BootstrapConfig;
 use keycred_impl::ids;
 use keycred_store::sqlite::SqliteStore;
-use keycred_store::{Credential, CredentialStatus, NewCredential, Role, ServiceAccount, Store};
+use keycred_store::{AuditContext, Credential, CredentialStatus, NewCredential, Role, ServiceAccount, Store};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
@@ -204,7 +204,7 @@ async fn fill_service_account(
         updated_at: created_at,
     };
     store
-        .create_service_account(service_account.clone())
+        .create_service_account(service_account.clone(), AuditContext::cli(created_at))
         .await
         .map_err(|err| err.to_string())?;
     let mut sampled = Vec::new();
@@ -235,7 +235,7 @@ async fn fill_service_account(
             secret_hash: hash_secret(&ids::client_secret()),
         };
         if !store
-            .create_credential(new_credential)
+            .create_credential(new_credential, AuditContext::cli(created_at))
             .await
             .map_err(|err| err.to_string())?
         {
