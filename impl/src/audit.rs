@@ -23,6 +23,9 @@ pub const DENIAL_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// stays bounded under a flood from many addresses and no attempt goes uncounted.
 const MAX_PENDING_KEYS: usize = 10_000;
 
+/// The most denial keys one write records.
+const DENIALS_PER_WRITE: usize = 500;
+
 /// Token denials counted in memory until the next write.
 #[derive(Debug, Default)]
 pub struct DenialRecorder {
@@ -66,16 +69,20 @@ impl DenialRecorder {
         }
     }
 
-    /// Writes every denial counted so far to `store`; those that could not be
+    /// Writes every denial counted so far to `store`, [`DENIALS_PER_WRITE`] keys per
+    /// write so that no write holds the others up for long; those that could not be
     /// written are kept for the next time, and the failure logged.
     pub async fn flush<S: Store>(&self, store: &S) {
-        let denials = self.take();
-        if denials.is_empty() {
-            return;
-        }
-        if let Err(error) = store.record_token_denials(denials.clone()).await {
-            tracing::warn!(%error, denials = denials.len(), "token denials could not be recorded yet; retrying");
-            self.put_back(denials);
+        let mut denials = self.take();
+        while !denials.is_empty() {
+            let rest = denials.split_off(denials.len().min(DENIALS_PER_WRITE));
+            if let Err(error) = store.record_token_denials(denials.clone()).await {
+                tracing::warn!(%error, keys = denials.len() + rest.len(), "token denials could not be recorded yet; retrying");
+                self.put_back(denials);
+                self.put_back(rest);
+                return;
+            }
+            denials = rest;
         }
     }
 }
