@@ -3,15 +3,16 @@
 scripts/contract.sh generates the package `keycred_opc` from openapi.yaml, puts
 it on PYTHONPATH and runs this with KC_URL, KC_SDK_ORG and KC_SDK_TOKEN set.
 It walks a credential through its life: create (with its service account),
-mint a token with it, update with an X-Client-Request-ID, get with expand,
-list, delete; and exits non-zero at the first answer that is not the
-documented one.
+mint a token with it, update with an X-Client-Request-ID, find that update in
+the audit trail, get with expand, list, delete; and exits non-zero at the
+first answer that is not the documented one.
 """
 
 import os
 import uuid
 
 from keycred_opc import AuthenticatedClient, Client
+from keycred_opc.api.audit import list_audit_events
 from keycred_opc.api.authentication import create_service_account_token
 from keycred_opc.api.credentials import (
     create_service_account_credential,
@@ -22,6 +23,8 @@ from keycred_opc.api.credentials import (
 )
 from keycred_opc.api.service_accounts import create_service_account, delete_service_account
 from keycred_opc.models import (
+    AuditAction,
+    AuditEventListResponse,
     CreateServiceAccountCredentialRequest,
     CreateServiceAccountRequest,
     CredentialCreateResponse,
@@ -86,6 +89,15 @@ def main() -> None:
     assert isinstance(updated.parsed, ServiceAccountCredential), updated.parsed
     assert (updated.parsed.name, updated.parsed.description) == ("deploy-bot-2", "Used by opc")
 
+    audit = list_audit_events.sync(
+        org, client=client, action=[AuditAction.CREDENTIAL_UPDATED], target_id=created.id
+    )
+    assert isinstance(audit, AuditEventListResponse), audit
+    assert len(audit.items) == 1, audit
+    event = audit.items[0]
+    assert (event.client_request_id, event.target.id) == (request_id, created.id), event
+    assert (event.changes.name.from_, event.changes.name.to) == ("deploy-bot", "deploy-bot-2"), event.changes
+
     fetched = get_service_account_credential.sync(
         org, account.id, created.id, client=client, expand=[ExpandValue.PERMISSIONS]
     )
@@ -106,7 +118,7 @@ def main() -> None:
 
     deleted = delete_service_account.sync_detailed(org, account.id, client=client)
     assert deleted.status_code == 204, deleted
-    print("openapi-python-client: create, token, update, get with expand, list and delete all as documented")
+    print("openapi-python-client: create, token, update, audit trail, get with expand, list and delete all as documented")
 
 
 if __name__ == "__main__":
