@@ -555,13 +555,15 @@ async fn more_reads_than_the_queue_holds_all_answer() {
 
 /// Copies the database file alone (not its write-ahead log) and counts the
 /// organizations in the copy: what a checkpoint has already copied into the file.
+/// A copy taken while a checkpoint was writing the file may not read at all (the
+/// schema not there yet, or pages of two moments): that counts as none copied yet.
 fn organizations_in_the_database_file(path: &Path) -> i64 {
     let dir = tempfile::tempdir().expect("create temp dir");
     let copy = dir.path().join("copy.db");
     std::fs::copy(path, &copy).expect("copy the database file");
     let conn = Connection::open(&copy).expect("open the copy");
     conn.query_row("SELECT count(*) FROM organizations", [], |row| row.get(0))
-        .expect("count organizations")
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
