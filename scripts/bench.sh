@@ -15,12 +15,17 @@
 #     keycred GET, keycred token mints (POST /service-account-token with the right
 #     secret: like PATCH, one durable write each), the bare server's PATCH and GET,
 #     and the axum GET, each driven by oha at 64 connections;
+#   - then, still in each round, the mixed workload (`mixed`) on a keycred of its
+#     own: 10,000 credentials in 100 org_member service accounts, a token minted
+#     for each of 1,000 of their clients, then 80% GET, 10% token mints, 10% PATCH
+#     at 64 connections, each request with a random credential, token or client;
 #   - reads each keycred's peak RSS (VmHWM), prints req/s, p50/p99 latency, CPU
 #     per request, peak RSS and keycred's ratios to the ceilings (and of 1,000,000
 #     to 10,000), and writes them into BENCHMARKS.md (between its bench.sh
 #     markers). Ratios are taken within each round, then the median.
-#   - fails (exit 1) if any token mint got an answer other than 2xx: with the right
-#     secret, no client may ever be refused, however many mint at once.
+#   - fails (exit 1) if any token mint, or any request of the mixed workload, got
+#     an answer other than 2xx: with the right secret, no client may ever be
+#     refused, however many mint at once.
 #
 # Usage: bash scripts/bench.sh [--quick] [--no-record]
 #   --quick      N = 10,000 only, 5 s runs, 2 rounds (instead of 10 s, 3 rounds)
@@ -49,7 +54,7 @@ for arg in "$@"; do
         --quick) quick=1 ;;
         --no-record) record=0 ;;
         -h | --help)
-            sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -77,6 +82,11 @@ warmup_seconds=2
 # content is unchanged, so re-sending one fixed body would, after the first pass
 # over the rows, commit transactions that sync nothing.
 body_count=1000
+# The mixed workload's database: credentials, per service account, and the clients
+# (spread evenly over the service accounts) whose tokens its requests carry.
+mixed_credentials=10000
+mixed_per_account=100
+mixed_clients=1000
 clock_ticks=$(getconf CLK_TCK)
 
 section() {
@@ -213,18 +223,23 @@ PY
 }
 
 # json_fields JSON FIELD[:VAR]...: prints `VAR=value` shell assignments of the
-# object's fields (numbers rounded to 3 decimals; null as "null"), for eval.
+# object's fields (numbers rounded to 3 decimals; null as "null"; objects as JSON),
+# for eval. FIELD may be a dotted path into nested objects (`operations.GET.p50_ms`).
 json_fields() {
     python3 - "$@" <<'PY'
 import json, shlex, sys
 data = json.loads(sys.argv[1])
 for spec in sys.argv[2:]:
     field, _, var = spec.partition(":")
-    value = data[field]
+    value = data
+    for part in field.split("."):
+        value = value[part]
     if isinstance(value, float):
         value = f"{value:.3f}"
     elif value is None:
         value = "null"
+    elif isinstance(value, (dict, list)):
+        value = json.dumps(value)
     print(f"{var or field}={shlex.quote(str(value))}")
 PY
 }
@@ -283,6 +298,11 @@ for n in $sizes; do
     "$bin/seed" --database "$work/n$n/keycred.db" --credentials "$n" --out "$work/n$n/seed.json" \
         --paths "$work/n$n/paths.txt" </dev/null
 done
+section "mixed workload: seed"
+mkdir -p "$work/mixed"
+"$bin/seed" --database "$work/mixed/keycred.db" --credentials "$mixed_credentials" \
+    --per-service-account "$mixed_per_account" --role org_member --clients-out "$work/mixed/clients.jsonl" \
+    --clients "$mixed_clients" --out "$work/mixed/seed.json" --paths "$work/mixed/paths.txt" </dev/null
 
 # ---------------------------------------------------------------- start the servers
 # Every server stays up for the whole run, so that each round measures every N and
@@ -340,9 +360,48 @@ for n in $sizes; do
 done
 load "reference-axum GET warm-up" "$axum_pid" "$work/n$(awk '{ print $1 }' <<<"$sizes")/axum-urls.txt" \
     "$warmup_seconds" "$work/axum-warmup.json"
+section "mixed workload: keycred"
+start_server keycred-mixed "$bin/keycred" serve --listen 127.0.0.1:0 --database "$work/mixed/keycred.db"
+mixed_pid=$server_pid
+mixed_url=$server_url
+
+# mixed_run ROUND: one run of the mixed workload (its own token minting and warm-up
+# first), recorded as one row for the whole and one per operation; adds the requests
+# not answered 2xx to $mixed_failures.
+mixed_run() {
+    local round=$1 out="$work/mixed/mixed-$1.json" status=0 op load_avg
+    load_avg=$(cut -d' ' -f1 /proc/loadavg)
+    echo "mixed: $connections connections, ${run_seconds} s after ${warmup_seconds} s of warm-up" >&2
+    "$bin/mixed" --url "$mixed_url" --paths "$work/mixed/paths.txt" --clients "$work/mixed/clients.jsonl" \
+        --bodies "$bodies" --connections "$connections" --seconds "$run_seconds" \
+        --warmup-seconds "$warmup_seconds" --server-pid "$mixed_pid" --clock-ticks "$clock_ticks" \
+        </dev/null >"$out" || status=$?
+    if [ ! -s "$out" ]; then
+        echo "bench.sh: the mixed workload stopped before measuring (exit $status)" >&2
+        exit 1
+    fi
+    eval "$(json_fields "$(cat "$out")" requests_per_sec:rps requests non_2xx errors \
+        server_cpu_us_per_request:cpu_us warmup_non_2xx warmup_errors)"
+    mixed_failures=$((mixed_failures + non_2xx + errors + warmup_non_2xx + warmup_errors))
+    record kind=mixed n="$mixed_credentials" method=ALL round="$round" rps="$rps" cpu_us="$cpu_us" \
+        requests="$requests" non_2xx="$((non_2xx + warmup_non_2xx))" errors="$((errors + warmup_errors))" \
+        load="$load_avg"
+    for op in GET MINT PATCH; do
+        eval "$(json_fields "$(cat "$out")" "operations.$op.requests_per_sec:rps" "operations.$op.p50_ms:p50_ms" \
+            "operations.$op.p99_ms:p99_ms" "operations.$op.requests:requests" "operations.$op.non_2xx:non_2xx" \
+            "operations.$op.errors:errors" "operations.$op.statuses:statuses")"
+        record kind=mixed n="$mixed_credentials" method="$op" round="$round" rps="$rps" p50_ms="$p50_ms" \
+            p99_ms="$p99_ms" requests="$requests" non_2xx="$non_2xx" errors="$errors" statuses="$statuses" \
+            load="$load_avg"
+    done
+    if [ "$status" != 0 ]; then
+        echo "bench.sh: the mixed workload got answers other than 2xx (statuses above)" >&2
+    fi
+}
 
 # ---------------------------------------------------------------- the rounds
 mint_failures=0
+mixed_failures=0
 for ((round = 1; round <= rounds; round++)); do
     for n in $sizes; do
         section "round $round of $rounds, N=$n"
@@ -397,6 +456,8 @@ for ((round = 1; round <= rounds; round++)); do
         record kind=axum n="$n" method=GET round="$round" rps="$rps" p50_ms="$p50_ms" p99_ms="$p99_ms" \
             cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" load="$load_avg"
     done
+    section "round $round of $rounds, mixed workload"
+    mixed_run "$round"
 done
 
 # ---------------------------------------------------------------- peak RSS, stop
@@ -417,6 +478,16 @@ for n in $sizes; do
 done
 record kind=axum-rss rss_kib="$(peak_rss_kib "$axum_pid")"
 stop_server "$axum_pid"
+rss_kib=$(peak_rss_kib "$mixed_pid")
+echo "keycred peak RSS, mixed workload: $((rss_kib / 1024)) MiB" >&2
+eval "$(json_fields "$(cat "$work/mixed/seed.json")" seconds:seed_seconds)"
+record kind=mixed-rss n="$mixed_credentials" rss_kib="$rss_kib" seed_seconds="$seed_seconds" \
+    db_mib="$(du -sm "$work/mixed/keycred.db" | cut -f1)" clients="$mixed_clients" \
+    service_accounts="$((mixed_credentials / mixed_per_account))"
+stop_server "$mixed_pid"
+rm -f "$work/mixed/keycred.db" "$work/mixed/keycred.db-wal" "$work/mixed/keycred.db-shm"
+tail -n 20 "$work/keycred-mixed.err" >"$work/keycred-mixed.err.tail"
+rm -f "$work/keycred-mixed.err"
 
 # ---------------------------------------------------------------- report
 section "results"
@@ -467,7 +538,8 @@ lines = [
     f"{env['BENCH_MEMORY']} memory, {env['BENCH_KERNEL']}; {env['BENCH_RUSTC']}; {env['BENCH_OHA']}. "
     f"Each measurement: {env['BENCH_SECONDS_RUN']} s at {env['BENCH_CONNECTIONS_RUN']} connections, oha on the "
     f"same machine; {env['BENCH_ROUNDS_RUN']} rounds, each running, for every N, the raw SQLite, keycred PATCH, "
-    f"keycred GET, bare server PATCH and GET, and axum GET measurements back to back; figures are medians over "
+    f"keycred GET, token mint, bare server PATCH and GET, and axum GET measurements back to back, then the mixed "
+    f"workload (its own load generator, `mixed`, on the same machine); figures are medians over "
     f"the rounds (range of req/s "
     f"given), ratios are medians of the ratios within each round. "
     f"Load average at start {env['BENCH_LOAD_START']}, at end {env['BENCH_LOAD_END']}.",
@@ -501,6 +573,26 @@ for n in sizes:
             f"{num(median(r.get('cpu_us') for r in runs), 1)} | {num(rss_value, 1)} | "
             f"{'–' if failed is None else failed} |"
         )
+mixed_rss = select(kind="mixed-rss")
+mixed_n = mixed_rss[0]["n"] if mixed_rss else None
+mixed_entries = [
+    ("ALL", "mixed workload: all requests (80% GET, 10% token mint, 10% PATCH)"),
+    ("GET", "mixed workload: its GETs"),
+    ("MINT", "mixed workload: its token mints"),
+    ("PATCH", "mixed workload: its PATCHes"),
+]
+for method, label in mixed_entries:
+    runs = select(kind="mixed", method=method)
+    if not runs:
+        continue
+    everything = method == "ALL"
+    rss_value = mixed_rss[0]["rss_kib"] / 1024 if everything and mixed_rss else None
+    failed = sum(run["non_2xx"] + run["errors"] for run in runs)
+    lines.append(
+        f"| {runs[0]['n']:,} | {label} | {num(median(r['rps'] for r in runs))} | {spread(runs)} | "
+        f"{num(median(r.get('p50_ms') for r in runs), 2)} | {num(median(r.get('p99_ms') for r in runs), 2)} | "
+        f"{num(median(r.get('cpu_us') for r in runs), 1)} | {num(rss_value, 1)} | {failed} |"
+    )
 
 
 def ratio(_n, numerator, denominator):
@@ -543,6 +635,14 @@ for n in sizes:
     if rss:
         mib = rss[0]["rss_kib"] / 1024
         lines.append(f"| peak RSS ≤ 64 MiB | {n:,} | {mib:.1f} MiB | {verdict(mib <= 64)} |")
+mixed_all = select(kind="mixed", method="ALL")
+if mixed_all:
+    refused = sum(run["non_2xx"] + run["errors"] for run in mixed_all)
+    lines.append(f"| mixed workload: zero non-2xx | {mixed_n or mixed_all[0]['n']:,} | {refused} | "
+                 f"{verdict(refused == 0)} |")
+if mixed_rss:
+    mib = mixed_rss[0]["rss_kib"] / 1024
+    lines.append(f"| peak RSS ≤ 64 MiB, mixed workload | {mixed_n:,} | {mib:.1f} MiB | {verdict(mib <= 64)} |")
 if len(sizes) >= 2:
     small, large = sizes[0], sizes[-1]
     for method in ("PATCH", "GET"):
@@ -572,9 +672,16 @@ for n in sizes:
                      f"p99 {raw1[0]['commit_p99_ms']:.2f} ms alone, p50 "
                      f"{median(r['commit_p50_ms'] for r in raw):.2f} ms / p99 "
                      f"{median(r['commit_p99_ms'] for r in raw):.2f} ms after 64 updates")
-    loads = [r["load"] for r in rows if r.get("n") == n and isinstance(r.get("load"), (int, float))]
+    loads = [r["load"] for r in rows
+             if r.get("n") == n and r.get("kind") != "mixed" and isinstance(r.get("load"), (int, float))]
     if loads:
         notes.append(f"1-minute load average at the rounds' starts at {n:,}: {min(loads):.2f}–{max(loads):.2f}")
+if mixed_rss:
+    row = mixed_rss[0]
+    notes.append(f"the mixed workload's database: {row['n']:,} credentials in {row['service_accounts']:,} "
+                 f"org_member service accounts, seeded in {row['seed_seconds']} s (database {row['db_mib']} MiB); "
+                 f"each run first mints a token for each of {row['clients']:,} of their clients; its CPU µs/req is "
+                 f"keycred's over the measured window, its p50/p99 are per operation")
 lines.append("Notes: " + "; ".join(notes) + ".")
 report = "\n".join(lines)
 print(report)
@@ -595,7 +702,13 @@ if record:
     print(f"\nwritten to {benchmarks_file}", file=sys.stderr)
 PY
 echo "raw results: $results" >&2
+failed=0
 if [ "$mint_failures" != 0 ]; then
     echo "bench.sh: $mint_failures token mints with the right secret were not answered 2xx" >&2
-    exit 1
+    failed=1
 fi
+if [ "$mixed_failures" != 0 ]; then
+    echo "bench.sh: $mixed_failures requests of the mixed workload were not answered 2xx" >&2
+    failed=1
+fi
+exit "$failed"

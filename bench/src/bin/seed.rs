@@ -7,6 +7,11 @@
 //! is made with keycred's `bootstrap`, to mint the bearer token the load generator
 //! sends. Writes a JSON file with that credential and the numbers of what was made,
 //! and a file of credential paths (a uniform sample of at most `--max-paths`).
+//!
+//! For the mixed workload (`mixed`), `--clients-out` also writes the client_id and
+//! the real client_secret of `--clients` credentials spread evenly over all of them,
+//! and `--role` gives the seeded service accounts a role whose tokens may change
+//! credentials. Without those options the database is what it always was.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,7 +52,29 @@ struct Args {
     /// At most this many paths are written, sampled evenly over all credentials.
     #[arg(long, default_value_t = 100_000)]
     max_paths: u64,
+    /// The seeded service accounts' role (the admin's is always `org_admin`).
+    #[arg(long, default_value = "org_viewer", value_parser = ["org_admin", "org_member", "org_viewer"])]
+    role: String,
+    /// Where to write the client_id and client_secret of `--clients` credentials, one
+    /// JSON object a line; without it every seeded secret is thrown away once hashed.
+    #[arg(long)]
+    clients_out: Option<PathBuf>,
+    /// How many credentials `--clients-out` lists, spread evenly over all of them.
+    #[arg(long, default_value_t = 1_000)]
+    clients: u64,
 }
+
+/// One seeded credential whose secret is kept, a line of the `--clients-out` file.
+#[derive(Debug, Serialize)]
+struct SeededClient {
+    client_id: String,
+    client_secret: String,
+    /// The credential's path in the API.
+    path: String,
+}
+
+/// What one service account's task made: credentials, sampled paths, kept clients.
+type Filled = (u64, Vec<String>, Vec<SeededClient>);
 
 /// The JSON summary.
 #[derive(Debug, Serialize)]
@@ -73,6 +100,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.per_service_account == 0 || args.in_flight == 0 {
         return Err("--per-service-account and --in-flight must be at least 1".into());
     }
+    if args.clients_out.is_some() && !(1..=args.credentials).contains(&args.clients) {
+        return Err("--clients must be between 1 and --credentials".into());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let started = Instant::now();
     let store = Arc::new(SqliteStore::open(&args.database)?);
@@ -81,6 +111,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(store);
     std::fs::write(&args.out, serde_json::to_string_pretty(&summary.0)? + "\n")?;
     std::fs::write(&args.paths, summary.1.join("\n") + "\n")?;
+    if let Some(clients_out) = &args.clients_out {
+        let mut lines = String::new();
+        for client in &summary.2 {
+            lines += &(serde_json::to_string(client)? + "\n");
+        }
+        std::fs::write(clients_out, lines)?;
+        eprintln!(
+            "seed: {} client secrets kept in {}",
+            summary.2.len(),
+            clients_out.display()
+        );
+    }
     eprintln!(
         "seed: {} credentials in {} service accounts in {:.1} s ({:.0} rows/s), {} paths",
         summary.0.credentials,
@@ -97,7 +139,7 @@ async fn fill(
     store: Arc<SqliteStore>,
     args: &Args,
     started: Instant,
-) -> Result<(Summary, Vec<String>), Box<dyn std::error::Error>> {
+) -> Result<(Summary, Vec<String>, Vec<SeededClient>), Box<dyn std::error::Error>> {
     let admin = keycred_impl::bootstrap::bootstrap(
         store.as_ref(),
         &BootstrapConfig {
@@ -117,16 +159,22 @@ async fn fill(
     let stride = total.div_ceil(args.max_paths.max(1)).max(1);
     let base_time = chrono_now() - i64::try_from(total).unwrap_or(0);
     let organization_id = admin.organization_id.clone();
+    let plan = AccountPlan {
+        role: Role::parse(&args.role).ok_or("unknown --role")?,
+        client_stride: args.clients_out.as_ref().map(|_| total.div_ceil(args.clients).max(1)),
+    };
 
     let mut tasks = JoinSet::new();
     let mut paths = Vec::new();
+    let mut clients = Vec::new();
     let mut done = 0u64;
     let mut next_report = 100_000u64;
     for account in 0..service_accounts {
         while tasks.len() >= args.in_flight {
-            let (made, sampled) = next_result(&mut tasks).await?;
+            let (made, sampled, kept) = next_result(&mut tasks).await?;
             done += made;
             paths.extend(sampled);
+            clients.extend(kept);
             report(&mut next_report, done, total, started);
         }
         let first = account * per;
@@ -134,16 +182,18 @@ async fn fill(
         let store = Arc::clone(&store);
         let organization_id = organization_id.clone();
         tasks.spawn(async move {
-            fill_service_account(store.as_ref(), organization_id, first, count, stride, base_time).await
+            fill_service_account(store.as_ref(), organization_id, first, count, stride, base_time, plan).await
         });
     }
     while !tasks.is_empty() {
-        let (made, sampled) = next_result(&mut tasks).await?;
+        let (made, sampled, kept) = next_result(&mut tasks).await?;
         done += made;
         paths.extend(sampled);
+        clients.extend(kept);
         report(&mut next_report, done, total, started);
     }
     paths.sort();
+    clients.sort_by(|a: &SeededClient, b| a.path.cmp(&b.path));
 
     let seconds = started.elapsed().as_secs_f64();
     let summary = Summary {
@@ -159,16 +209,14 @@ async fn fill(
         seconds,
         rows_per_second: (total + service_accounts) as f64 / seconds,
     };
-    Ok((summary, paths))
+    Ok((summary, paths, clients))
 }
 
 /// The result of one finished task, or its error.
-async fn next_result(
-    tasks: &mut JoinSet<Result<(u64, Vec<String>), String>>,
-) -> Result<(u64, Vec<String>), Box<dyn std::error::Error>> {
+async fn next_result(tasks: &mut JoinSet<Result<Filled, String>>) -> Result<Filled, Box<dyn std::error::Error>> {
     match tasks.join_next().await {
         Some(joined) => Ok(joined??),
-        None => Ok((0, Vec::new())),
+        None => Ok((0, Vec::new(), Vec::new())),
     }
 }
 
@@ -183,8 +231,18 @@ fn report(next_report: &mut u64, done: u64, total: u64, started: Instant) {
     }
 }
 
+/// What the options ask of every seeded service account beyond the defaults.
+#[derive(Debug, Clone, Copy)]
+struct AccountPlan {
+    /// The service account's role.
+    role: Role,
+    /// Keep the secret of every credential whose number is a multiple of this.
+    client_stride: Option<u64>,
+}
+
 /// Creates one service account and its `count` credentials (numbered from `first`),
-/// one write at a time; returns how many were made and the paths sampled from them.
+/// one write at a time; returns how many were made, the paths sampled from them and
+/// the clients whose secrets were kept.
 async fn fill_service_account(
     store: &SqliteStore,
     organization_id: String,
@@ -192,14 +250,15 @@ async fn fill_service_account(
     count: u64,
     stride: u64,
     base_time: i64,
-) -> Result<(u64, Vec<String>), String> {
+    plan: AccountPlan,
+) -> Result<Filled, String> {
     let created_at = base_time + i64::try_from(first).unwrap_or(0);
     let service_account = ServiceAccount {
         id: ids::resource_id(),
         organization_id: organization_id.clone(),
         name: format!("bench-sa-{first}"),
         description: None,
-        role: Role::OrgViewer,
+        role: plan.role,
         created_at,
         updated_at: created_at,
     };
@@ -208,6 +267,7 @@ async fn fill_service_account(
         .await
         .map_err(|err| err.to_string())?;
     let mut sampled = Vec::new();
+    let mut kept = Vec::new();
     for number in first..first + count {
         let created_at = base_time + i64::try_from(number).unwrap_or(0);
         let credential = Credential {
@@ -230,9 +290,17 @@ async fn fill_service_account(
             service_account_id: service_account.id.clone(),
             credential_id: credential.id.clone(),
         };
+        let client_secret = ids::client_secret();
+        if plan.client_stride.is_some_and(|every| number % every == 0) {
+            kept.push(SeededClient {
+                client_id: credential.client_id.clone(),
+                client_secret: client_secret.clone(),
+                path: key.path(),
+            });
+        }
         let new_credential = NewCredential {
             credential,
-            secret_hash: hash_secret(&ids::client_secret()),
+            secret_hash: hash_secret(&client_secret),
         };
         if !store
             .create_credential(new_credential, AuditContext::cli(created_at))
@@ -245,7 +313,7 @@ async fn fill_service_account(
             sampled.push(key.path());
         }
     }
-    Ok((count, sampled))
+    Ok((count, sampled, kept))
 }
 
 /// The current time in epoch milliseconds.
