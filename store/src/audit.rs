@@ -386,7 +386,7 @@ impl AuditContext {
     /// The event this context records for `action` on `target` in `organization_id`.
     pub(crate) fn event(&self, action: AuditAction, organization_id: &str, target: AuditTarget) -> AuditEvent {
         AuditEvent {
-            id: new_event_id(),
+            id: new_event_id(self.occurred_at),
             organization_id: Some(organization_id.to_owned()),
             occurred_at: self.occurred_at,
             action,
@@ -539,7 +539,7 @@ impl TokenDenial {
     /// The event recording it.
     pub(crate) fn event(&self) -> AuditEvent {
         AuditEvent {
-            id: new_event_id(),
+            id: new_event_id(self.occurred_at),
             organization_id: self.credential.as_ref().map(|denied| denied.organization_id.clone()),
             occurred_at: self.occurred_at,
             action: AuditAction::TokenDenied,
@@ -575,13 +575,33 @@ pub struct AuditFilter {
     pub until: Option<Millis>,
 }
 
-/// A new event ID: 26 characters of `0-9a-z`, like every resource ID.
-fn new_event_id() -> String {
+/// How many leading characters of an event ID spell its time.
+const TIME_CHARS: usize = 9;
+
+/// The lowest event ID of an event that occurred at `occurred_at` (times before the
+/// epoch count as the epoch): the time, in base 36, [`TIME_CHARS`] digits.
+pub(crate) fn event_id_floor(occurred_at: Millis) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut time = u64::try_from(occurred_at).unwrap_or(0);
+    let mut digits = [b'0'; TIME_CHARS];
+    for digit in digits.iter_mut().rev() {
+        *digit = ALPHABET[(time % 36) as usize];
+        time /= 36;
+    }
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
+}
+
+/// A new event ID: 26 characters of `0-9a-z`, like every resource ID, but ordered by
+/// time: the event's time in base 36 ([`event_id_floor`]), then 17 random
+/// characters (88 bits). Events are stored in ID order, so a new one is appended
+/// rather than written into a random page of the table, and ID order is
+/// `(occurred_at, id)` order, which the export and pruning read by.
+fn new_event_id(occurred_at: Millis) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
-    (0..26)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+    let mut id = event_id_floor(occurred_at);
+    id.extend((TIME_CHARS..26).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])));
+    id
 }
 
 #[cfg(test)]
@@ -626,6 +646,19 @@ mod tests {
             assert_eq!(DenialReason::parse(reason.as_str()), Some(reason));
         }
         assert_eq!(AuditAction::parse("credential.expired"), None);
+    }
+
+    #[test]
+    fn event_ids_sort_by_time_and_are_26_characters_of_0_to_9_and_a_to_z() {
+        let times = [0, 1, 35, 36, 1_764_750_000_000, 1_764_750_000_001, 99_999_999_999_999];
+        let ids: Vec<String> = times.iter().map(|time| new_event_id(*time)).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+        assert!(ids.iter().all(|id| id.len() == 26
+            && id
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || byte.is_ascii_lowercase())));
+        assert!(event_id_floor(1_764_750_000_000) < ids[4] && ids[4] < event_id_floor(1_764_750_000_001));
+        assert_eq!(event_id_floor(-5), event_id_floor(0));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! Each backend binds a [`Value`] with its own driver and reads columns through
 //! [`Columns`]; everything else here is written once.
 
-use crate::audit::{Actor, AuditAction, AuditChanges, AuditEvent, AuditTarget, DenialReason, TargetKind};
+use crate::audit::{
+    event_id_floor, Actor, AuditAction, AuditChanges, AuditEvent, AuditTarget, DenialReason, TargetKind,
+};
 use crate::sql::{self, Statement};
 use crate::{
     ClientRecord, Credential, CredentialKey, CredentialPatch, CredentialStatus, Millis, NewCredential, NewToken,
@@ -535,17 +537,30 @@ impl AuditRow {
     }
 }
 
-/// The parameters of [`crate::sql::EXPORT_AUDIT_EVENTS`].
-pub(crate) fn audit_export<'a>(organization_id: Option<&'a str>, after: &'a Position, limit: i64) -> [Value<'a>; 4] {
-    [
-        Value::Text(organization_id),
-        integer(after.created_at),
-        text(&after.id),
-        integer(limit),
-    ]
+/// The ID an export page starts strictly after, for a position in export order:
+/// the position's event's ID or, for a position with no ID (the start of a
+/// millisecond), the lowest ID of that millisecond.
+pub(crate) fn audit_export_start(after: &Position) -> String {
+    if after.id.is_empty() {
+        event_id_floor(after.created_at)
+    } else {
+        after.id.clone()
+    }
+}
+
+/// The parameters of [`crate::sql::EXPORT_AUDIT_EVENTS`], `start` from
+/// [`audit_export_start`].
+pub(crate) fn audit_export<'a>(organization_id: Option<&'a str>, start: &'a str, limit: i64) -> [Value<'a>; 3] {
+    [Value::Text(organization_id), text(start), integer(limit)]
+}
+
+/// The lowest ID of an event at the pruning cutoff `before`, for
+/// [`crate::sql::PRUNE_AUDIT_EVENTS`].
+pub(crate) fn audit_prune_below(before: Millis) -> String {
+    event_id_floor(before)
 }
 
 /// The parameters of [`crate::sql::PRUNE_AUDIT_EVENTS`].
-pub(crate) fn audit_prune(before: Millis, batch: i64) -> [Value<'static>; 2] {
-    [integer(before), integer(batch)]
+pub(crate) fn audit_prune(below: &str, batch: i64) -> [Value<'_>; 2] {
+    [text(below), integer(batch)]
 }

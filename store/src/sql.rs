@@ -358,19 +358,21 @@ statement! {
 }
 
 statement! {
-    /// Events in export order (oldest first, by `occurred_at` then `id`): `$1` the
-    /// organization (NULL: every event, those of no organization included), `$2`
-    /// and `$3` the position to start strictly after, `$4` the most rows.
+    /// Events in export order, oldest first: by ID, which is `(occurred_at, id)`
+    /// order (event IDs begin with their time). `$1` the organization (NULL: every
+    /// event, those of no organization included), `$2` the ID to start strictly
+    /// after, `$3` the most rows.
     EXPORT_AUDIT_EVENTS = "SELECT {AUDIT_EVENT_COLUMNS} FROM audit_events
-        WHERE ($1::text IS NULL OR organization_id = $1::text) AND (occurred_at, id) > ($2::bigint, $3::text)
-        ORDER BY occurred_at, id LIMIT $4"
+        WHERE ($1::text IS NULL OR organization_id = $1::text) AND id > $2::text
+        ORDER BY id LIMIT $3"
 }
 
 statement! {
-    /// Deletes up to `$2` of the oldest events that occurred before `$1`: one batch
-    /// of retention pruning.
+    /// Deletes up to `$2` of the oldest events with an ID below `$1` (the lowest ID
+    /// of the retention's cutoff time: every event that occurred before it): one
+    /// batch of retention pruning, read in ID order.
     PRUNE_AUDIT_EVENTS = "DELETE FROM audit_events WHERE id IN (
-        SELECT id FROM audit_events WHERE occurred_at < $1::bigint ORDER BY occurred_at LIMIT $2)"
+        SELECT id FROM audit_events WHERE id < $1::text ORDER BY id LIMIT $2)"
 }
 
 /// The PostgreSQL channel revocations are announced on (PostgreSQL only: SQLite has

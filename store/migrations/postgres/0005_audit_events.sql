@@ -5,6 +5,8 @@
 -- organization, service account or credential it names, as evidence. Identifiers
 -- use COLLATE "C" (byte order), as in 0001. Timestamps are Unix epoch milliseconds.
 
+-- An event's ID begins with its time (see store/src/audit.rs), so its primary key
+-- is in time order: the export and retention pruning read by it.
 CREATE TABLE audit_events (
     id                        TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     -- NULL only for a token denial no organization owns (unknown client_id,
@@ -33,9 +35,6 @@ CREATE TABLE audit_events (
 
 -- An organization's list, newest first: one range scan per page.
 CREATE INDEX audit_events_organization_id_occurred_at_id ON audit_events (organization_id, occurred_at, id);
-
--- Retention pruning and the export, oldest first across organizations.
-CREATE INDEX audit_events_occurred_at_id ON audit_events (occurred_at, id);
 
 -- Folding of token denials: at most one row per key.
 CREATE UNIQUE INDEX audit_events_fold_key ON audit_events (fold_key) WHERE fold_key IS NOT NULL;

@@ -4,6 +4,9 @@
 -- foreign keys: an event outlives the organization, service account or
 -- credential it names, as evidence. Timestamps are Unix epoch milliseconds.
 
+-- An event's ID begins with its time (see store/src/audit.rs), so the table, kept
+-- in ID order (WITHOUT ROWID), is in time order: new events are appended, and the
+-- export and retention pruning read it in that order, with no index of their own.
 CREATE TABLE audit_events (
     id                        TEXT    NOT NULL PRIMARY KEY,
     -- NULL only for a token denial no organization owns (unknown client_id,
@@ -27,13 +30,10 @@ CREATE TABLE audit_events (
     count                     INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1),
     -- Set only on token denials: equal keys within one minute fold into one row.
     fold_key                  TEXT
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- An organization's list, newest first: one range scan per page.
 CREATE INDEX audit_events_organization_id_occurred_at_id ON audit_events (organization_id, occurred_at, id);
-
--- Retention pruning and the export, oldest first across organizations.
-CREATE INDEX audit_events_occurred_at_id ON audit_events (occurred_at, id);
 
 -- Folding of token denials: at most one row per key.
 CREATE UNIQUE INDEX audit_events_fold_key ON audit_events (fold_key) WHERE fold_key IS NOT NULL;

@@ -719,7 +719,8 @@ impl Store for PgStore {
         }
         let op = "export audit events";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let params = rows::audit_export(organization_id, &after, limit);
+        let start = rows::audit_export_start(&after);
+        let params = rows::audit_export(organization_id, &start, limit);
         self.observed(async {
             let client = self.reader(op).await?;
             query_all(&client, op, &sql::EXPORT_AUDIT_EVENTS, &params, |row| {
@@ -732,7 +733,8 @@ impl Store for PgStore {
 
     async fn prune_audit_events(&self, before: Millis, limit: usize) -> StorageResult<usize> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let params = rows::audit_prune(before, limit);
+        let below = rows::audit_prune_below(before);
+        let params = rows::audit_prune(&below, limit);
         let write = self.write("prune audit events", &sql::PRUNE_AUDIT_EVENTS, &params, || Ok(0));
         self.observed(write)
             .await

@@ -448,7 +448,8 @@ impl Store for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.readers
             .read("export audit events", move |conn| {
-                let params = rows::audit_export(organization_id.as_deref(), &after, limit);
+                let start = rows::audit_export_start(&after);
+                let params = rows::audit_export(organization_id.as_deref(), &start, limit);
                 query_all(conn, &sql::EXPORT_AUDIT_EVENTS, &params, |row| rows::audit_event(row))
             })
             .await
@@ -458,7 +459,8 @@ impl Store for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.writer
             .write(move |conn| {
-                execute(conn, &sql::PRUNE_AUDIT_EVENTS, &rows::audit_prune(before, limit))
+                let below = rows::audit_prune_below(before);
+                execute(conn, &sql::PRUNE_AUDIT_EVENTS, &rows::audit_prune(&below, limit))
                     .map_err(|err| from_sqlite("prune audit events", err))
             })
             .await

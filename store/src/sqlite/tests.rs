@@ -201,7 +201,6 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
         indexes,
         [
             "audit_events_fold_key",
-            "audit_events_occurred_at_id",
             "audit_events_organization_id_occurred_at_id",
             "credentials_organization_id_created_at_id",
             "credentials_service_account_id_organization_id_created_at_id",
