@@ -74,18 +74,6 @@ pub(super) fn open_reader(path: &Path) -> StorageResult<Connection> {
     Ok(conn)
 }
 
-/// Opens a connection for point reads run on the async runtime's own threads
-/// ([`super::readers::InlineReaders`]): a reader connection that never waits for a
-/// lock (busy timeout 0), so that a read that would have to wait answers
-/// SQLITE_BUSY at once instead of stalling the runtime thread, and is sent to the
-/// reader threads, which may wait.
-pub(super) fn open_inline_reader(path: &Path) -> StorageResult<Connection> {
-    let conn = open_reader(path)?;
-    conn.busy_timeout(Duration::ZERO)
-        .map_err(|err| from_sqlite("configure inline reader connection", err))?;
-    Ok(conn)
-}
-
 /// Applies [`PRAGMAS`], and sizes the statement cache.
 fn apply_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
@@ -123,7 +111,7 @@ fn set_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// True for SQLITE_BUSY (another connection holds a conflicting lock).
-pub(super) fn is_busy(err: &rusqlite::Error) -> bool {
+fn is_busy(err: &rusqlite::Error) -> bool {
     matches!(
         err,
         rusqlite::Error::SqliteFailure(failure, _) if failure.code == ErrorCode::DatabaseBusy

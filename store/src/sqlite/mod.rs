@@ -1,8 +1,6 @@
 //! The embedded SQLite [`Store`]: one writer thread with group commit, a checkpointer
-//! thread, a few reader threads with read-only connections for lists, read-only
-//! connections for point reads run on the calling thread (one row by its key: no
-//! hand-off), and the schema migrations. All of its SQL lives in this module, the
-//! shared `sql` module and `store/migrations/sqlite/`.
+//! thread, a few reader threads with read-only connections, and the schema migrations. All of its SQL lives in
+//! this module, the shared `sql` module and `store/migrations/sqlite/`.
 //!
 //! Layout: `connection` opens connections with their pragmas, `migrations` brings
 //! the schema up to date, `writer` runs writes, `checkpointer` copies the log back
@@ -113,7 +111,7 @@ impl Store for SqliteStore {
     async fn find_organization(&self, id_or_label: &str) -> StorageResult<Option<Organization>> {
         let id_or_label = id_or_label.to_owned();
         self.readers
-            .read_point("find organization", move |conn| {
+            .read("find organization", move |conn| {
                 query_opt(conn, &sql::FIND_ORGANIZATION, &rows::one_key(&id_or_label), |row| {
                     rows::organization(row)
                 })
@@ -171,7 +169,7 @@ impl Store for SqliteStore {
         let organization_id = organization_id.to_owned();
         let service_account_id = service_account_id.to_owned();
         self.readers
-            .read_point("find service account", move |conn| {
+            .read("find service account", move |conn| {
                 let params = rows::service_account_key(&organization_id, &service_account_id);
                 query_opt(conn, &sql::FIND_SERVICE_ACCOUNT, &params, |row| {
                     rows::service_account(row)
@@ -312,7 +310,7 @@ impl Store for SqliteStore {
     async fn find_credential(&self, key: CredentialKey<'_>) -> StorageResult<Option<Credential>> {
         let key = owned_key(key);
         self.readers
-            .read_point("find credential", move |conn| {
+            .read("find credential", move |conn| {
                 let params = rows::credential_key(&key.borrow());
                 query_opt(conn, &sql::FIND_CREDENTIAL, &params, |row| rows::credential(row))
             })
@@ -355,7 +353,7 @@ impl Store for SqliteStore {
     async fn find_client(&self, client_id: &str) -> StorageResult<Option<ClientRecord>> {
         let client_id = client_id.to_owned();
         self.readers
-            .read_point("find client", move |conn| {
+            .read("find client", move |conn| {
                 query_opt(conn, &sql::FIND_CLIENT, &rows::one_key(&client_id), |row| {
                     rows::client(row)
                 })
@@ -377,7 +375,7 @@ impl Store for SqliteStore {
     async fn find_token(&self, token_id: &str) -> StorageResult<Option<TokenRecord>> {
         let token_id = token_id.to_owned();
         self.readers
-            .read_point("find token", move |conn| {
+            .read("find token", move |conn| {
                 query_opt(conn, &sql::FIND_TOKEN, &rows::one_key(&token_id), |row| {
                     rows::token(row)
                 })
@@ -479,7 +477,7 @@ impl Store for SqliteStore {
 
     async fn cursor_key(&self) -> StorageResult<Vec<u8>> {
         self.readers
-            .read_point("read cursor key", |conn| {
+            .read("read cursor key", |conn| {
                 query_opt(conn, &sql::CURSOR_KEY, &[], |row| rows::cursor_key(row))
             })
             .await?

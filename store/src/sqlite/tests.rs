@@ -4,7 +4,7 @@ use std::future::{poll_fn, Future};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -683,49 +683,4 @@ async fn sqlite_announces_nothing_and_its_revocation_feed_ends_at_once() {
         .expect("a no-op");
 
     assert_eq!(feed.recv().await, None, "no other instance shares the file");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn point_reads_answer_on_the_calling_thread_while_every_reader_thread_is_busy() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(open(&path));
-    seed(store.as_ref()).await;
-
-    // Every reader thread held by a read that waits until told to finish.
-    let (finish, finished) = std::sync::mpsc::channel::<()>();
-    let finished = Arc::new(Mutex::new(finished));
-    let (started, mut starting) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut held = Vec::new();
-    for _ in 0..super::READER_COUNT {
-        let (store, finished, started) = (Arc::clone(&store), Arc::clone(&finished), started.clone());
-        held.push(tokio::spawn(async move {
-            store
-                .readers
-                .read("held read", move |_| {
-                    let _ = started.send(());
-                    let _ = finished.lock().unwrap().recv();
-                    Ok(())
-                })
-                .await
-        }));
-    }
-    for _ in 0..super::READER_COUNT {
-        starting.recv().await.expect("a reader thread took a held read");
-    }
-
-    let point = tokio::time::timeout(Duration::from_secs(2), async {
-        let credential = store.find_credential(key("org", "sa", "cred")).await;
-        let client = store.find_client("client-cred").await;
-        (credential, client)
-    })
-    .await;
-    let (credential, client) = point.expect("point reads waited for the reader threads");
-    assert!(credential.unwrap().is_some() && client.unwrap().is_some());
-
-    for _ in 0..super::READER_COUNT {
-        finish.send(()).unwrap();
-    }
-    for read in held {
-        read.await.unwrap().unwrap();
-    }
 }
