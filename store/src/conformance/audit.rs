@@ -55,6 +55,22 @@ fn actions(events: &[AuditEvent]) -> Vec<AuditAction> {
     events.iter().map(|event| event.action).collect()
 }
 
+/// Renames credential `cred` once at each of `times`, as an API call (one
+/// `credential.updated` each).
+async fn rename_credential_at(store: &impl Store, times: std::ops::Range<Millis>) {
+    for time in times {
+        let patch = CredentialPatch {
+            name: Some(format!("name {time}")),
+            ..CredentialPatch::default()
+        };
+        let cred = key("org", "sa", "cred");
+        store
+            .update_credential(cred, patch, time, None, api_call(time))
+            .await
+            .unwrap();
+    }
+}
+
 /// A denial of client `client-cred` from `address` for `reason` at `occurred_at`.
 fn denial(occurred_at: Millis, address: &str, reason: DenialReason) -> TokenDenial {
     TokenDenial {
@@ -388,17 +404,7 @@ pub(crate) async fn the_list_filters_and_pages_newest_first<D: Database>(backend
     seed(store).await;
     store.create_organization(organization("org2", "other")).await.unwrap();
     add_service_account(store, "sa2", "org2", Role::OrgAdmin).await;
-    let cred = key("org", "sa", "cred");
-    for time in 100..110 {
-        let patch = CredentialPatch {
-            name: Some(format!("name {time}")),
-            ..CredentialPatch::default()
-        };
-        store
-            .update_credential(cred, patch, time, None, api_call(time))
-            .await
-            .unwrap();
-    }
+    rename_credential_at(store, 100..110).await;
 
     let updates = AuditFilter {
         actions: vec![AuditAction::CredentialUpdated],
@@ -489,17 +495,7 @@ pub(crate) async fn events_are_exported_oldest_first_and_pruned_in_batches<D: Da
     let store = backend.store().as_ref();
     seed(store).await;
     store.create_organization(organization("org2", "other")).await.unwrap();
-    let cred = key("org", "sa", "cred");
-    for time in 100..105 {
-        let patch = CredentialPatch {
-            name: Some(format!("name {time}")),
-            ..CredentialPatch::default()
-        };
-        store
-            .update_credential(cred, patch, time, None, api_call(time))
-            .await
-            .unwrap();
-    }
+    rename_credential_at(store, 100..105).await;
     store
         .create_service_account(super::service_account("sa2", "org2", Role::OrgAdmin), api_call(102))
         .await
