@@ -27,9 +27,15 @@
 #     an answer other than 2xx: with the right secret, no client may ever be
 #     refused, however many mint at once.
 #
-# Usage: bash scripts/bench.sh [--quick] [--no-record]
-#   --quick      N = 10,000 only, 5 s runs, 2 rounds (instead of 10 s, 3 rounds)
-#   --no-record  print the results but leave BENCHMARKS.md alone
+#   - with `--baseline REV`, also builds keycred as it was at git revision REV,
+#     seeds it its own databases, and runs its PATCH and GET in every round right
+#     after this keycred's: the same-run measure of what a change costs or saves
+#     (keycred's ratio to the baseline is taken within each round, like the others).
+#
+# Usage: bash scripts/bench.sh [--quick] [--no-record] [--baseline REV]
+#   --quick          N = 10,000 only, 5 s runs, 2 rounds (instead of 10 s, 3 rounds)
+#   --no-record      print the results but leave BENCHMARKS.md alone
+#   --baseline REV   measure keycred at git revision REV beside this checkout
 # Environment overrides: BENCH_SIZES ("10000 1000000"), BENCH_SECONDS (10),
 # BENCH_ROUNDS (3), BENCH_CONNECTIONS (64). Needs python3 and curl; installs oha
 # with `cargo install oha --locked` if it is missing. Needs no stdin, and stops
@@ -49,12 +55,23 @@ for var in BENCH_SIZES BENCH_SECONDS BENCH_ROUNDS BENCH_CONNECTIONS; do
 done
 quick=0
 record=1
-for arg in "$@"; do
+baseline=""
+while [ $# -gt 0 ]; do
+    arg=$1
+    shift
     case "$arg" in
         --quick) quick=1 ;;
         --no-record) record=0 ;;
+        --baseline)
+            [ $# -gt 0 ] || {
+                echo "bench.sh: --baseline needs a git revision" >&2
+                exit 2
+            }
+            baseline=$1
+            shift
+            ;;
         -h | --help)
-            sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -167,6 +184,18 @@ cpu_ticks() {
 # ---------------------------------------------------------------- build and tools
 section "cargo build --release (keycred, keycred-bench)"
 cargo build --release -p keycred -p keycred-bench --bins
+if [ -n "$baseline" ]; then
+    baseline_commit=$(git rev-parse --verify "$baseline^{commit}")
+    section "baseline: cargo build --release of $baseline ($baseline_commit)"
+    # The revision's files, not a worktree: nothing to clean up in the repository.
+    baseline_src="$CARGO_TARGET_DIR/baseline-src"
+    rm -rf "$baseline_src"
+    mkdir -p "$baseline_src"
+    git archive "$baseline_commit" | tar -x -C "$baseline_src"
+    CARGO_TARGET_DIR="$CARGO_TARGET_DIR/baseline" cargo build --release --manifest-path "$baseline_src/Cargo.toml" \
+        -p keycred -p keycred-bench --bins
+    baseline_bin="$CARGO_TARGET_DIR/baseline/release"
+fi
 
 section "oha"
 oha=$(command -v oha || true)
@@ -291,12 +320,23 @@ request_args() {
     fi
 }
 
+# mint_token URL CLIENT_ID CLIENT_SECRET: prints a new access token from that keycred.
+mint_token() {
+    curl -sSf -u "$2:$3" -d grant_type=client_credentials "$1/service-account-token" </dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
 # ---------------------------------------------------------------- seed every N
 for n in $sizes; do
     section "N=$n: seed"
     mkdir -p "$work/n$n"
     "$bin/seed" --database "$work/n$n/keycred.db" --credentials "$n" --out "$work/n$n/seed.json" \
         --paths "$work/n$n/paths.txt" </dev/null
+    if [ -n "$baseline" ]; then
+        section "N=$n: seed the baseline's database (its own seed: its schema may differ)"
+        "$baseline_bin/seed" --database "$work/n$n/baseline.db" --credentials "$n" \
+            --out "$work/n$n/baseline-seed.json" --paths "$work/n$n/baseline-paths.txt" </dev/null
+    fi
 done
 section "mixed workload: seed"
 mkdir -p "$work/mixed"
@@ -332,10 +372,7 @@ for n in $sizes; do
     eval "$(json_fields "$(cat "$dir/seed.json")" client_id client_secret)"
     start_server "keycred-n$n" "$bin/keycred" serve --listen 127.0.0.1:0 --database "$db"
     keycred_pids[$n]=$server_pid
-    token=$(curl -sSf -u "$client_id:$client_secret" -d grant_type=client_credentials \
-        "$server_url/service-account-token" </dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-    echo "Authorization: Bearer $token" >"$dir/auth-header"
+    echo "Authorization: Bearer $(mint_token "$server_url" "$client_id" "$client_secret")" >"$dir/auth-header"
     echo "Authorization: Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)" >"$dir/basic-header"
     echo "$server_url/service-account-token" >"$dir/token-urls.txt"
     sed "s|^|$server_url|" "$dir/paths.txt" >"$dir/keycred-urls.txt"
@@ -358,6 +395,22 @@ for n in $sizes; do
     record kind=sqlite n="$n" batch=1 round=0 rps="$ups" p50_ms="$tp50" p99_ms="$tp99" \
         commit_p50_ms="$cp50" commit_p99_ms="$cp99" cpu_us="$cpu"
 done
+if [ -n "$baseline" ]; then
+    declare -A baseline_pids
+    for n in $sizes; do
+        dir="$work/n$n"
+        section "N=$n: the baseline keycred ($baseline)"
+        eval "$(json_fields "$(cat "$dir/baseline-seed.json")" client_id client_secret)"
+        start_server "baseline-n$n" "$baseline_bin/keycred" serve --listen 127.0.0.1:0 \
+            --database "$dir/baseline.db"
+        baseline_pids[$n]=$server_pid
+        echo "Authorization: Bearer $(mint_token "$server_url" "$client_id" "$client_secret")" \
+            >"$dir/baseline-auth-header"
+        sed "s|^|$server_url|" "$dir/baseline-paths.txt" >"$dir/baseline-urls.txt"
+        load "baseline GET warm-up" "${baseline_pids[$n]}" "$dir/baseline-urls.txt" "$warmup_seconds" \
+            "$dir/baseline-warmup.json" -H "$(cat "$dir/baseline-auth-header")"
+    done
+fi
 load "reference-axum GET warm-up" "$axum_pid" "$work/n$(awk '{ print $1 }' <<<"$sizes")/axum-urls.txt" \
     "$warmup_seconds" "$work/axum-warmup.json"
 section "mixed workload: keycred"
@@ -428,6 +481,18 @@ for ((round = 1; round <= rounds; round++)); do
                 p99_ms="$p99_ms" cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" errors="$errors" \
                 statuses="$statuses" load="$load_avg"
         done
+        if [ -n "$baseline" ]; then
+            for method in PATCH GET; do
+                request_args "$method"
+                load "baseline $method" "${baseline_pids[$n]}" "$dir/baseline-urls.txt" "$run_seconds" \
+                    "$dir/baseline-$method-$round.json" -H "$(cat "$dir/baseline-auth-header")" "${extra[@]}"
+                echo "baseline $method: $rps req/s, p50 $p50_ms ms, p99 $p99_ms ms, $cpu_us µs CPU/request," \
+                    "$non_2xx non-2xx, $errors errors" >&2
+                record kind=baseline n="$n" method="$method" round="$round" rps="$rps" p50_ms="$p50_ms" \
+                    p99_ms="$p99_ms" cpu_us="$cpu_us" requests="$requests" non_2xx="$non_2xx" \
+                    errors="$errors" load="$load_avg"
+            done
+        fi
         load "keycred token mint" "$pid" "$dir/token-urls.txt" "$run_seconds" "$dir/keycred-MINT-$round.json" \
             -m POST -H "$(cat "$dir/basic-header")" -H 'Content-Type: application/x-www-form-urlencoded' \
             -d 'grant_type=client_credentials'
@@ -470,6 +535,10 @@ for n in $sizes; do
         db_mib="$(du -sm "$dir/keycred.db" | cut -f1)"
     stop_server "${keycred_pids[$n]}"
     stop_server "${bare_pids[$n]}"
+    if [ -n "$baseline" ]; then
+        stop_server "${baseline_pids[$n]}"
+        rm -f "$dir/baseline.db" "$dir/baseline.db-wal" "$dir/baseline.db-shm"
+    fi
     # The databases and request logs are large; the figures are in results.jsonl.
     rm -f "$dir/keycred.db" "$dir/keycred.db-wal" "$dir/keycred.db-shm" "$dir/bare.db" "$dir/bare.db-wal" \
         "$dir/bare.db-shm"
@@ -492,7 +561,8 @@ rm -f "$work/keycred-mixed.err"
 # ---------------------------------------------------------------- report
 section "results"
 export BENCH_CPU BENCH_CORES BENCH_MEMORY BENCH_KERNEL BENCH_RUSTC BENCH_OHA BENCH_LOAD_START BENCH_LOAD_END \
-    BENCH_DATE BENCH_SECONDS_RUN BENCH_ROUNDS_RUN BENCH_CONNECTIONS_RUN BENCH_COMMAND
+    BENCH_DATE BENCH_SECONDS_RUN BENCH_ROUNDS_RUN BENCH_CONNECTIONS_RUN BENCH_COMMAND BENCH_BASELINE
+BENCH_BASELINE=${baseline:+$baseline ($baseline_commit)}
 BENCH_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 BENCH_CORES=$(nproc)
 BENCH_MEMORY=$(free -h | awk '/^Mem:/ { print $2 }')
@@ -555,6 +625,8 @@ for n in sizes:
         ("keycred PATCH", select(kind="keycred", n=n, method="PATCH"), rss_mib),
         ("keycred GET", select(kind="keycred", n=n, method="GET"), rss_mib),
         ("keycred token mint (right secret)", select(kind="keycred", n=n, method="MINT"), rss_mib),
+        (f"baseline keycred PATCH ({env['BENCH_BASELINE']})", select(kind="baseline", n=n, method="PATCH"), None),
+        (f"baseline keycred GET ({env['BENCH_BASELINE']})", select(kind="baseline", n=n, method="GET"), None),
         ("bare server PATCH (fixed JSON + keycred's store, nothing else)",
          select(kind="bare", n=n, method="PATCH"), None),
         ("bare server GET (fixed JSON + keycred's store, nothing else)", select(kind="bare", n=n, method="GET"), None),
@@ -628,10 +700,24 @@ for n in sizes:
                      f"{verdict(refused == 0)} |")
         value = ratio(n, mint, patch)
         if value is not None:
-            lines.append(f"| token mint req/s beside PATCH (both one durable write) | {n:,} | {value:.2f}× | – |")
+            lines.append(f"| token mints ≥ 0.8× PATCH (both one durable write) | {n:,} | {value:.2f}× | "
+                         f"{verdict(value >= 0.8)} |")
     value = ratio(n, get, axum)
     if value is not None:
         lines.append(f"| GET ≥ 0.6× fixed-JSON axum handler | {n:,} | {value:.2f}× | {verdict(value >= 0.6)} |")
+    value = median(r["p99_ms"] for r in get)
+    if value is not None:
+        lines.append(f"| GET p99 ≤ 5 ms | {n:,} | {value:.2f} ms | {verdict(value <= 5)} |")
+    for method, runs in (("GET", get), ("PATCH", patch)):
+        value = ratio(n, runs, select(kind="bare", n=n, method=method))
+        if value is not None:
+            lines.append(f"| keycred {method} ≥ 0.9× the bare server's | {n:,} | {value:.2f}× | "
+                         f"{verdict(value >= 0.9)} |")
+    for method, runs in (("PATCH", patch), ("GET", get)):
+        value = ratio(n, runs, select(kind="baseline", n=n, method=method))
+        if value is not None:
+            lines.append(f"| keycred {method} against the baseline ({env['BENCH_BASELINE']}) | {n:,} | "
+                         f"{value:.2f}× | – |")
     if rss:
         mib = rss[0]["rss_kib"] / 1024
         lines.append(f"| peak RSS ≤ 64 MiB | {n:,} | {mib:.1f} MiB | {verdict(mib <= 64)} |")

@@ -8,7 +8,8 @@
 //! nothing, and equal ones within a minute fold into one event that counts them.
 
 use rand::Rng;
-use serde_json::{json, Map, Value as Json};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
 
 use crate::{Credential, CredentialKey, CredentialStatus, Millis, Role, ServiceAccount};
 
@@ -203,6 +204,11 @@ pub struct AuditChanges {
     pub expires_at: Option<Change<Option<Millis>>>,
 }
 
+/// `value` as JSON; strings, numbers and `None` always serialise.
+fn json_text<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("a string, number or null serialises")
+}
+
 /// `Some` change if `from` and `to` differ.
 fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
     (from != to).then(|| Change {
@@ -240,28 +246,34 @@ impl AuditChanges {
     }
 
     /// The changes as stored: a JSON object of `{"from": …, "to": …}` per field,
-    /// times as epoch milliseconds and absent values as `null`.
+    /// fields in alphabetical order, times as epoch milliseconds and absent values
+    /// as `null`. Written directly, not through a `serde_json::Value`: this runs for
+    /// every update on the writer thread.
     pub(crate) fn to_json(&self) -> String {
-        let mut fields = Map::new();
-        let mut put = |field: &str, from: Json, to: Json| {
-            fields.insert(field.to_owned(), json!({ "from": from, "to": to }));
+        let mut out = String::from("{");
+        let mut put = |field: &str, from: String, to: String| {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&format!(r#""{field}":{{"from":{from},"to":{to}}}"#));
         };
-        if let Some(Change { from, to }) = &self.name {
-            put("name", json!(from), json!(to));
-        }
         if let Some(Change { from, to }) = &self.description {
-            put("description", json!(from), json!(to));
-        }
-        if let Some(Change { from, to }) = &self.role {
-            put("role", json!(from.as_str()), json!(to.as_str()));
-        }
-        if let Some(Change { from, to }) = &self.status {
-            put("status", json!(from.as_str()), json!(to.as_str()));
+            put("description", json_text(from), json_text(to));
         }
         if let Some(Change { from, to }) = &self.expires_at {
-            put("expires_at", json!(from), json!(to));
+            put("expires_at", json_text(from), json_text(to));
         }
-        Json::Object(fields).to_string()
+        if let Some(Change { from, to }) = &self.name {
+            put("name", json_text(from), json_text(to));
+        }
+        if let Some(Change { from, to }) = &self.role {
+            put("role", json_text(from.as_str()), json_text(to.as_str()));
+        }
+        if let Some(Change { from, to }) = &self.status {
+            put("status", json_text(from.as_str()), json_text(to.as_str()));
+        }
+        out.push('}');
+        out
     }
 
     /// Reads changes as [`AuditChanges::to_json`] stores them; the error names what
@@ -632,7 +644,25 @@ mod tests {
                 to: None,
             }),
         };
+        assert_eq!(
+            changes.to_json(),
+            concat!(
+                r#"{"description":{"from":null,"to":"said"},"expires_at":{"from":5,"to":null},"#,
+                r#""name":{"from":"a","to":"b"},"role":{"from":"org_viewer","to":"org_admin"},"#,
+                r#""status":{"from":"active","to":"disabled"}}"#
+            ),
+            "as events recorded before were stored"
+        );
         assert_eq!(AuditChanges::from_json(&changes.to_json()), Ok(changes));
+        let quoted = AuditChanges {
+            name: Some(Change {
+                from: "say \"hi\"\n".to_owned(),
+                to: "\\".to_owned(),
+            }),
+            ..AuditChanges::default()
+        };
+        assert_eq!(AuditChanges::from_json(&quoted.to_json()), Ok(quoted));
+        assert_eq!(AuditChanges::default().to_json(), "{}");
         assert_eq!(AuditChanges::from_json("{}"), Ok(AuditChanges::default()));
         assert!(AuditChanges::from_json(r#"{"secret": {"from": 1, "to": 2}}"#).is_err());
     }

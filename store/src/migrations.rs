@@ -57,6 +57,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_audit_events.sql"),
         postgres: include_str!("../migrations/postgres/0005_audit_events.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit_event_checks",
+        sqlite: include_str!("../migrations/sqlite/0006_audit_event_checks.sql"),
+        postgres: include_str!("../migrations/postgres/0006_audit_event_checks.sql"),
+    },
 ];
 
 /// The newest version this build knows (0 if it knew none).

@@ -25,7 +25,7 @@ fn api_call(occurred_at: Millis) -> AuditContext {
 }
 
 /// The position before every event, where an export starts.
-fn beginning() -> Position {
+pub(crate) fn beginning() -> Position {
     Position {
         created_at: Millis::MIN,
         id: String::new(),

@@ -27,7 +27,7 @@ pub use self::backup::{backup, BackupSummary};
 pub use self::checkpointer::{catch_up, Checkpointer};
 pub use self::connection::PRAGMAS;
 use self::error::{from_sqlite, is_foreign_key_violation};
-use self::queries::{execute, query_all, query_opt, read_page, record, OwnedCredentialKey};
+use self::queries::{execute, query_all, query_opt, read_page, OwnedCredentialKey};
 use self::readers::ReaderPool;
 use self::writer::Writer;
 use super::{
@@ -134,9 +134,8 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 let params = rows::new_service_account(&service_account);
                 execute(conn, &sql::INSERT_SERVICE_ACCOUNT, &params)
-                    .and_then(|_| {
-                        let event = audit.service_account_event(AuditAction::ServiceAccountCreated, &service_account);
-                        record(conn, event)
+                    .map(|_| {
+                        conn.record(audit.service_account_event(AuditAction::ServiceAccountCreated, &service_account));
                     })
                     .map_err(|err| {
                         let missing = format!("organization {} does not exist", service_account.organization_id);
@@ -226,13 +225,12 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 execute(conn, &sql::INSERT_CREDENTIAL, &rows::new_credential(&credential))
-                    .and_then(|inserted| {
-                        if inserted == 0 {
-                            return Ok(false);
+                    .map(|inserted| {
+                        if inserted > 0 {
+                            let key = credential.credential.key();
+                            conn.record(audit.credential_event(AuditAction::CredentialCreated, key));
                         }
-                        let key = credential.credential.key();
-                        record(conn, audit.credential_event(AuditAction::CredentialCreated, key))?;
-                        Ok(true)
+                        inserted > 0
                     })
                     .map_err(|err| {
                         // The service account was checked in this same statement, so
@@ -292,15 +290,11 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 let params = rows::credential_delete(&key.borrow(), expected.as_ref());
                 execute(conn, &sql::DELETE_CREDENTIAL, &params)
-                    .and_then(|deleted| {
-                        if deleted == 0 {
-                            return Ok(false);
+                    .map(|deleted| {
+                        if deleted > 0 {
+                            conn.record(audit.credential_event(AuditAction::CredentialDeleted, key.borrow()));
                         }
-                        record(
-                            conn,
-                            audit.credential_event(AuditAction::CredentialDeleted, key.borrow()),
-                        )?;
-                        Ok(true)
+                        deleted > 0
                     })
                     .map_err(|err| from_sqlite("delete credential", err))
             })
@@ -395,12 +389,11 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 let params = rows::token_revocation(&token_id, &key.credential_id, &secret_hash);
                 execute(conn, &sql::REVOKE_TOKEN, &params)
-                    .and_then(|deleted| {
-                        if deleted == 0 {
-                            return Ok(false);
+                    .map(|deleted| {
+                        if deleted > 0 {
+                            conn.record(audit.credential_event(AuditAction::TokenRevoked, key.borrow()));
                         }
-                        record(conn, audit.credential_event(AuditAction::TokenRevoked, key.borrow()))?;
-                        Ok(true)
+                        deleted > 0
                     })
                     .map_err(|err| from_sqlite("revoke token", err))
             })
@@ -486,7 +479,7 @@ impl Store for SqliteStore {
 
     async fn check_ready(&self) -> StorageResult<()> {
         self.readers.read("readiness query", readiness::read_check).await?;
-        self.writer.write(readiness::write_check).await
+        self.writer.write(|conn| readiness::write_check(conn)).await
     }
 }
 

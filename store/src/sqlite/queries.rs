@@ -8,6 +8,7 @@
 use rusqlite::types::{ToSqlOutput, Type, ValueRef};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row, ToSql};
 
+use super::writer::WriteConnection;
 use crate::audit::{AuditAction, AuditContext, AuditEvent};
 use crate::paging::PagePlan;
 use crate::rows::{self, AuditRow, Columns, Value};
@@ -129,10 +130,13 @@ pub(super) fn read_page<T>(
     Ok(plan.page(items, beyond))
 }
 
-/// Records an audit event, inside the writer's transaction (and so in the same one
-/// as the change it records).
-pub(super) fn record(conn: &Connection, event: AuditEvent) -> rusqlite::Result<()> {
-    execute(conn, &sql::INSERT_AUDIT_EVENT, &AuditRow::new(event, None).params()).map(drop)
+/// Inserts the audit events a write batch's jobs recorded, inside the batch's
+/// transaction (and so in the same one as the changes they record).
+pub(super) fn insert_audit_events(conn: &Connection, events: Vec<AuditEvent>) -> rusqlite::Result<()> {
+    for event in events {
+        execute(conn, &sql::INSERT_AUDIT_EVENT, &AuditRow::new(event, None).params())?;
+    }
+    Ok(())
 }
 
 /// Stores a token: sweeps the credential's expired tokens, inserts the new one,
@@ -141,22 +145,23 @@ pub(super) fn record(conn: &Connection, event: AuditEvent) -> rusqlite::Result<(
 /// writer's transaction, so the statements stand or fall together, and the insert
 /// itself checks the credential (it selects from it), so no deletion or disable can
 /// come between the check and the insert.
-pub(super) fn insert_token(conn: &Connection, token: &NewToken, audit: &AuditContext) -> rusqlite::Result<bool> {
+pub(super) fn insert_token(
+    conn: &WriteConnection<'_>,
+    token: &NewToken,
+    audit: &AuditContext,
+) -> rusqlite::Result<bool> {
     execute(conn, &sql::SWEEP_EXPIRED_TOKENS, &rows::token_use(token))?;
     if execute(conn, &sql::ADD_TOKEN, &rows::new_token(token))? == 0 {
         return Ok(false);
     }
     execute(conn, &sql::TOUCH_CREDENTIAL, &rows::token_use(token))?;
-    record(
-        conn,
-        audit.credential_event(AuditAction::TokenIssued, token.credential()),
-    )?;
+    conn.record(audit.credential_event(AuditAction::TokenIssued, token.credential()));
     Ok(true)
 }
 
 /// Patches a service account and records what changed, in the writer's transaction.
 pub(super) fn update_service_account(
-    conn: &Connection,
+    conn: &WriteConnection<'_>,
     organization_id: &str,
     service_account_id: &str,
     patch: &ServiceAccountPatch,
@@ -176,7 +181,7 @@ pub(super) fn update_service_account(
         .as_ref()
         .and_then(|after| audit.service_account_update_event(&before, after))
     {
-        record(conn, event)?;
+        conn.record(event);
     }
     Ok(updated)
 }
@@ -184,7 +189,7 @@ pub(super) fn update_service_account(
 /// Deletes a service account with its credentials, recording `service_account.deleted`
 /// and a `credential.deleted` for each credential, in the writer's transaction.
 pub(super) fn delete_service_account(
-    conn: &Connection,
+    conn: &WriteConnection<'_>,
     organization_id: &str,
     service_account_id: &str,
     expected: Option<&ServiceAccount>,
@@ -202,22 +207,16 @@ pub(super) fn delete_service_account(
         return Ok(false);
     }
     for credential in &credentials {
-        record(
-            conn,
-            audit.credential_event(AuditAction::CredentialDeleted, credential.key()),
-        )?;
+        conn.record(audit.credential_event(AuditAction::CredentialDeleted, credential.key()));
     }
-    record(
-        conn,
-        audit.service_account_event(AuditAction::ServiceAccountDeleted, &before),
-    )?;
+    conn.record(audit.service_account_event(AuditAction::ServiceAccountDeleted, &before));
     Ok(true)
 }
 
 /// Patches a credential, does what the credential as written means for its tokens
 /// ([`rows::token_consequence`]) and records what changed, in the writer's transaction.
 pub(super) fn update_credential(
-    conn: &Connection,
+    conn: &WriteConnection<'_>,
     key: CredentialKey<'_>,
     patch: &CredentialPatch,
     now: Millis,
@@ -239,7 +238,7 @@ pub(super) fn update_credential(
         .as_ref()
         .and_then(|after| audit.credential_update_event(&before, after))
     {
-        record(conn, event)?;
+        conn.record(event);
     }
     Ok(updated)
 }
@@ -247,7 +246,7 @@ pub(super) fn update_credential(
 /// Rotates a credential's secret, with `revoke_tokens` deletes its tokens, and
 /// records `credential.rotated`, in the writer's transaction.
 pub(super) fn rotate_credential(
-    conn: &Connection,
+    conn: &WriteConnection<'_>,
     key: CredentialKey<'_>,
     rotation: &Rotation,
     expected: Option<&Credential>,
@@ -263,7 +262,7 @@ pub(super) fn rotate_credential(
                 &rows::credential_tokens(&credential.id),
             )?;
         }
-        record(conn, audit.credential_event(AuditAction::CredentialRotated, key))?;
+        conn.record(audit.credential_event(AuditAction::CredentialRotated, key));
     }
     Ok(rotated)
 }

@@ -10,10 +10,19 @@
 //! promised durable once its future resolves `Ok`; if the batch cannot commit,
 //! every job in it gets the error.
 //!
+//! A job records its audit events on its [`WriteConnection`] rather than inserting
+//! them itself: the events of the jobs that succeeded are inserted after the batch's
+//! last job, in the same transaction, so each commits with its change or not at all.
+//! Inserted inside the jobs' savepoints instead, every job would journal again the
+//! audit pages an earlier job of its batch had already changed; that cost PATCH
+//! about a tenth of its throughput.
+//!
 //! The writer tells its [`StorageObserver`] how deep the queue is, how long each
 //! write waited for its batch, and how large and how long each committed batch
 //! was, which is how an operator sees group commit and back-pressure at work.
 
+use std::cell::RefCell;
+use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 #[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +35,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpointer::{catch_up, Checkpointer};
-use super::error::{duplicate, from_sqlite};
-use crate::{StorageError, StorageObserver, StorageResult};
+use super::error::{duplicate, from_sqlite, is_unique_violation};
+use super::queries::insert_audit_events;
+use crate::{AuditEvent, StorageError, StorageObserver, StorageResult};
 
 /// How many writes may wait for the writer. Past this the store answers
 /// `Unavailable` at once rather than letting latency and memory grow without bound.
@@ -37,10 +47,36 @@ pub(super) const QUEUE_CAPACITY: usize = 1024;
 /// write lock, which other processes (the CLI) also need.
 const MAX_BATCH: usize = 256;
 
+/// The writer's connection as a job sees it: inside the batch's transaction (it
+/// dereferences to the connection), with the audit events the batch's jobs have
+/// recorded so far.
+pub(super) struct WriteConnection<'a> {
+    /// The writer's connection.
+    conn: &'a Connection,
+    /// Events recorded by this batch's jobs, inserted once its last job has run.
+    events: RefCell<Vec<AuditEvent>>,
+}
+
+impl WriteConnection<'_> {
+    /// Records `event`: it is inserted in this transaction if the job recording it
+    /// succeeds, and forgotten if the job fails.
+    pub(super) fn record(&self, event: AuditEvent) {
+        self.events.borrow_mut().push(event);
+    }
+}
+
+impl Deref for WriteConnection<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
 /// A write as the writer thread sees it.
 trait WriteJob: Send {
     /// Runs the work against `conn` and keeps its outcome; true if it succeeded.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &WriteConnection<'_>) -> bool;
 
     /// Answers the caller once the batch's fate is known: the job's own error if
     /// it failed, else `batch_error` if the batch did not commit, else its result.
@@ -65,9 +101,9 @@ struct PendingWrite<T, F> {
 impl<T, F> WriteJob for PendingWrite<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> StorageResult<T> + Send,
+    F: FnOnce(&WriteConnection<'_>) -> StorageResult<T> + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &WriteConnection<'_>) -> bool {
         let Some(work) = self.work.take() else {
             return false;
         };
@@ -151,7 +187,7 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, work: F) -> StorageResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
+        F: FnOnce(&WriteConnection<'_>) -> StorageResult<T> + Send + 'static,
     {
         let result = self.queue_and_wait(work).await;
         if let Err(error) = &result {
@@ -164,7 +200,7 @@ impl Writer {
     async fn queue_and_wait<T, F>(&self, work: F) -> StorageResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
+        F: FnOnce(&WriteConnection<'_>) -> StorageResult<T> + Send + 'static,
     {
         let Some(jobs) = &self.jobs else {
             return Err(StorageError::Unavailable(
@@ -268,14 +304,20 @@ fn writer_loop(
     }
 }
 
-/// Runs every job of `batch` in one transaction, each in its own savepoint, and
-/// commits; how many jobs succeeded. On `Err` nothing of the batch is committed.
+/// Runs every job of `batch` in one transaction, each in its own savepoint, then
+/// inserts the audit events of those that succeeded, and commits; how many jobs
+/// succeeded. On `Err` nothing of the batch is committed.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StorageResult<usize> {
     let mut succeeded_jobs = 0;
+    let job_conn = WriteConnection {
+        conn,
+        events: RefCell::new(Vec::new()),
+    };
     execute_cached(conn, "BEGIN IMMEDIATE").map_err(|err| from_sqlite("begin write batch", err))?;
     for job in batch.iter_mut() {
         execute_cached(conn, "SAVEPOINT job").map_err(|err| from_sqlite("begin write job", err))?;
-        let succeeded = job.run(conn);
+        let events_before = job_conn.events.borrow().len();
+        let succeeded = job.run(&job_conn);
         // Some errors (disk full, I/O error) make SQLite roll back the whole
         // transaction by itself. Going on would run the remaining jobs outside
         // any transaction, so stop and fail the whole batch instead.
@@ -288,11 +330,20 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StorageResul
             succeeded_jobs += 1;
             execute_cached(conn, "RELEASE job").map_err(|err| from_sqlite("finish write job", err))?;
         } else {
+            job_conn.events.borrow_mut().truncate(events_before);
             execute_cached(conn, "ROLLBACK TO job")
                 .and_then(|()| execute_cached(conn, "RELEASE job"))
                 .map_err(|err| from_sqlite("undo failed write job", err))?;
         }
     }
+    insert_audit_events(conn, job_conn.events.into_inner()).map_err(|err| {
+        // Not the callers' conflict: an event ID collided (88 random bits), a bug.
+        if is_unique_violation(&err) {
+            StorageError::Internal(format!("record the write batch's audit events: {err}"))
+        } else {
+            from_sqlite("record the write batch's audit events", err)
+        }
+    })?;
     execute_cached(conn, "COMMIT").map_err(|err| from_sqlite("commit write batch", err))?;
     Ok(succeeded_jobs)
 }
