@@ -10,8 +10,9 @@
 #     each keycred, and measures the raw SQLite rate at 1 update per transaction
 #     once per database;
 #   - then, in each of several rounds and for each N, back to back: the raw SQLite
-#     ceiling (`reference-sqlite`: keycred's UPDATE … RETURNING with keycred's
-#     pragmas and checkpointing, 64 per durable transaction), keycred PATCH,
+#     ceiling (`reference-sqlite`, on a copy of the database of its own: keycred's
+#     UPDATE … RETURNING with keycred's pragmas and checkpointing, 64 per durable
+#     transaction), keycred PATCH,
 #     keycred GET, keycred token mints (POST /service-account-token with the right
 #     secret: like PATCH, one durable write each), the bare server's PATCH and GET,
 #     and the axum GET, each driven by oha at 64 connections;
@@ -71,7 +72,7 @@ while [ $# -gt 0 ]; do
             shift
             ;;
         -h | --help)
-            sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -357,6 +358,10 @@ for n in $sizes; do
     dir="$work/n$n"
     section "N=$n: bare server (reference-axum --store, on a copy of the database)"
     cp "$dir/keycred.db" "$dir/bare.db"
+    # The raw SQLite reference writes to a copy of its own too: its writes, run
+    # into keycred's file, would leave keycred's checkpointer their log to copy,
+    # on keycred's CPU, during the keycred run that follows.
+    cp "$dir/keycred.db" "$dir/raw.db"
     start_server "bare-n$n" "$bin/reference-axum" --listen 127.0.0.1:0 --store "$dir/bare.db"
     bare_pids[$n]=$server_pid
     sed "s|^|$server_url|" "$dir/paths.txt" >"$dir/bare-urls.txt"
@@ -387,7 +392,7 @@ for n in $sizes; do
         "$dir/warmup.json" -H "$(cat "$dir/auth-header")"
 
     section "N=$n: raw SQLite, 1 update per transaction (for reference)"
-    "$bin/reference-sqlite" --database "$db" --paths "$dir/paths.txt" --bodies "$bodies" \
+    "$bin/reference-sqlite" --database "$dir/raw.db" --paths "$dir/paths.txt" --bodies "$bodies" \
         --seconds "$run_seconds" --batch 1 </dev/null >"$dir/sqlite-1.jsonl"
     eval "$(json_fields "$(head -n 1 "$dir/sqlite-1.jsonl")" updates_per_sec:ups transaction_ms_p50:tp50 \
         transaction_ms_p99:tp99 commit_ms_p50:cp50 commit_ms_p99:cp99 cpu_us_per_update:cpu)"
@@ -462,7 +467,7 @@ for ((round = 1; round <= rounds; round++)); do
         pid=${keycred_pids[$n]}
         load_avg=$(cut -d' ' -f1 /proc/loadavg)
 
-        "$bin/reference-sqlite" --database "$dir/keycred.db" --paths "$dir/paths.txt" --bodies "$bodies" \
+        "$bin/reference-sqlite" --database "$dir/raw.db" --paths "$dir/paths.txt" --bodies "$bodies" \
             --seconds "$run_seconds" --batch 64 </dev/null >"$dir/sqlite-64-$round.jsonl"
         eval "$(json_fields "$(head -n 1 "$dir/sqlite-64-$round.jsonl")" updates_per_sec:ups \
             transaction_ms_p50:tp50 transaction_ms_p99:tp99 commit_ms_p50:cp50 commit_ms_p99:cp99 \
@@ -541,7 +546,7 @@ for n in $sizes; do
     fi
     # The databases and request logs are large; the figures are in results.jsonl.
     rm -f "$dir/keycred.db" "$dir/keycred.db-wal" "$dir/keycred.db-shm" "$dir/bare.db" "$dir/bare.db-wal" \
-        "$dir/bare.db-shm"
+        "$dir/bare.db-shm" "$dir/raw.db" "$dir/raw.db-wal" "$dir/raw.db-shm"
     tail -n 20 "$work/keycred-n$n.err" >"$work/keycred-n$n.err.tail"
     rm -f "$work/keycred-n$n.err"
 done
