@@ -59,9 +59,9 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "audit_event_checks",
-        sqlite: include_str!("../migrations/sqlite/0006_audit_event_checks.sql"),
-        postgres: include_str!("../migrations/postgres/0006_audit_event_checks.sql"),
+        name: "audit_events_rowid",
+        sqlite: include_str!("../migrations/sqlite/0006_audit_events_rowid.sql"),
+        postgres: include_str!("../migrations/postgres/0006_audit_events_rowid.sql"),
     },
 ];
 

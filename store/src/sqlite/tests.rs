@@ -202,6 +202,7 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
         indexes,
         [
             "audit_events_fold_key",
+            "audit_events_id",
             "audit_events_organization_id_occurred_at_id",
             "credentials_organization_id_created_at_id",
             "credentials_service_account_id_organization_id_created_at_id",
@@ -771,6 +772,22 @@ async fn the_log_stays_small_under_a_stream_of_writes() {
 }
 
 /// SQLite's plan for `sql`, one line per step.
+#[tokio::test]
+async fn the_audit_export_and_pruning_read_the_id_index_and_never_sort() {
+    let (_dir, path) = temp_db();
+    drop(open(&path));
+    let conn = raw(&path);
+    for statement in [&sql::EXPORT_AUDIT_EVENTS, &sql::PRUNE_AUDIT_EVENTS] {
+        let statement = statement.sqlite();
+        let plan = query_plan(&conn, statement).join("\n");
+        assert!(plan.contains("INDEX audit_events_id ("), "{statement}\n{plan}");
+        assert!(
+            !plan.contains("TEMP B-TREE") && !plan.contains("SCAN"),
+            "{statement}\n{plan}"
+        );
+    }
+}
+
 fn query_plan(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
     let mut statement = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))

@@ -14,8 +14,7 @@
 //! them itself: the events of the jobs that succeeded are inserted after the batch's
 //! last job, in the same transaction, so each commits with its change or not at all.
 //! Inserted inside the jobs' savepoints instead, every job would journal again the
-//! audit pages an earlier job of its batch had already changed; that cost PATCH
-//! about a tenth of its throughput.
+//! audit pages an earlier job of its batch had already changed.
 //!
 //! The writer tells its [`StorageObserver`] how deep the queue is, how long each
 //! write waited for its batch, and how large and how long each committed batch
