@@ -326,6 +326,24 @@ statement! {
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 }
 
+/// How many events [`INSERT_AUDIT_EVENTS`] inserts at once.
+pub(crate) const AUDIT_EVENTS_PER_INSERT: usize = 8;
+
+statement! {
+    /// [`AUDIT_EVENTS_PER_INSERT`] new audit events in one statement, each as in
+    /// [`INSERT_AUDIT_EVENT`], their parameters one event after another (SQLite's
+    /// writer inserts a batch's events so: the statement's own cost is paid once
+    /// for them all).
+    INSERT_AUDIT_EVENTS = "INSERT INTO audit_events ({AUDIT_EVENT_COLUMNS}, fold_key) VALUES {}",
+        (0..AUDIT_EVENTS_PER_INSERT)
+            .map(|row| {
+                let params: Vec<String> = (1..=18).map(|column| format!("${}", row * 18 + column)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+}
+
 statement! {
     /// A token denial, as [`INSERT_AUDIT_EVENT`], folded into the event with the
     /// same fold key if there is one: that event then counts these attempts too.

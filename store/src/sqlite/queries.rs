@@ -131,10 +131,17 @@ pub(super) fn read_page<T>(
 }
 
 /// Inserts the audit events a write batch's jobs recorded, inside the batch's
-/// transaction (and so in the same one as the changes they record).
+/// transaction (and so in the same one as the changes they record):
+/// [`sql::AUDIT_EVENTS_PER_INSERT`] to a statement, the rest one by one.
 pub(super) fn insert_audit_events(conn: &Connection, events: Vec<AuditEvent>) -> rusqlite::Result<()> {
-    for event in events {
-        execute(conn, &sql::INSERT_AUDIT_EVENT, &AuditRow::new(event, None).params())?;
+    let rows: Vec<AuditRow> = events.into_iter().map(|event| AuditRow::new(event, None)).collect();
+    let mut groups = rows.chunks_exact(sql::AUDIT_EVENTS_PER_INSERT);
+    for group in groups.by_ref() {
+        let params: Vec<Value<'_>> = group.iter().flat_map(AuditRow::params).collect();
+        execute(conn, &sql::INSERT_AUDIT_EVENTS, &params)?;
+    }
+    for row in groups.remainder() {
+        execute(conn, &sql::INSERT_AUDIT_EVENT, &row.params())?;
     }
     Ok(())
 }

@@ -487,6 +487,45 @@ async fn in_one_batch_a_failed_job_leaves_no_event_and_the_others_keep_theirs() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_of_a_large_batch_is_inserted_once() {
+    // 2 × AUDIT_EVENTS_PER_INSERT + 3: two full multi-row inserts and a remainder.
+    let (_dir, path) = temp_db();
+    let store = Arc::new(open(&path));
+    let count = 2 * sql::AUDIT_EVENTS_PER_INSERT + 3;
+    let ids: Vec<&'static str> = (0..count).map(|n| &*format!("o{n}").leak()).collect();
+    let events: Vec<AuditEvent> = ids
+        .iter()
+        .map(|id| audit().credential_event(AuditAction::CredentialCreated, key(id, "sa", id)))
+        .collect();
+
+    let blocker = block_writer(&store).await;
+    let mut writes = Vec::new();
+    for (id, event) in ids.iter().zip(events.clone()) {
+        writes.push(queue_recording(&store, id, event, false).await);
+    }
+    blocker.release().await;
+    for write in writes {
+        write.await.unwrap().expect("write");
+    }
+
+    assert_eq!(
+        store.writer.batches_committed(),
+        2,
+        "the blocker's batch, then one batch of them all"
+    );
+    for event in &events {
+        assert_eq!(events_with_id(&path, &event.id), 1);
+    }
+    let exported = store.export_audit_events(None, audit::beginning(), 100).await.unwrap();
+    assert_eq!(exported.len(), count);
+    for event in &events {
+        let stored = exported.iter().find(|stored| stored.id == event.id).expect("exported");
+        assert_eq!(stored.organization_id, event.organization_id);
+        assert_eq!(stored.target, event.target);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_events_cannot_be_inserted_commits_none_of_its_changes() {
     let (_dir, path) = temp_db();
     let store = Arc::new(open(&path));
@@ -830,6 +869,7 @@ async fn no_write_or_point_read_builds_a_temporary_b_tree() {
         &sql::TOUCH_CREDENTIAL,
         &sql::REVOKE_TOKEN,
         &sql::INSERT_AUDIT_EVENT,
+        &sql::INSERT_AUDIT_EVENTS,
         &sql::RECORD_TOKEN_DENIAL,
         &sql::CREDENTIALS_OF_SERVICE_ACCOUNT,
     ];
