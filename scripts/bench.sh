@@ -321,6 +321,18 @@ request_args() {
     fi
 }
 
+# copy_database FROM TO: copies a database no process has open, with its write-ahead
+# log: the seed's last writes may still be only in the log (a store's read-only
+# connections, closed last, do not fold it back into the file), and a copy of the
+# file alone would lack them.
+copy_database() {
+    rm -f "$2" "$2-wal" "$2-shm"
+    cp "$1" "$2"
+    if [ -f "$1-wal" ]; then
+        cp "$1-wal" "$2-wal"
+    fi
+}
+
 # mint_token URL CLIENT_ID CLIENT_SECRET: prints a new access token from that keycred.
 mint_token() {
     curl -sSf -u "$2:$3" -d grant_type=client_credentials "$1/service-account-token" </dev/null |
@@ -357,11 +369,11 @@ declare -A keycred_pids bare_pids
 for n in $sizes; do
     dir="$work/n$n"
     section "N=$n: bare server (reference-axum --store, on a copy of the database)"
-    cp "$dir/keycred.db" "$dir/bare.db"
+    copy_database "$dir/keycred.db" "$dir/bare.db"
     # The raw SQLite reference writes to a copy of its own too: its writes, run
     # into keycred's file, would leave keycred's checkpointer their log to copy,
     # on keycred's CPU, during the keycred run that follows.
-    cp "$dir/keycred.db" "$dir/raw.db"
+    copy_database "$dir/keycred.db" "$dir/raw.db"
     start_server "bare-n$n" "$bin/reference-axum" --listen 127.0.0.1:0 --store "$dir/bare.db"
     bare_pids[$n]=$server_pid
     sed "s|^|$server_url|" "$dir/paths.txt" >"$dir/bare-urls.txt"
