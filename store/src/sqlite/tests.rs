@@ -153,6 +153,14 @@ fn applied_migrations(path: &Path) -> Vec<(i64, i64)> {
     rows.collect::<Result<_, _>>().expect("read rows")
 }
 
+/// The versions recorded as applied in the database at `path`, ascending.
+fn applied_versions(path: &Path) -> Vec<i64> {
+    applied_migrations(path)
+        .into_iter()
+        .map(|(version, _)| version)
+        .collect()
+}
+
 #[tokio::test]
 async fn migrations_apply_once_and_reopening_applies_nothing() {
     let (_dir, path) = temp_db();
@@ -182,11 +190,7 @@ async fn a_database_at_version_1_is_upgraded_with_its_data() {
     }
 
     let store = open(&path);
-    let versions: Vec<i64> = applied_migrations(&path)
-        .into_iter()
-        .map(|(version, _)| version)
-        .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(applied_versions(&path), [1, 2, 3, 4, 5, 6]);
     assert!(store.find_service_account("org", "sa").await.unwrap().is_some());
 
     let conn = raw(&path);
@@ -240,11 +244,7 @@ async fn a_database_at_version_5_keeps_its_audit_events_through_version_6() {
     }
 
     let store = open(&path);
-    let versions: Vec<i64> = applied_migrations(&path)
-        .into_iter()
-        .map(|(version, _)| version)
-        .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(applied_versions(&path), [1, 2, 3, 4, 5, 6]);
     let exported = store
         .export_audit_events(Some("org"), audit::beginning(), 10)
         .await
