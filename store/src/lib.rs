@@ -127,6 +127,33 @@ pub struct Credential {
 }
 
 impl Credential {
+    /// The credential as `patch`, applied at `now`, leaves it: what
+    /// [`sql::UPDATE_CREDENTIAL`] writes, computed from the row before the update.
+    /// `updated_at` moves to `now` only if a field changes.
+    pub(crate) fn patched(&self, patch: &CredentialPatch, now: Millis) -> Credential {
+        let mut after = self.clone();
+        if let Some(name) = &patch.name {
+            after.name.clone_from(name);
+        }
+        if let Some(description) = &patch.description {
+            after.description = Some(description.clone());
+        }
+        if let Some(status) = patch.status {
+            after.status = status;
+        }
+        if let Some(expires_at) = patch.expires_at {
+            after.expires_at = expires_at;
+        }
+        if after.name != self.name
+            || after.description != self.description
+            || after.status != self.status
+            || after.expires_at != self.expires_at
+        {
+            after.updated_at = now;
+        }
+        after
+    }
+
     /// Whether its expiry has come by `now`.
     pub fn is_expired_at(&self, now: Millis) -> bool {
         self.expires_at.is_some_and(|expires_at| expires_at <= now)

@@ -169,14 +169,17 @@ statement! {
         WHERE id = $1 AND service_account_id = $2 AND organization_id = $3"
 }
 
-statement! {
-    /// A patch of a credential, as [`UPDATE_SERVICE_ACCOUNT`]: `$1`–`$3` the
-    /// credential, service account and organization IDs, `$4` name, `$5`
-    /// description, `$6` status, `$7` 1 if the expiry is to be set, `$8` the new
-    /// expiry (NULL to remove it), `$9` now, `$10`–`$15` the expected state (see
-    /// [`expected_credential`]). What it means for the credential's tokens is
-    /// [`REVOKE_CREDENTIAL_TOKENS`] or [`CAP_CREDENTIAL_TOKENS`], in the same transaction.
-    UPDATE_CREDENTIAL = "UPDATE credentials
+/// A patch of a credential, as [`UPDATE_SERVICE_ACCOUNT`]: `$1`–`$3` the
+/// credential, service account and organization IDs, `$4` name, `$5` description,
+/// `$6` status, `$7` 1 if the expiry is to be set, `$8` the new expiry (NULL to
+/// remove it), `$9` now, `$10`–`$15` the expected state (see
+/// [`expected_credential`]). `updated_at` moves only if a field changes (what
+/// [`crate::Credential::patched`] computes from the row before). What it means for
+/// the credential's tokens is [`REVOKE_CREDENTIAL_TOKENS`] or
+/// [`CAP_CREDENTIAL_TOKENS`], in the same transaction.
+fn credential_patch() -> String {
+    format!(
+        "UPDATE credentials
          SET name = COALESCE($4::text, name),
              description = COALESCE($5::text, description),
              status = COALESCE($6::text, status),
@@ -190,8 +193,23 @@ statement! {
                  ELSE updated_at
              END
          WHERE id = $1 AND service_account_id = $2 AND organization_id = $3
-           AND {}
-         RETURNING {CREDENTIAL_COLUMNS}", expected_credential(10)
+           AND {}",
+        expected_credential(10)
+    )
+}
+
+statement! {
+    /// [`credential_patch`], answering the credential as written (PostgreSQL's: one
+    /// round trip).
+    UPDATE_CREDENTIAL = "{} RETURNING {CREDENTIAL_COLUMNS}", credential_patch()
+}
+
+statement! {
+    /// [`credential_patch`], answering only how many rows it changed (SQLite's: its
+    /// writer reads the row before the update for the audit trail, so it knows the
+    /// row after without reading it back, and a `RETURNING` clause would cost
+    /// SQLite a temporary table per statement).
+    UPDATE_CREDENTIAL_IN_PLACE = "{}", credential_patch()
 }
 
 statement! {

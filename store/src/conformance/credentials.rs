@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{add_service_account, audit, credential, key, organization, seed, Backend, Database};
-use crate::{CredentialPatch, Millis, Role, ServiceAccountPatch, StorageError, Store};
+use crate::{CredentialPatch, CredentialStatus, Millis, Role, ServiceAccountPatch, StorageError, Store};
 
 /// A patch of a credential's name and/or description.
 fn patch(name: Option<&str>, description: Option<&str>) -> CredentialPatch {
@@ -122,6 +122,54 @@ pub(crate) async fn updating_a_credential_changes_only_what_the_patch_changes<D:
 
     // What was returned is what is stored.
     assert_eq!(store.find_credential(cred_key).await.unwrap(), Some(described));
+}
+
+/// Every update answers exactly the credential it stored, whatever it names: each
+/// field alone, several at once, values already stored, and the expiry set,
+/// moved and removed (SQLite's store computes the answer from the row before the
+/// update instead of reading it back).
+pub(crate) async fn every_update_answers_the_credential_it_stored<D: Database>(backend: &mut Backend<D>) {
+    let store = backend.store().as_ref();
+    seed(store).await;
+    let cred_key = key("org", "sa", "cred");
+    let status = |status| CredentialPatch {
+        status: Some(status),
+        ..Default::default()
+    };
+    let expiry = |expires_at| CredentialPatch {
+        expires_at: Some(expires_at),
+        ..Default::default()
+    };
+    let patches = [
+        patch(Some("renamed"), None),
+        patch(None, Some("described")),
+        patch(Some("renamed"), Some("described")),
+        patch(Some("both"), Some("at once")),
+        status(CredentialStatus::Disabled),
+        status(CredentialStatus::Disabled),
+        status(CredentialStatus::Active),
+        expiry(Some(900_000)),
+        expiry(Some(900_000)),
+        expiry(Some(950_000)),
+        expiry(None),
+        expiry(None),
+        CredentialPatch {
+            name: Some("everything".to_owned()),
+            description: Some("everything".to_owned()),
+            status: Some(CredentialStatus::Disabled),
+            expires_at: Some(Some(990_000)),
+        },
+        patch(None, None),
+    ];
+    for (step, patch) in patches.into_iter().enumerate() {
+        let now = 10_000 + 1_000 * step as Millis;
+        let answered = store
+            .update_credential(cred_key, patch.clone(), now, None, audit())
+            .await
+            .unwrap();
+        let stored = store.find_credential(cred_key).await.unwrap();
+        assert_eq!(answered, stored, "step {step}: {patch:?}");
+    }
 }
 
 /// With an expected state, an update applies only if the stored row is still in

@@ -119,6 +119,7 @@ macro_rules! conformance_tests {
             credentials::a_taken_client_id_is_a_conflict,
             credentials::a_credential_outside_its_service_accounts_organization_is_not_created,
             credentials::updating_a_credential_changes_only_what_the_patch_changes,
+            credentials::every_update_answers_the_credential_it_stored,
             credentials::a_conditional_update_applies_only_to_the_expected_state,
             credentials::a_conditional_delete_deletes_only_the_version_expected,
             credentials::updating_a_credential_through_wrong_ids_finds_nothing,

@@ -221,7 +221,9 @@ pub(super) fn delete_service_account(
 }
 
 /// Patches a credential, does what the credential as written means for its tokens
-/// ([`rows::token_consequence`]) and records what changed, in the writer's transaction.
+/// ([`rows::token_consequence`]) and records what changed, in the writer's
+/// transaction. The row read before the update, which the audit trail needs, and
+/// the patch give the row after it; nothing reads it back.
 pub(super) fn update_credential(
     conn: &WriteConnection<'_>,
     key: CredentialKey<'_>,
@@ -237,17 +239,18 @@ pub(super) fn update_credential(
         return Ok(None);
     };
     let params = rows::credential_update(&key, patch, now, expected);
-    let updated = query_opt(conn, &sql::UPDATE_CREDENTIAL, &params, |row| rows::credential(row))?;
-    if let Some((statement, params)) = updated.as_ref().and_then(rows::token_consequence) {
+    if execute(conn, &sql::UPDATE_CREDENTIAL_IN_PLACE, &params)? == 0 {
+        // Not in the expected state: nothing written.
+        return Ok(None);
+    }
+    let updated = before.patched(patch, now);
+    if let Some((statement, params)) = rows::token_consequence(&updated) {
         execute(conn, statement, &params)?;
     }
-    if let Some(event) = updated
-        .as_ref()
-        .and_then(|after| audit.credential_update_event(&before, after))
-    {
+    if let Some(event) = audit.credential_update_event(&before, &updated) {
         conn.record(event);
     }
-    Ok(updated)
+    Ok(Some(updated))
 }
 
 /// Rotates a credential's secret, with `revoke_tokens` deletes its tokens, and

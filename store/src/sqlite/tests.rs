@@ -859,6 +859,7 @@ async fn no_write_or_point_read_builds_a_temporary_b_tree() {
         &sql::INSERT_CREDENTIAL,
         &sql::FIND_CREDENTIAL,
         &sql::UPDATE_CREDENTIAL,
+        &sql::UPDATE_CREDENTIAL_IN_PLACE,
         &sql::ROTATE_CREDENTIAL,
         &sql::REVOKE_CREDENTIAL_TOKENS,
         &sql::DELETE_CREDENTIAL,
