@@ -13,6 +13,7 @@ pub mod database_files;
 pub mod handlers;
 pub mod ids;
 pub mod listeners;
+pub mod log_line;
 pub mod metrics;
 pub mod probe;
 pub mod rate_limit;

@@ -419,12 +419,21 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
         .with_writer(writer)
         .with_target(false);
     match format {
-        LogFormat::Text => {
-            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            subscriber.with_ansi(ansi).init();
-        }
+        // At a terminal, in colour; anywhere else, the same text without colour,
+        // its fields and time written directly (crate::log_line).
+        LogFormat::Text if std::io::IsTerminal::is_terminal(&std::io::stderr()) => subscriber.with_ansi(true).init(),
+        LogFormat::Text => subscriber
+            .with_ansi(false)
+            .with_timer(crate::log_line::UtcMicros)
+            .fmt_fields(crate::log_line::PlainFields)
+            .init(),
         LogFormat::Json => {
-            subscriber.with_ansi(false).json().flatten_event(true).init();
+            subscriber
+                .with_ansi(false)
+                .with_timer(crate::log_line::UtcMicros)
+                .json()
+                .flatten_event(true)
+                .init();
             std::panic::set_hook(Box::new(log_panic));
         }
     }
