@@ -11,8 +11,8 @@
 #     once per database;
 #   - then, in each of several rounds and for each N, back to back: the raw SQLite
 #     ceiling (`reference-sqlite`, on a copy of the database of its own: keycred's
-#     UPDATE … RETURNING with keycred's pragmas and checkpointing, 64 per durable
-#     transaction), keycred PATCH,
+#     point read and UPDATE of a PATCH with keycred's pragmas and checkpointing, 64
+#     per durable transaction), keycred PATCH,
 #     keycred GET, keycred token mints (POST /service-account-token with the right
 #     secret: like PATCH, one durable write each), the bare server's PATCH and GET,
 #     and the axum GET, each driven by oha at 64 connections;

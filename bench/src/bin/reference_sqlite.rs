@@ -1,8 +1,10 @@
 //! `reference-sqlite`: the ceiling for keycred's PATCH. Raw rusqlite on one
 //! connection with exactly keycred's pragmas (WAL, synchronous=FULL, SQLite's
 //! default page and cache sizes) and keycred's checkpointing (its checkpointer
-//! thread, and the writer's catch-up checkpoint when that asks for one), running keycred's own `UPDATE … RETURNING` on
-//! credentials picked at random from a paths file, each with a body picked at random
+//! thread, and the writer's catch-up checkpoint when that asks for one), running
+//! keycred's own two statements of a PATCH (the point read of the credential, whose
+//! row and the patch give the answer, then the `UPDATE` in place) on credentials
+//! picked at random from a paths file, each with a body picked at random
 //! from a bodies file (the PATCH bodies the load generator sends), `--batch` updates
 //! per durable transaction (`BEGIN IMMEDIATE … COMMIT`), for `--seconds` each.
 //!
@@ -11,8 +13,8 @@
 //! its COMMIT syncs nothing. Rewriting one fixed value would measure no disk at all.
 //!
 //! Prints one JSON object per batch size: updates/s, and the transaction and
-//! COMMIT (fsync) latencies. No HTTP, no savepoints, no queue: this is what the
-//! disk and SQLite allow one writer.
+//! COMMIT (fsync) latencies. No HTTP, no savepoints, no queue, no audit event:
+//! this is what the disk and SQLite allow one writer.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,13 +23,13 @@ use clap::Parser;
 use std::sync::Arc;
 
 use keycred_bench::{apply_keycred_pragmas, effective_settings, now_millis, quantile, read_credential_paths};
-use keycred_store::sqlite::{catch_up, update_credential_sql, Checkpointer};
+use keycred_store::sqlite::{catch_up, find_credential_sql, update_credential_sql, Checkpointer};
 use keycred_store::IgnoreStorageEvents;
 use rand::Rng;
 use rusqlite::{params, Connection, OpenFlags};
 use serde::Serialize;
 
-/// Measures raw durable batched UPDATE … RETURNING throughput on a keycred database.
+/// Measures raw durable batched PATCH throughput (read, then UPDATE) on a keycred database.
 #[derive(Debug, Parser)]
 struct Args {
     /// A keycred database (as made by `seed`); its rows are updated.
@@ -53,7 +55,7 @@ struct Args {
     bodies: PathBuf,
 }
 
-/// The columns keycred's UPDATE returns, as keycred reads them.
+/// A credential's columns, as keycred reads them.
 type ReturnedRow = (
     String,
     String,
@@ -150,28 +152,10 @@ fn run(
             let key = &keys[rng.random_range(0..keys.len())];
             let patch = &patches[rng.random_range(0..patches.len())];
             let now = now_millis();
-            let mut statement = conn.prepare_cached(update_credential_sql())?;
-            // Read every returned column, as keycred does to answer the PATCH.
-            let row: ReturnedRow = statement.query_row(
-                params![
-                    key.credential_id,
-                    key.service_account_id,
-                    key.organization_id,
-                    patch.name,
-                    patch.description,
-                    // Neither status nor expiry: the PATCH of a name or description.
-                    None::<&str>,
-                    None::<i64>,
-                    None::<i64>,
-                    now,
-                    // No If-Match: the unconditional update keycred's plain PATCH runs.
-                    None::<i64>,
-                    None::<&str>,
-                    None::<&str>,
-                    None::<&str>,
-                    None::<i64>,
-                    None::<i64>
-                ],
+            // Read every column of the row before, as keycred does to answer the PATCH.
+            let mut find = conn.prepare_cached(find_credential_sql())?;
+            let row: ReturnedRow = find.query_row(
+                params![key.credential_id, key.service_account_id, key.organization_id],
                 |row| {
                     Ok((
                         row.get(0)?,
@@ -190,6 +174,27 @@ fn run(
                     ))
                 },
             )?;
+            let mut update = conn.prepare_cached(update_credential_sql())?;
+            let changed = update.execute(params![
+                key.credential_id,
+                key.service_account_id,
+                key.organization_id,
+                patch.name,
+                patch.description,
+                // Neither status nor expiry: the PATCH of a name or description.
+                None::<&str>,
+                None::<i64>,
+                None::<i64>,
+                now,
+                // No If-Match: the unconditional update keycred's plain PATCH runs.
+                None::<i64>,
+                None::<&str>,
+                None::<&str>,
+                None::<&str>,
+                None::<i64>,
+                None::<i64>
+            ])?;
+            assert_eq!(changed, 1, "the credential read was not updated");
             std::hint::black_box(row);
             updates += 1;
         }
