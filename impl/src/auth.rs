@@ -57,9 +57,12 @@ pub struct MintedToken {
     pub secret_hash: [u8; 32],
 }
 
-/// Mints a new opaque bearer token. Its ID finds it in the store; its secret proves it.
-pub fn mint_token() -> MintedToken {
-    let id = ids::resource_id();
+/// Mints a new opaque bearer token at `now`. Its ID finds it in the store; its
+/// secret proves it. The ID begins with the time (`keycred_store::time_ordered_id`),
+/// so the store appends each new token instead of writing it into a random page of
+/// an index that grows with every mint; the ID is not secret, the 256-bit secret is.
+pub fn mint_token(now: Millis) -> MintedToken {
+    let id = keycred_store::time_ordered_id(now);
     let secret = ids::token_secret();
     MintedToken {
         access_token: format!("{id}.{secret}"),
@@ -248,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_minted_token_verifies_until_it_expires() {
-        let token = mint_token();
+        let token = mint_token(1);
         let (id, secret) = split_token(&token.access_token).unwrap();
         assert_eq!(id, token.id);
         assert!(verify_token(&record_for(&token, 1_000), secret, 999).is_some());
@@ -256,8 +259,30 @@ mod tests {
     }
 
     #[test]
+    fn token_ids_sort_by_the_time_they_were_minted_and_keep_their_shape() {
+        let times = [
+            1_764_750_000_000,
+            1_764_750_000_001,
+            1_764_750_060_000,
+            1_800_000_000_000,
+        ];
+        let tokens: Vec<MintedToken> = times.iter().map(|time| mint_token(*time)).collect();
+        for pair in tokens.windows(2) {
+            assert!(pair[0].id < pair[1].id, "{} then {}", pair[0].id, pair[1].id);
+        }
+        for token in &tokens {
+            assert_eq!(
+                split_token(&token.access_token).map(|(id, _)| id),
+                Some(token.id.as_str())
+            );
+        }
+        // Two minted in the same millisecond still differ.
+        assert_ne!(mint_token(times[0]).id, mint_token(times[0]).id);
+    }
+
+    #[test]
     fn a_token_with_the_wrong_secret_does_not_verify() {
-        let token = mint_token();
+        let token = mint_token(1);
         assert!(verify_token(&record_for(&token, i64::MAX), "not-the-secret", 0).is_none());
     }
 
@@ -270,7 +295,7 @@ mod tests {
 
     #[test]
     fn only_hashes_are_kept_of_a_token() {
-        let token = mint_token();
+        let token = mint_token(1);
         let (_, secret) = split_token(&token.access_token).unwrap();
         assert_eq!(token.secret_hash, hash_secret(secret));
         assert_ne!(token.secret_hash.as_slice(), secret.as_bytes());

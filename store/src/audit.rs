@@ -398,7 +398,7 @@ impl AuditContext {
     /// The event this context records for `action` on `target` in `organization_id`.
     pub(crate) fn event(&self, action: AuditAction, organization_id: &str, target: AuditTarget) -> AuditEvent {
         AuditEvent {
-            id: new_event_id(self.occurred_at),
+            id: time_ordered_id(self.occurred_at),
             organization_id: Some(organization_id.to_owned()),
             occurred_at: self.occurred_at,
             action,
@@ -551,7 +551,7 @@ impl TokenDenial {
     /// The event recording it.
     pub(crate) fn event(&self) -> AuditEvent {
         AuditEvent {
-            id: new_event_id(self.occurred_at),
+            id: time_ordered_id(self.occurred_at),
             organization_id: self.credential.as_ref().map(|denied| denied.organization_id.clone()),
             occurred_at: self.occurred_at,
             action: AuditAction::TokenDenied,
@@ -603,15 +603,18 @@ pub(crate) fn event_id_floor(occurred_at: Millis) -> String {
     String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
-/// A new event ID: 26 characters of `0-9a-z`, like every resource ID, but ordered by
-/// time: the event's time in base 36 ([`event_id_floor`]), then 17 random
-/// characters (88 bits). Events are stored in ID order, so a new one is appended
-/// rather than written into a random page of the table, and ID order is
-/// `(occurred_at, id)` order, which the export and pruning read by.
-fn new_event_id(occurred_at: Millis) -> String {
+/// A new ID ordered by time, for rows that are only ever added (audit events and
+/// tokens): 26 characters of `0-9a-z`, like every resource ID, but its first
+/// [`TIME_CHARS`] spell `at` in base 36 ([`event_id_floor`]), then 17 random
+/// characters (88 bits). Such rows are kept in ID order (the table or its primary
+/// key index), so a new one is appended to the last page rather than written into
+/// a random page, which would have to be read, and written to the log, for every
+/// row. For audit events, ID order is also `(occurred_at, id)` order, which the
+/// export and pruning read by.
+pub fn time_ordered_id(at: Millis) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
-    let mut id = event_id_floor(occurred_at);
+    let mut id = event_id_floor(at);
     id.extend((TIME_CHARS..26).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])));
     id
 }
@@ -681,7 +684,7 @@ mod tests {
     #[test]
     fn event_ids_sort_by_time_and_are_26_characters_of_0_to_9_and_a_to_z() {
         let times = [0, 1, 35, 36, 1_764_750_000_000, 1_764_750_000_001, 99_999_999_999_999];
-        let ids: Vec<String> = times.iter().map(|time| new_event_id(*time)).collect();
+        let ids: Vec<String> = times.iter().map(|time| time_ordered_id(*time)).collect();
         assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
         assert!(ids.iter().all(|id| id.len() == 26
             && id

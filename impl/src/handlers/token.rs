@@ -164,8 +164,8 @@ pub async fn create<S: Store>(
         client_secret: body.client_secret,
     };
     let (client_id, client) = authenticate_client(store, limiter, &attempt, sent).await?;
-    let minted = auth::mint_token();
     let created_at = now();
+    let minted = auth::mint_token(created_at);
     // No token outlives its credential (the store cuts it there too, should the
     // expiry have changed since the credential was read).
     let lifetime_end = created_at + TOKEN_LIFETIME_SECONDS * 1000;

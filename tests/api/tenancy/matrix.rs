@@ -365,8 +365,8 @@ fn new_things(app: &TestApp, admin: &Bootstrapped, token: &str, role: &str) -> T
 /// A token for `who` written straight into the database, so no server has ever seen
 /// it (and none could have cached it), expiring `expires_in_ms` from now.
 fn token_in_database(app: &TestApp, who: &Bootstrapped, expires_in_ms: i64) -> String {
-    let token = keycred_impl::auth::mint_token();
     let now = now_millis();
+    let token = keycred_impl::auth::mint_token(now);
     app.database.insert_token(
         &token.id,
         token.secret_hash.as_slice(),
