@@ -296,19 +296,27 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         use chrono::{Datelike, Timelike};
         match chrono::DateTime::from_timestamp_millis(self.0) {
-            // Written field by field: every response carries a few of these, and
+            // Written digit by digit: every response carries a few of these, and
             // interpreting a strftime pattern each time cost more than the rest of
-            // the serialisation.
-            Some(time) if (0..=9999).contains(&time.year()) => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                time.year(),
-                time.month(),
-                time.day(),
-                time.hour(),
-                time.minute(),
-                time.second(),
-                time.timestamp_subsec_millis()
-            ),
+            // the serialisation (`format!` with seven arguments still cost a third
+            // of it).
+            Some(time) if (0..=9999).contains(&time.year()) => {
+                let mut text = *b"0000-00-00T00:00:00.000Z";
+                let mut put = |at: usize, width: usize, mut value: u32| {
+                    for index in (at..at + width).rev() {
+                        text[index] = b'0' + (value % 10) as u8;
+                        value /= 10;
+                    }
+                };
+                put(0, 4, time.year().unsigned_abs());
+                put(5, 2, time.month());
+                put(8, 2, time.day());
+                put(11, 2, time.hour());
+                put(14, 2, time.minute());
+                put(17, 2, time.second());
+                put(20, 3, time.timestamp_subsec_millis());
+                String::from_utf8(text.to_vec()).unwrap_or_default()
+            }
             Some(time) => time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             None => "1970-01-01T00:00:00.000Z".to_owned(),
         }
