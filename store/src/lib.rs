@@ -17,10 +17,9 @@ mod rows;
 mod sql;
 pub mod sqlite;
 
-pub use audit::time_ordered_id;
 pub use audit::{
-    recorded_client_id, Actor, AuditAction, AuditChanges, AuditContext, AuditEvent, AuditFilter, AuditTarget, Change,
-    DenialReason, DeniedCredential, TargetKind, TokenDenial, CLIENT_ID_CHARS, DENIAL_FOLD_MILLIS,
+    recorded_client_id, time_ordered_id, Actor, AuditAction, AuditChanges, AuditContext, AuditEvent, AuditFilter,
+    AuditTarget, Change, DenialReason, DeniedCredential, TargetKind, TokenDenial, CLIENT_ID_CHARS, DENIAL_FOLD_MILLIS,
 };
 pub use revocations::{RevocationFeed, Revoked};
 
