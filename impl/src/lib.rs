@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod ids;
 pub mod listeners;
 pub mod log_line;
+pub mod log_writer;
 pub mod metrics;
 pub mod probe;
 pub mod rate_limit;

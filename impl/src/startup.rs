@@ -401,19 +401,18 @@ pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error
 /// and each field (and the fields of any span it is in) a key of its own.
 ///
 /// Lines are formatted on the thread that logs them and written by a thread of
-/// their own, many lines per write when they come quickly: a `write` system call
-/// per line on the request's thread cost GETs about 9% of their throughput
-/// (docs/perf-log.md). Nothing is dropped: if the writing thread falls 128k lines
-/// behind, logging waits for it. Keep the returned guard until the process ends;
-/// dropping it writes out what is still queued.
+/// their own ([`crate::log_writer`]), every few milliseconds, many lines per
+/// write: a `write` system call per line on the request's thread cost GETs about
+/// 9% of their throughput, and waking a writing thread for every line about half
+/// of what the log still cost after that (docs/perf-log.md). Nothing is dropped: while 4 MiB of lines are
+/// unwritten, logging waits. Keep the returned guard until the process ends;
+/// dropping it writes out what is still pending.
 #[must_use = "dropping the guard stops the log writer"]
-pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init_logging(format: LogFormat) -> crate::log_writer::LogWriterGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCRED_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("keycred-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) =
+        crate::log_writer::log_writer(std::io::stderr(), "keycred-log").expect("start the log's writing thread");
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
