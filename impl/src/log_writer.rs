@@ -8,8 +8,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -19,20 +18,28 @@ const FLUSH_EVERY: Duration = Duration::from_millis(5);
 /// How many unwritten bytes make a thread that logs wait for the writing thread.
 const MAX_PENDING: usize = 4 << 20;
 
+/// How long stopping waits for the writing thread to write out what is pending: an
+/// output that takes nothing more (a full pipe nobody reads) must not keep the
+/// process from ending.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
 /// What the logging threads and the writing thread share.
 struct Shared {
     pending: Mutex<Pending>,
-    /// Signalled when the writing thread has taken the pending bytes.
+    /// Signalled when the writing thread has taken the pending bytes, and when it
+    /// has finished.
     taken: Condvar,
     /// Signalled to wake the writing thread before its time (to stop).
     wake: Condvar,
 }
 
-/// Lines logged and not yet written, and whether the writer is stopping.
+/// Lines logged and not yet written, whether the writer is stopping, and whether
+/// it has finished.
 #[derive(Default)]
 struct Pending {
     bytes: Vec<u8>,
     stopping: bool,
+    finished: bool,
 }
 
 impl Shared {
@@ -50,11 +57,10 @@ pub struct LogWriter {
 }
 
 /// Stops the writing thread when dropped, after it has written every line logged
-/// before.
+/// before (waiting at most [`STOP_WAIT`] for it).
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogWriterGuard {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// Starts the writing thread, named `thread_name`, writing to `output`.
@@ -68,17 +74,18 @@ pub fn log_writer(
         wake: Condvar::new(),
     });
     let for_thread = Arc::clone(&shared);
-    let thread = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name(thread_name.to_owned())
-        .spawn(move || write_until_stopped(&for_thread, output))?;
+        .spawn(move || {
+            write_until_stopped(&for_thread, output);
+            for_thread.lock().finished = true;
+            for_thread.taken.notify_all();
+        })?;
     Ok((
         LogWriter {
             shared: Arc::clone(&shared),
         },
-        LogWriterGuard {
-            shared,
-            thread: Some(thread),
-        },
+        LogWriterGuard { shared },
     ))
 }
 
@@ -113,10 +120,21 @@ fn write_until_stopped(shared: &Shared, mut output: impl Write) {
 
 impl Drop for LogWriterGuard {
     fn drop(&mut self) {
-        self.shared.lock().stopping = true;
+        let mut pending = self.shared.lock();
+        pending.stopping = true;
         self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let deadline = Instant::now() + STOP_WAIT;
+        while !pending.finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            pending = self
+                .shared
+                .taken
+                .wait_timeout(pending, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
         }
     }
 }
@@ -220,6 +238,35 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never written");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn stopping_gives_up_on_an_output_that_takes_nothing_more() {
+        /// An output that never returns from a write.
+        struct Stuck;
+
+        impl Write for Stuck {
+            fn write(&mut self, _bytes: &[u8]) -> std::io::Result<usize> {
+                loop {
+                    std::thread::park();
+                }
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let (writer, guard) = log_writer(Stuck, "test-log").unwrap();
+        writer.make_writer().write_all(b"never written\n").unwrap();
+        let started = Instant::now();
+        drop(guard);
+        let waited = started.elapsed();
+        assert!(
+            waited >= STOP_WAIT / 2,
+            "it did not wait for the output at all: {waited:?}"
+        );
+        assert!(waited < STOP_WAIT * 10, "stopping hung: {waited:?}");
     }
 
     #[test]
