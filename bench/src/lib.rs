@@ -63,13 +63,17 @@ pub fn read_credential_paths(file: &Path) -> Result<Vec<CredentialKey>, String> 
     Ok(keys)
 }
 
-/// Applies keycred's own per-connection pragmas ([`keycred_store::sqlite::PRAGMAS`],
-/// in keycred's order) to `conn` and checks that WAL mode took hold. keycred sets no
-/// `page_size`, `cache_size` or `mmap_size`, so neither does the reference: both run
-/// with SQLite's defaults for those. With `wal_autocheckpoint` off, the reference
-/// checkpoints as keycred does, with keycred's own checkpointer thread.
+/// Applies the pragmas of keycred's writer connection ([`keycred_store::sqlite::PRAGMAS`]
+/// then [`keycred_store::sqlite::WRITER_PRAGMAS`], in keycred's order) to `conn` and
+/// checks that WAL mode took hold. keycred sets no `page_size` or `mmap_size`, so
+/// neither does the reference: both run with SQLite's defaults for those. With
+/// `wal_autocheckpoint` off, the reference checkpoints as keycred does, with
+/// keycred's own checkpointer thread.
 pub fn apply_keycred_pragmas(conn: &Connection) -> rusqlite::Result<()> {
-    for (name, value) in keycred_store::sqlite::PRAGMAS {
+    let writer_pragmas = keycred_store::sqlite::PRAGMAS
+        .into_iter()
+        .chain(keycred_store::sqlite::WRITER_PRAGMAS);
+    for (name, value) in writer_pragmas {
         if name == "journal_mode" {
             let mode: String = conn.pragma_update_and_check(None, name, value, |row| row.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {

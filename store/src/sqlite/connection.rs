@@ -18,7 +18,8 @@ const BUSY_TIMEOUT_MS: u64 = 5000;
 /// sets them itself. Public so that a program opening keycred's database with a
 /// connection of its own (the benchmark's raw-SQLite ceiling) can run exactly
 /// these; with `wal_autocheckpoint` off it must checkpoint as the [`super::Checkpointer`] does.
-/// No `page_size`, `cache_size` or `mmap_size`: SQLite's defaults.
+/// No `page_size` or `mmap_size`: SQLite's defaults; the writer's `cache_size` is
+/// [`WRITER_PRAGMAS`].
 pub const PRAGMAS: [(&str, &str); 6] = [
     // Must equal BUSY_TIMEOUT_MS (a test checks).
     ("busy_timeout", "5000"),
@@ -34,6 +35,19 @@ pub const PRAGMAS: [(&str, &str); 6] = [
     ("journal_size_limit", "67108864"),
 ];
 
+/// The pragmas of the writer's connection alone, set after [`PRAGMAS`]. Public, as
+/// they are, for a program that writes keycred's database the way keycred does.
+///
+/// An 8 MiB page cache (SQLite's default is 2 MiB, 500 pages of 4 KiB). Every write
+/// batch appends audit events to the end of three B-trees (the events, their ID
+/// index, their organization index), and each newly filled page enters the cache;
+/// with the default, those pushed the credentials' own pages out, and at 10,000
+/// credentials (about 490 pages) a third of PATCHes read their page back from the
+/// file (0.33–0.39 reads per PATCH, 1 µs more system time per PATCH in the writer,
+/// against 0.02 with this cache; measured with `perf stat` on the writer thread).
+/// The readers keep the default: they read and do not append.
+pub const WRITER_PRAGMAS: [(&str, &str); 1] = [("cache_size", "-8192")];
+
 /// Prepared statements kept per connection: more than keycred has, so that none is
 /// ever parsed twice.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
@@ -46,6 +60,10 @@ pub(super) fn open_writer(path: &Path) -> StorageResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|err| from_sqlite("open database for writing", err))?;
     apply_pragmas(&conn).map_err(|err| from_sqlite("configure writer connection", err))?;
+    for (name, value) in WRITER_PRAGMAS {
+        conn.pragma_update(None, name, value)
+            .map_err(|err| from_sqlite("configure writer connection", err))?;
+    }
     check_pragmas(&conn)?;
     Ok(conn)
 }
@@ -147,5 +165,19 @@ mod tests {
     #[test]
     fn the_busy_timeout_pragma_is_the_wal_retry_deadline() {
         assert_eq!(PRAGMAS[0], ("busy_timeout", BUSY_TIMEOUT_MS.to_string().as_str()));
+    }
+
+    #[test]
+    fn the_writer_runs_with_an_8_mib_page_cache_and_the_readers_with_the_default() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keycred.db");
+        let cache_size = |conn: &Connection| -> i64 {
+            conn.pragma_query_value(None, "cache_size", |row| row.get(0))
+                .expect("read cache_size")
+        };
+        let writer = open_writer(&path).expect("open the writer");
+        assert_eq!(cache_size(&writer), -8192);
+        let reader = open_reader(&path).expect("open a reader");
+        assert_eq!(cache_size(&reader), -2000);
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 pub use self::backup::{backup, BackupSummary};
 pub use self::checkpointer::{catch_up, Checkpointer};
-pub use self::connection::PRAGMAS;
+pub use self::connection::{PRAGMAS, WRITER_PRAGMAS};
 use self::error::{from_sqlite, is_foreign_key_violation};
 use self::queries::{execute, query_all, query_opt, read_page, OwnedCredentialKey};
 use self::readers::ReaderPool;
