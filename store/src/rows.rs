@@ -132,6 +132,11 @@ pub(crate) fn credential<R: Columns + ?Sized>(row: &R) -> Result<Credential, R::
     })
 }
 
+/// A credential and its rowid, from a row of [`crate::sql::FIND_CREDENTIAL_AND_ROWID`].
+pub(crate) fn credential_and_rowid<R: Columns + ?Sized>(row: &R) -> Result<(Credential, i64), R::Error> {
+    Ok((credential(row)?, row.integer(13)?))
+}
+
 /// Builds a [`ClientRecord`] from a row of [`crate::sql::FIND_CLIENT`].
 pub(crate) fn client<R: Columns + ?Sized>(row: &R) -> Result<ClientRecord, R::Error> {
     Ok(ClientRecord {
@@ -315,6 +320,19 @@ pub(crate) fn credential_update<'a>(
         expires_at,
         rotated_at,
     ]
+}
+
+/// The parameters of [`crate::sql::UPDATE_CREDENTIAL_IN_PLACE`]: those of
+/// [`credential_update`], then the row's `rowid`.
+pub(crate) fn credential_update_in_place<'a>(
+    key: &CredentialKey<'a>,
+    patch: &'a CredentialPatch,
+    now: Millis,
+    expected: Option<&'a Credential>,
+    rowid: i64,
+) -> [Value<'a>; 16] {
+    let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o] = credential_update(key, patch, now, expected);
+    [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, integer(rowid)]
 }
 
 /// The parameters of [`crate::sql::ROTATE_CREDENTIAL`].

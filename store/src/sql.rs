@@ -169,6 +169,13 @@ statement! {
         WHERE id = $1 AND service_account_id = $2 AND organization_id = $3"
 }
 
+statement! {
+    /// [`FIND_CREDENTIAL`] with the row's rowid after its columns (SQLite only: the
+    /// writer's read before a PATCH, which then updates the row by that rowid).
+    FIND_CREDENTIAL_AND_ROWID = "SELECT {CREDENTIAL_COLUMNS}, rowid FROM credentials
+        WHERE id = $1 AND service_account_id = $2 AND organization_id = $3"
+}
+
 /// A patch of a credential, as [`UPDATE_SERVICE_ACCOUNT`]: `$1`–`$3` the
 /// credential, service account and organization IDs, `$4` name, `$5` description,
 /// `$6` status, `$7` 1 if the expiry is to be set, `$8` the new expiry (NULL to
@@ -205,11 +212,14 @@ statement! {
 }
 
 statement! {
-    /// [`credential_patch`], answering only how many rows it changed (SQLite's: its
-    /// writer reads the row before the update for the audit trail, so it knows the
-    /// row after without reading it back, and a `RETURNING` clause would cost
-    /// SQLite a temporary table per statement).
-    UPDATE_CREDENTIAL_IN_PLACE = "{}", credential_patch()
+    /// [`credential_patch`] of the row [`FIND_CREDENTIAL_AND_ROWID`] found, `$16` its
+    /// rowid, answering only how many rows it changed (SQLite's: its writer reads the
+    /// row before the update for the audit trail, so it knows the row after without
+    /// reading it back, and a `RETURNING` clause would cost SQLite a temporary table
+    /// per statement). The rowid takes the update straight to the row, without a
+    /// second search of the ID index; the IDs are still compared.
+    UPDATE_CREDENTIAL_IN_PLACE = "{}
+           AND rowid = $16::bigint", credential_patch()
 }
 
 statement! {

@@ -55,7 +55,7 @@ struct Args {
     bodies: PathBuf,
 }
 
-/// A credential's columns, as keycred reads them.
+/// A credential's columns and rowid, as keycred reads them before an update.
 type ReturnedRow = (
     String,
     String,
@@ -70,6 +70,8 @@ type ReturnedRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    // The rowid, which the update names.
+    i64,
 );
 
 /// One run's figures.
@@ -171,6 +173,7 @@ fn run(
                         row.get(10)?,
                         row.get(11)?,
                         row.get(12)?,
+                        row.get(13)?,
                     ))
                 },
             )?;
@@ -192,7 +195,8 @@ fn run(
                 None::<&str>,
                 None::<&str>,
                 None::<i64>,
-                None::<i64>
+                None::<i64>,
+                row.13
             ])?;
             assert_eq!(changed, 1, "the credential read was not updated");
             std::hint::black_box(row);

@@ -101,8 +101,8 @@ fn write_error(op: &str, missing_parent: &str, err: rusqlite::Error) -> StorageE
 /// organization ID, `?4` name, `?5` description, `?6` status, `?7` 1 if the expiry
 /// is to be set, `?8` the new expiry, `?9` now (epoch milliseconds), `?10`–`?15` the
 /// expected `updated_at`, name, description, status, expiry and
-/// `secret_rotated_at` of a conditional update (all NULL otherwise); it returns no
-/// rows. (A change of status or expiry also runs a statement on the credential's
+/// `secret_rotated_at` of a conditional update (all NULL otherwise), `?16` the
+/// row's rowid as [`find_credential_sql`] answers it; it returns no rows. (A change of status or expiry also runs a statement on the credential's
 /// tokens, and every change records an audit event, in the same transaction.)
 /// Public so that the benchmark's raw-SQLite ceiling runs exactly keycred's
 /// statements rather than copies.
@@ -110,11 +110,12 @@ pub fn update_credential_sql() -> &'static str {
     sql::UPDATE_CREDENTIAL_IN_PLACE.sqlite()
 }
 
-/// keycred's read of one credential: `?1` credential ID, `?2` service account ID,
-/// `?3` organization ID; its columns are [`sql::CREDENTIAL_COLUMNS`]. Public for the
-/// benchmark, as [`update_credential_sql`].
+/// keycred's read of one credential before its update: `?1` credential ID, `?2`
+/// service account ID, `?3` organization ID; its columns are
+/// [`sql::CREDENTIAL_COLUMNS`], then the row's rowid. Public for the benchmark, as
+/// [`update_credential_sql`].
 pub fn find_credential_sql() -> &'static str {
-    sql::FIND_CREDENTIAL.sqlite()
+    sql::FIND_CREDENTIAL_AND_ROWID.sqlite()
 }
 
 impl Store for SqliteStore {

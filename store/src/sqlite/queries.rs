@@ -232,13 +232,16 @@ pub(super) fn update_credential(
     expected: Option<&Credential>,
     audit: &AuditContext,
 ) -> rusqlite::Result<Option<Credential>> {
-    let Some(before) = query_opt(conn, &sql::FIND_CREDENTIAL, &rows::credential_key(&key), |row| {
-        rows::credential(row)
-    })?
-    else {
+    let found = query_opt(
+        conn,
+        &sql::FIND_CREDENTIAL_AND_ROWID,
+        &rows::credential_key(&key),
+        |row| rows::credential_and_rowid(row),
+    )?;
+    let Some((before, rowid)) = found else {
         return Ok(None);
     };
-    let params = rows::credential_update(&key, patch, now, expected);
+    let params = rows::credential_update_in_place(&key, patch, now, expected, rowid);
     if execute(conn, &sql::UPDATE_CREDENTIAL_IN_PLACE, &params)? == 0 {
         // Not in the expected state: nothing written.
         return Ok(None);

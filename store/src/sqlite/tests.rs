@@ -858,6 +858,7 @@ async fn no_write_or_point_read_builds_a_temporary_b_tree() {
         &sql::DELETE_SERVICE_ACCOUNT,
         &sql::INSERT_CREDENTIAL,
         &sql::FIND_CREDENTIAL,
+        &sql::FIND_CREDENTIAL_AND_ROWID,
         &sql::UPDATE_CREDENTIAL,
         &sql::UPDATE_CREDENTIAL_IN_PLACE,
         &sql::ROTATE_CREDENTIAL,
