@@ -38,15 +38,17 @@ pub const PRAGMAS: [(&str, &str); 6] = [
 /// The pragmas of the writer's connection alone, set after [`PRAGMAS`]. Public, as
 /// they are, for a program that writes keycred's database the way keycred does.
 ///
-/// An 8 MiB page cache (SQLite's default is 2 MiB, 500 pages of 4 KiB). Every write
+/// A 4 MiB page cache (SQLite's default is 2 MiB, 500 pages of 4 KiB). Every write
 /// batch appends audit events to the end of three B-trees (the events, their ID
 /// index, their organization index), and each newly filled page enters the cache;
 /// with the default, those pushed the credentials' own pages out, and at 10,000
 /// credentials (about 490 pages) a third of PATCHes read their page back from the
-/// file (0.33–0.39 reads per PATCH, 1 µs more system time per PATCH in the writer,
-/// against 0.02 with this cache; measured with `perf stat` on the writer thread).
-/// The readers keep the default: they read and do not append.
-pub const WRITER_PRAGMAS: [(&str, &str); 1] = [("cache_size", "-8192")];
+/// file: 0.33–0.39 reads per PATCH and 1 µs more system time per PATCH in the
+/// writer, against 0.02 with 4 MiB (`perf stat` on the writer thread). 8 MiB did
+/// no better there, and raised keycred's peak RSS at 1,000,000 credentials by
+/// 24 MiB where 4 MiB raised it by 7 (docs/perf-log.md). The readers keep the
+/// default: they read and do not append.
+pub const WRITER_PRAGMAS: [(&str, &str); 1] = [("cache_size", "-4096")];
 
 /// Prepared statements kept per connection: more than keycred has, so that none is
 /// ever parsed twice.
@@ -168,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_runs_with_an_8_mib_page_cache_and_the_readers_with_the_default() {
+    fn the_writer_runs_with_a_4_mib_page_cache_and_the_readers_with_the_default() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("keycred.db");
         let cache_size = |conn: &Connection| -> i64 {
@@ -176,7 +178,7 @@ mod tests {
                 .expect("read cache_size")
         };
         let writer = open_writer(&path).expect("open the writer");
-        assert_eq!(cache_size(&writer), -8192);
+        assert_eq!(cache_size(&writer), -4096);
         let reader = open_reader(&path).expect("open a reader");
         assert_eq!(cache_size(&reader), -2000);
     }
