@@ -404,9 +404,9 @@ pub async fn bootstrap(config: BootstrapConfig) -> Result<(), Box<dyn std::error
 /// their own ([`crate::log_writer`]), every few milliseconds, many lines per
 /// write: a `write` system call per line on the request's thread cost GETs about
 /// 9% of their throughput, and waking a writing thread for every line about half
-/// of what the log still cost after that (docs/perf-log.md). Nothing is dropped: while 4 MiB of lines are
-/// unwritten, logging waits. Keep the returned guard until the process ends;
-/// dropping it writes out what is still pending.
+/// of what the log still cost after that (docs/perf-log.md). Nothing is dropped:
+/// while 4 MiB of lines are unwritten, logging waits. Keep the returned guard
+/// until the process ends; dropping it writes out what is still pending.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init_logging(format: LogFormat) -> crate::log_writer::LogWriterGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCRED_LOG")

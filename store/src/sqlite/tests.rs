@@ -790,9 +790,8 @@ async fn the_log_stays_small_under_a_stream_of_writes() {
 
     // 6,000 commits one after another, each rewriting a 20,000-character description
     // (five pages) and recording its event: without the writer's catch-up the log
-    // would grow past 140 MB here. With it, it starts over once it holds about
-    // 12,000 pages (47 MiB) and the checkpointer has been by, which it is every
-    // 100 ms.
+    // grew to 484 MB here. With it, it starts over once it holds about 12,000
+    // pages (47 MiB) and the checkpointer has been by, which it is every 100 ms.
     for index in 0..6_000 {
         let patch = CredentialPatch {
             name: None,
