@@ -10,7 +10,7 @@ pub mod error;
 pub mod request;
 
 pub use error::{ApiError, ErrorCode};
-pub use request::{BasicCredentials, ClientAddress, RequestContext, RequestId};
+pub use request::{BasicCredentials, ClientAddress, Operation, RequestContext, RequestId};
 
 /// The contract this crate was generated from, byte for byte.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");

@@ -15,10 +15,10 @@ use crate::CodegenError;
 pub fn generate(spec: &openapiv3::OpenAPI) -> Result<TokenStream, CodegenError> {
     let ops = resolve::operations(spec)?;
     let mut items = Vec::new();
-    for op in &ops {
+    for (index, op) in ops.iter().enumerate() {
         items.push(params_struct(op));
         items.push(response_enum(op));
-        items.push(handler(op));
+        items.push(handler(op, index));
     }
     let trait_methods = ops.iter().map(trait_method);
     let router = router(&ops);
@@ -297,7 +297,8 @@ fn handler_ident(op: &Op<'_>) -> proc_macro2::Ident {
     format_ident!("handle_{}", field_ident(op.id).to_string().trim_start_matches("r#"))
 }
 
-fn handler(op: &Op<'_>) -> TokenStream {
+/// The axum handler of `op`, the `index`-th operation (its place in `OPERATIONS`).
+fn handler(op: &Op<'_>, index: usize) -> TokenStream {
     let ident = handler_ident(op);
     let method = field_ident(op.id);
     let type_name = type_ident(op.id);
@@ -361,13 +362,15 @@ fn handler(op: &Op<'_>) -> TokenStream {
                 api.#method(context, params #body_arg).await
             }
             .await;
-            match result {
+            let mut response = match result {
                 Ok(response) => axum::response::IntoResponse::into_response(response),
                 Err(error) => {
                     crate::error::check_documented(&error, #id, #response::ERROR_STATUSES);
                     error.into_response_with(#style)
                 }
-            }
+            };
+            response.extensions_mut().insert(crate::request::Operation(#index));
+            response
         }
     }
 }

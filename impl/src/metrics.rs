@@ -76,8 +76,10 @@ const STATUS_SLOTS: usize = 500;
 /// The `Content-Type` of the Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Which `operation` a response is counted under; the route layer attaches it to the
-/// response, and the request envelope reads it.
+/// Which `operation` a response is counted under: the request envelope reads it off
+/// the response, from the [`keycred_api::Operation`] the spec's generated handlers
+/// mark their answers with, or for the routes served beside, from this label itself,
+/// which [`label_operation`] attaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperationLabel(usize);
 
@@ -93,6 +95,16 @@ impl OperationLabel {
             .chain(SERVED_BESIDE)
             .position(|(_, op_method, op_path)| *op_method == method && *op_path == route)
             .map_or(OperationLabel::UNKNOWN, OperationLabel)
+    }
+
+    /// The label of the spec's operation that gave an answer, as its generated handler
+    /// marked it.
+    pub fn answering(operation: keycred_api::Operation) -> OperationLabel {
+        if operation.0 < keycred_api::OPERATIONS.len() {
+            OperationLabel(operation.0)
+        } else {
+            OperationLabel::UNKNOWN
+        }
     }
 
     /// The label's text.
@@ -387,9 +399,13 @@ async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()).into_response()
 }
 
-/// Route layer: attaches to each response the [`OperationLabel`] of the route and
+/// Route layer for the routes served beside the spec's (`/metrics`, the contract and
+/// its docs): attaches to each response the [`OperationLabel`] of the route and
 /// method that served it. It runs inside the router, the only place that knows the
-/// matched route; responses without one (no route matched) count as `unknown`.
+/// matched route. The spec's operations need no such layer: their generated handlers
+/// mark each answer with its [`keycred_api::Operation`] ([`OperationLabel::answering`]),
+/// which costs nothing, where this layer, as every route layer, boxes each request's
+/// service and future once more.
 pub async fn label_operation(request: Request, next: Next) -> Response {
     let operation = match request.extensions().get::<MatchedPath>() {
         Some(route) => OperationLabel::of(request.method(), route.as_str()),

@@ -36,6 +36,8 @@ fn requests_are_counted_by_operation_id_and_status() {
     for _ in 0..2 {
         assert_eq!(app.request("GET", "/healthz", &[], None).status, 200);
     }
+    assert_eq!(app.request("HEAD", "/healthz", &[], None).status, 200);
+    assert_eq!(app.request("GET", "/openapi.yaml", &[], None).status, 200);
     assert_eq!(
         app.patch_json(&credential_path(&admin), &token, r#"{"name":"n"}"#)
             .status,
@@ -51,7 +53,8 @@ fn requests_are_counted_by_operation_id_and_status() {
         let name = format!("keycred_http_requests_total{{operation=\"{operation}\",status=\"{status}\"}}");
         sample(&text, &name)
     };
-    assert_eq!(counted("getHealthz", 200), Some(2.0), "{text}");
+    assert_eq!(counted("getHealthz", 200), Some(3.0), "{text}");
+    assert_eq!(counted("getOpenapiYaml", 200), Some(1.0), "{text}");
     assert_eq!(counted("createServiceAccountToken", 200), Some(1.0), "{text}");
     assert_eq!(counted("updateServiceAccountCredential", 200), Some(1.0), "{text}");
     assert_eq!(counted("getServiceAccountCredential", 401), Some(1.0), "{text}");

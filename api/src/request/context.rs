@@ -13,6 +13,14 @@ use axum::http::request::Parts;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+/// The operation that answered a request: its index in [`crate::OPERATIONS`]. Every
+/// generated handler puts it in the extensions of each answer it gives, error or not,
+/// so that what counts answers by operation (the server's metrics) need not match the
+/// route again. Answers that no handler gave (an unknown path, a method the path
+/// does not allow) have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation(pub usize);
+
 /// The address of the client that sent a request, as the server worked it out: the
 /// connection's peer, or, when the peer is a proxy the server trusts, the address the
 /// proxy forwarded. The server's middleware puts it in the request's extensions.

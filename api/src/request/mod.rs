@@ -9,7 +9,7 @@ mod params;
 mod routing;
 
 pub use body::{parse_body, parse_optional_body, read_body_bytes, BodyKind, BodyTimedOut, MAX_BODY_BYTES};
-pub use context::{client_address, request_id, ClientAddress, RequestContext, RequestId};
+pub use context::{client_address, request_id, ClientAddress, Operation, RequestContext, RequestId};
 pub use credentials::{basic_credentials, bearer_token, BasicCredentials};
 pub use etag::{with_etag, EntityTag};
 pub use params::{parse_canonical_uuid, path_params, RawParams};

@@ -3586,7 +3586,7 @@ async fn handle_get_healthz<A: Api>(
         api.get_healthz(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -3596,7 +3596,9 @@ async fn handle_get_healthz<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(0usize));
+    response
 }
 /// The parameters of `getReadyz`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3665,7 +3667,7 @@ async fn handle_get_readyz<A: Api>(
         api.get_readyz(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -3675,7 +3677,9 @@ async fn handle_get_readyz<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(1usize));
+    response
 }
 /// The parameters of `createServiceAccountToken`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3756,7 +3760,7 @@ async fn handle_create_service_account_token<A: Api>(
         api.create_service_account_token(context, params, body).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -3766,7 +3770,9 @@ async fn handle_create_service_account_token<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::OAuth)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(2usize));
+    response
 }
 /// The parameters of `revokeServiceAccountToken`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3844,7 +3850,7 @@ async fn handle_revoke_service_account_token<A: Api>(
         api.revoke_service_account_token(context, params, body).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -3854,7 +3860,9 @@ async fn handle_revoke_service_account_token<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::OAuth)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(3usize));
+    response
 }
 /// The parameters of `listOrganizations`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3963,7 +3971,7 @@ async fn handle_list_organizations<A: Api>(
         api.list_organizations(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -3973,7 +3981,9 @@ async fn handle_list_organizations<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(4usize));
+    response
 }
 /// The parameters of `getOrganization`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4063,7 +4073,7 @@ async fn handle_get_organization<A: Api>(
         api.get_organization(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4073,7 +4083,9 @@ async fn handle_get_organization<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(5usize));
+    response
 }
 /// The parameters of `listServiceAccounts`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4194,7 +4206,7 @@ async fn handle_list_service_accounts<A: Api>(
         api.list_service_accounts(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4204,7 +4216,9 @@ async fn handle_list_service_accounts<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(6usize));
+    response
 }
 /// The parameters of `createServiceAccount`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4300,7 +4314,7 @@ async fn handle_create_service_account<A: Api>(
         api.create_service_account(context, params, body).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4310,7 +4324,9 @@ async fn handle_create_service_account<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(7usize));
+    response
 }
 /// The parameters of `getServiceAccount`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4413,7 +4429,7 @@ async fn handle_get_service_account<A: Api>(
         api.get_service_account(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4423,7 +4439,9 @@ async fn handle_get_service_account<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(8usize));
+    response
 }
 /// The parameters of `updateServiceAccount`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4552,7 +4570,7 @@ async fn handle_update_service_account<A: Api>(
         api.update_service_account(context, params, body).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4562,7 +4580,9 @@ async fn handle_update_service_account<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(9usize));
+    response
 }
 /// The parameters of `deleteServiceAccount`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4668,7 +4688,7 @@ async fn handle_delete_service_account<A: Api>(
         api.delete_service_account(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4678,7 +4698,9 @@ async fn handle_delete_service_account<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(10usize));
+    response
 }
 /// The parameters of `listOrganizationCredentials`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4812,7 +4834,7 @@ async fn handle_list_organization_credentials<A: Api>(
         api.list_organization_credentials(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4822,7 +4844,9 @@ async fn handle_list_organization_credentials<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(11usize));
+    response
 }
 /// The parameters of `listServiceAccountCredentials`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4953,7 +4977,7 @@ async fn handle_list_service_account_credentials<A: Api>(
         api.list_service_account_credentials(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -4963,7 +4987,9 @@ async fn handle_list_service_account_credentials<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(12usize));
+    response
 }
 /// The parameters of `createServiceAccountCredential`.
 #[derive(Debug, Clone, PartialEq)]
@@ -5069,7 +5095,7 @@ async fn handle_create_service_account_credential<A: Api>(
         api.create_service_account_credential(context, params, body).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -5079,7 +5105,9 @@ async fn handle_create_service_account_credential<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(13usize));
+    response
 }
 /// The parameters of `getServiceAccountCredential`.
 #[derive(Debug, Clone, PartialEq)]
@@ -5192,7 +5220,7 @@ async fn handle_get_service_account_credential<A: Api>(
         api.get_service_account_credential(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -5202,7 +5230,9 @@ async fn handle_get_service_account_credential<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(14usize));
+    response
 }
 /// The parameters of `updateServiceAccountCredential`.
 #[derive(Debug, Clone, PartialEq)]
@@ -5341,7 +5371,7 @@ async fn handle_update_service_account_credential<A: Api>(
         api.update_service_account_credential(context, params, body).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -5351,7 +5381,9 @@ async fn handle_update_service_account_credential<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(15usize));
+    response
 }
 /// The parameters of `deleteServiceAccountCredential`.
 #[derive(Debug, Clone, PartialEq)]
@@ -5467,7 +5499,7 @@ async fn handle_delete_service_account_credential<A: Api>(
         api.delete_service_account_credential(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -5477,7 +5509,9 @@ async fn handle_delete_service_account_credential<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(16usize));
+    response
 }
 /// The parameters of `rotateServiceAccountCredential`.
 #[derive(Debug, Clone, PartialEq)]
@@ -5618,7 +5652,7 @@ async fn handle_rotate_service_account_credential<A: Api>(
         api.rotate_service_account_credential(context, params, body).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -5628,7 +5662,9 @@ async fn handle_rotate_service_account_credential<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(17usize));
+    response
 }
 /// The parameters of `listAuditEvents`.
 #[derive(Debug, Clone, PartialEq)]
@@ -5783,7 +5819,7 @@ async fn handle_list_audit_events<A: Api>(
         api.list_audit_events(context, params).await
     }
         .await;
-    match result {
+    let mut response = match result {
         Ok(response) => axum::response::IntoResponse::into_response(response),
         Err(error) => {
             crate::error::check_documented(
@@ -5793,7 +5829,9 @@ async fn handle_list_audit_events<A: Api>(
             );
             error.into_response_with(crate::error::ErrorStyle::Api)
         }
-    }
+    };
+    response.extensions_mut().insert(crate::request::Operation(18usize));
+    response
 }
 /// The axum router serving every operation of the spec with `api`. Unknown paths
 /// answer 404 and known paths with another method 405, both in the spec's error shape.
