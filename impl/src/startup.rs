@@ -282,7 +282,7 @@ async fn request_envelope(State(envelope): State<Envelope>, mut request: Request
     tracing::info!(
         request_id = %request_id,
         client_request_id = %client_request_id.map(|id| id.to_string()).unwrap_or_default(),
-        client = %client.map(|client| client.to_string()).unwrap_or_default(),
+        client = %client.map(crate::client_address::address_text).unwrap_or_default(),
         method = %method,
         path = %path,
         status = response.status().as_u16(),

@@ -195,7 +195,7 @@ fn audit_context(context: &RequestContext<Caller>, client_request_id: Option<uui
         occurred_at: now(),
         request_id: Some(context.request_id.0.clone()),
         client_request_id: client_request_id.map(|id| id.to_string()),
-        source_address: context.client_address.map(|address| address.to_string()),
+        source_address: context.client_address.map(crate::client_address::address_text),
     }
 }
 

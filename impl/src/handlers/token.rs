@@ -65,7 +65,7 @@ impl Attempt<'_> {
             occurred_at: now(),
             client_id: client_id.map(recorded_client_id),
             credential,
-            source_address: self.address.map(|address| address.to_string()),
+            source_address: self.address.map(crate::client_address::address_text),
             reason,
             request_id: Some(self.request_id.0.clone()),
             client_request_id: self.client_request_id.map(|id| id.to_string()),
@@ -82,7 +82,7 @@ impl Attempt<'_> {
             occurred_at: now(),
             request_id: Some(self.request_id.0.clone()),
             client_request_id: self.client_request_id.map(|id| id.to_string()),
-            source_address: self.address.map(|address| address.to_string()),
+            source_address: self.address.map(crate::client_address::address_text),
         }
     }
 
