@@ -3,7 +3,8 @@
 //! a bad address leaves no file behind; open the store the `--database` value names
 //! (SQLite or PostgreSQL); wrap the generated router (and the served contract beside it,
 //! and `/metrics` on its own listener) in the request envelope (request IDs, the client's
-//! address, the `Host` rule, logging, no caching, metrics), and serve until told to stop.
+//! address, the `Host` rule, panics answered, logging, no caching, metrics), and serve
+//! until told to stop.
 //!
 //! [`Store`] is not object safe (its methods return `impl Future`), so there is no
 //! `dyn Store`: startup matches on the backend once and builds the router, or runs
@@ -231,9 +232,10 @@ struct Envelope {
 }
 
 /// Gives every request an `X-Request-ID` and its client's address ([`ClientAddress`]),
-/// refuses an HTTP/1.1 request without exactly one `Host`, echoes a valid
-/// `X-Client-Request-ID`, marks every answer uncacheable (they carry credentials and
-/// tokens), logs one line, and counts the request in the metrics.
+/// refuses an HTTP/1.1 request without exactly one `Host`, answers a handler's panic
+/// with a 500, echoes a valid `X-Client-Request-ID`, marks every answer uncacheable
+/// (they carry credentials and tokens), logs one line, and counts the request in the
+/// metrics.
 async fn request_envelope(State(envelope): State<Envelope>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = crate::ids::request_id();
