@@ -32,11 +32,15 @@
 #     seeds it its own databases, and runs its PATCH and GET in every round right
 #     after this keycred's: the same-run measure of what a change costs or saves
 #     (keycred's ratio to the baseline is taken within each round, like the others).
+#     `--baseline-patch FILE` applies FILE (`git apply`) to that revision first:
+#     keycred as shipped against itself with one thing taken out, e.g.
+#     bench/patches/audit-events-not-inserted.patch (never shipped).
 #
-# Usage: bash scripts/bench.sh [--quick] [--no-record] [--baseline REV]
-#   --quick          N = 10,000 only, 5 s runs, 2 rounds (instead of 10 s, 3 rounds)
-#   --no-record      print the results but leave BENCHMARKS.md alone
-#   --baseline REV   measure keycred at git revision REV beside this checkout
+# Usage: bash scripts/bench.sh [--quick] [--no-record] [--baseline REV [--baseline-patch FILE]]
+#   --quick                N = 10,000 only, 5 s runs, 2 rounds (instead of 10 s, 3 rounds)
+#   --no-record            print the results but leave BENCHMARKS.md alone
+#   --baseline REV         measure keycred at git revision REV beside this checkout
+#   --baseline-patch FILE  with --baseline: apply FILE to REV's files before building
 # Environment overrides: BENCH_SIZES ("10000 1000000"), BENCH_SECONDS (10),
 # BENCH_ROUNDS (3), BENCH_CONNECTIONS (64). Needs python3 and curl; installs oha
 # with `cargo install oha --locked` if it is missing. Needs no stdin, and stops
@@ -57,6 +61,7 @@ done
 quick=0
 record=1
 baseline=""
+baseline_patch=""
 while [ $# -gt 0 ]; do
     arg=$1
     shift
@@ -71,8 +76,16 @@ while [ $# -gt 0 ]; do
             baseline=$1
             shift
             ;;
+        --baseline-patch)
+            [ $# -gt 0 ] || {
+                echo "bench.sh: --baseline-patch needs a file" >&2
+                exit 2
+            }
+            baseline_patch=$(realpath "$1")
+            shift
+            ;;
         -h | --help)
-            sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -81,6 +94,10 @@ while [ $# -gt 0 ]; do
             ;;
     esac
 done
+if [ -n "$baseline_patch" ] && { [ -z "$baseline" ] || [ ! -f "$baseline_patch" ]; }; then
+    echo "bench.sh: --baseline-patch needs --baseline REV and an existing file" >&2
+    exit 2
+fi
 
 if [ "$quick" = 1 ]; then
     sizes=${BENCH_SIZES:-10000}
@@ -187,12 +204,17 @@ section "cargo build --release (keycred, keycred-bench)"
 cargo build --release -p keycred -p keycred-bench --bins
 if [ -n "$baseline" ]; then
     baseline_commit=$(git rev-parse --verify "$baseline^{commit}")
-    section "baseline: cargo build --release of $baseline ($baseline_commit)"
+    section "baseline: cargo build --release of $baseline ($baseline_commit)${baseline_patch:+ with $(basename "$baseline_patch")}"
     # The revision's files, not a worktree: nothing to clean up in the repository.
     baseline_src="$CARGO_TARGET_DIR/baseline-src"
     rm -rf "$baseline_src"
     mkdir -p "$baseline_src"
     git archive "$baseline_commit" | tar -x -C "$baseline_src"
+    if [ -n "$baseline_patch" ]; then
+        # The ceiling keeps git from finding this repository above the copy: the
+        # patch applies to the copy's files, never to the checkout's.
+        (cd "$baseline_src" && GIT_CEILING_DIRECTORIES="$CARGO_TARGET_DIR" git apply --verbose "$baseline_patch")
+    fi
     CARGO_TARGET_DIR="$CARGO_TARGET_DIR/baseline" cargo build --release --manifest-path "$baseline_src/Cargo.toml" \
         -p keycred -p keycred-bench --bins
     baseline_bin="$CARGO_TARGET_DIR/baseline/release"
@@ -579,7 +601,7 @@ rm -f "$work/keycred-mixed.err"
 section "results"
 export BENCH_CPU BENCH_CORES BENCH_MEMORY BENCH_KERNEL BENCH_RUSTC BENCH_OHA BENCH_LOAD_START BENCH_LOAD_END \
     BENCH_DATE BENCH_SECONDS_RUN BENCH_ROUNDS_RUN BENCH_CONNECTIONS_RUN BENCH_COMMAND BENCH_BASELINE
-BENCH_BASELINE=${baseline:+$baseline ($baseline_commit)}
+BENCH_BASELINE=${baseline:+$baseline ($baseline_commit)${baseline_patch:+ with $(basename "$baseline_patch")}}
 BENCH_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 BENCH_CORES=$(nproc)
 BENCH_MEMORY=$(free -h | awk '/^Mem:/ { print $2 }')
