@@ -171,7 +171,11 @@ fn response_enum(op: &Op<'_>) -> TokenStream {
         " The successful answers of `{}`, one variant per documented 2xx status.",
         op.id
     );
-    let (variants, arms): (Vec<_>, Vec<_>) = op.successes.iter().map(success_variant).unzip();
+    let (variants, arms): (Vec<_>, Vec<_>) = op
+        .successes
+        .iter()
+        .map(|success| success_variant(success, op.style))
+        .unzip();
     let statuses = &op.error_statuses;
     let statuses_doc = format!(
         " The error statuses `{}` documents: the only ones an `ApiError` it returns may have.",
@@ -200,11 +204,13 @@ fn response_enum(op: &Op<'_>) -> TokenStream {
     }
 }
 
-/// One success variant and its arm of `into_response`.
-fn success_variant(success: &Success<'_>) -> (TokenStream, TokenStream) {
+/// One success variant and its arm of `into_response`; a body that cannot be
+/// serialized is answered as an error in the operation's `style`.
+fn success_variant(success: &Success<'_>, style: Style) -> (TokenStream, TokenStream) {
     let Success { code, model, etag } = success;
     let variant = format_ident!("Status{}", code);
     let status = quote!(axum::http::StatusCode::from_u16(#code).expect("the generator checked this status"));
+    let style = style_tokens(style);
     match model {
         Some(model) if *etag => {
             let model = type_ident(model);
@@ -212,7 +218,7 @@ fn success_variant(success: &Success<'_>) -> (TokenStream, TokenStream) {
             (
                 quote! { #[doc = #doc] #variant(#model, crate::request::EntityTag), },
                 quote! {
-                    Self::#variant(body, etag) => crate::request::with_etag((#status, axum::Json(body)).into_response(), etag),
+                    Self::#variant(body, etag) => crate::request::with_etag(crate::request::json_response(#status, &body, #style), etag),
                 },
             )
         }
@@ -221,7 +227,7 @@ fn success_variant(success: &Success<'_>) -> (TokenStream, TokenStream) {
             let doc = format!(" {code}");
             (
                 quote! { #[doc = #doc] #variant(#model), },
-                quote! { Self::#variant(body) => (#status, axum::Json(body)).into_response(), },
+                quote! { Self::#variant(body) => crate::request::json_response(#status, &body, #style), },
             )
         }
         None => {

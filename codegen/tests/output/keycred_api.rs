@@ -3554,12 +3554,12 @@ impl axum::response::IntoResponse for GetHealthzResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
@@ -3635,12 +3635,12 @@ impl axum::response::IntoResponse for GetReadyzResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
@@ -3718,12 +3718,12 @@ impl axum::response::IntoResponse for CreateServiceAccountTokenResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::OAuth,
                 )
-                    .into_response()
             }
         }
     }
@@ -3937,12 +3937,12 @@ impl axum::response::IntoResponse for ListOrganizationsResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
@@ -4039,12 +4039,12 @@ impl axum::response::IntoResponse for GetOrganizationResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
@@ -4172,12 +4172,12 @@ impl axum::response::IntoResponse for ListServiceAccountsResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
@@ -4268,12 +4268,12 @@ impl axum::response::IntoResponse for CreateServiceAccountResponse {
         match self {
             Self::Status200(body, etag) => {
                 crate::request::with_etag(
-                    (
+                    crate::request::json_response(
                         axum::http::StatusCode::from_u16(200u16)
                             .expect("the generator checked this status"),
-                        axum::Json(body),
-                    )
-                        .into_response(),
+                        &body,
+                        crate::error::ErrorStyle::Api,
+                    ),
                     etag,
                 )
             }
@@ -4393,12 +4393,12 @@ impl axum::response::IntoResponse for GetServiceAccountResponse {
         match self {
             Self::Status200(body, etag) => {
                 crate::request::with_etag(
-                    (
+                    crate::request::json_response(
                         axum::http::StatusCode::from_u16(200u16)
                             .expect("the generator checked this status"),
-                        axum::Json(body),
-                    )
-                        .into_response(),
+                        &body,
+                        crate::error::ErrorStyle::Api,
+                    ),
                     etag,
                 )
             }
@@ -4524,12 +4524,12 @@ impl axum::response::IntoResponse for UpdateServiceAccountResponse {
         match self {
             Self::Status200(body, etag) => {
                 crate::request::with_etag(
-                    (
+                    crate::request::json_response(
                         axum::http::StatusCode::from_u16(200u16)
                             .expect("the generator checked this status"),
-                        axum::Json(body),
-                    )
-                        .into_response(),
+                        &body,
+                        crate::error::ErrorStyle::Api,
+                    ),
                     etag,
                 )
             }
@@ -4800,12 +4800,12 @@ impl axum::response::IntoResponse for ListOrganizationCredentialsResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
@@ -4943,12 +4943,12 @@ impl axum::response::IntoResponse for ListServiceAccountCredentialsResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
@@ -5049,12 +5049,12 @@ impl axum::response::IntoResponse for CreateServiceAccountCredentialResponse {
         match self {
             Self::Status200(body, etag) => {
                 crate::request::with_etag(
-                    (
+                    crate::request::json_response(
                         axum::http::StatusCode::from_u16(200u16)
                             .expect("the generator checked this status"),
-                        axum::Json(body),
-                    )
-                        .into_response(),
+                        &body,
+                        crate::error::ErrorStyle::Api,
+                    ),
                     etag,
                 )
             }
@@ -5184,12 +5184,12 @@ impl axum::response::IntoResponse for GetServiceAccountCredentialResponse {
         match self {
             Self::Status200(body, etag) => {
                 crate::request::with_etag(
-                    (
+                    crate::request::json_response(
                         axum::http::StatusCode::from_u16(200u16)
                             .expect("the generator checked this status"),
-                        axum::Json(body),
-                    )
-                        .into_response(),
+                        &body,
+                        crate::error::ErrorStyle::Api,
+                    ),
                     etag,
                 )
             }
@@ -5325,12 +5325,12 @@ impl axum::response::IntoResponse for UpdateServiceAccountCredentialResponse {
         match self {
             Self::Status200(body, etag) => {
                 crate::request::with_etag(
-                    (
+                    crate::request::json_response(
                         axum::http::StatusCode::from_u16(200u16)
                             .expect("the generator checked this status"),
-                        axum::Json(body),
-                    )
-                        .into_response(),
+                        &body,
+                        crate::error::ErrorStyle::Api,
+                    ),
                     etag,
                 )
             }
@@ -5604,12 +5604,12 @@ impl axum::response::IntoResponse for RotateServiceAccountCredentialResponse {
         match self {
             Self::Status200(body, etag) => {
                 crate::request::with_etag(
-                    (
+                    crate::request::json_response(
                         axum::http::StatusCode::from_u16(200u16)
                             .expect("the generator checked this status"),
-                        axum::Json(body),
-                    )
-                        .into_response(),
+                        &body,
+                        crate::error::ErrorStyle::Api,
+                    ),
                     etag,
                 )
             }
@@ -5785,12 +5785,12 @@ impl axum::response::IntoResponse for ListAuditEventsResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Status200(body) => {
-                (
+                crate::request::json_response(
                     axum::http::StatusCode::from_u16(200u16)
                         .expect("the generator checked this status"),
-                    axum::Json(body),
+                    &body,
+                    crate::error::ErrorStyle::Api,
                 )
-                    .into_response()
             }
         }
     }
