@@ -213,7 +213,9 @@ if [ -n "$baseline" ]; then
     if [ -n "$baseline_patch" ]; then
         # The ceiling keeps git from finding this repository above the copy: the
         # patch applies to the copy's files, never to the checkout's.
-        (cd "$baseline_src" && GIT_CEILING_DIRECTORIES="$CARGO_TARGET_DIR" git apply --verbose "$baseline_patch")
+        # (An absolute path: git ignores relative ones, and would then apply the patch
+        # from inside this repository, skipping every file outside the directory.)
+        (cd "$baseline_src" && GIT_CEILING_DIRECTORIES="$(dirname "$(pwd -P)")" git apply --verbose "$baseline_patch")
     fi
     CARGO_TARGET_DIR="$CARGO_TARGET_DIR/baseline" cargo build --release --manifest-path "$baseline_src/Cargo.toml" \
         -p keycred -p keycred-bench --bins
